@@ -1,0 +1,3 @@
+from boxnet_tui.cli import main
+
+raise SystemExit(main())

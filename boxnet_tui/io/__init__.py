@@ -1,0 +1,1 @@
+"""Readers and writers of every file a cryo-EM user has: micrographs, picks, masks, exports."""
