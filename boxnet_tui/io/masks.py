@@ -34,7 +34,9 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     except Exception as error:
         raise MaskError(f"{path}: not a readable TIFF ({type(error).__name__}: {error})") from None
     data = np.squeeze(np.asarray(data))
-    if data.ndim != 2 or data.size == 0:
+    if data.size == 0:
+        raise MaskError(f"{path}: corrupt or empty TIFF (no image data)")
+    if data.ndim != 2:
         raise MaskError(f"{path}: a mask must be one 2-D image, this is shaped {data.shape}")
     return data > 0
 

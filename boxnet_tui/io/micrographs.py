@@ -213,7 +213,8 @@ def read_micrograph(path: str | os.PathLike[str], pixel_size: float | None = Non
             if np.iscomplexobj(raw):
                 raise MicrographError(f"{path}: complex MRC (mode {mrc.header.mode}), not an image")
             try:
-                data = np.asarray(raw, dtype=np.float32).reshape(shape)
+                # a copy: the memory map closes with the file
+                data = np.array(raw, dtype=np.float32).reshape(shape)
             except (OSError, ValueError) as error:
                 raise MicrographError(f"{path}: truncated MRC ({error})") from None
             header_pixel_size = _header_pixel_size(mrc.voxel_size.x)

@@ -1,0 +1,153 @@
+"""Command line: argument parsing only, one function per subcommand; the work is in the core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from boxnet_tui import __version__
+from boxnet_tui.errors import UserError
+
+PROG = "boxnet-tui"
+
+
+def _diameter(text: str) -> float:
+    value = float(text)
+    if not 10 <= value <= 700:
+        raise argparse.ArgumentTypeError(f"diameter must be 10–700 Å, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from boxnet_tui.synth import make_dataset
+
+    paths = make_dataset(
+        args.folder,
+        args.count,
+        size=args.size,
+        pixel_size=args.pixel_size,
+        diameter=args.diameter,
+        seed=args.seed,
+    )
+    for path in paths:
+        print(path)
+    print(f"wrote {len(paths)} micrographs with reference picks (suffix 'truth') to {args.folder}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from boxnet_tui.evaluate import evaluate_folders, format_report, report_json
+
+    shape = tuple(args.image_shape) if args.image_shape else None
+    report = evaluate_folders(
+        args.picks,
+        args.reference,
+        args.radius,
+        picks_suffix=args.picks_suffix,
+        reference_suffix=args.reference_suffix,
+        border=args.border,
+        image_shape=shape,
+    )
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print(format_report(report))
+    for error in report.errors:
+        print(f"{PROG}: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from boxnet_tui.folder import describe
+
+    entries = describe(args.folder)
+    failed = 0
+    for entry in entries:
+        if entry.error:
+            failed += 1
+            print(f"{PROG}: {entry.error}", file=sys.stderr)
+            continue
+        info = entry.info
+        assert info is not None
+        size = f"{info.pixel_size:.3f} Å/px" if info.pixel_size else "pixel size ?"
+        picks = ", ".join(sorted(entry.pick_files)) or "no picks"
+        print(f"{entry.root}\t{info.shape[1]}x{info.shape[0]}\t{info.dtype}\t{size}\t{picks}")
+    print(f"{len(entries) - failed} micrographs readable, {failed} not")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Pick, curate and retrain BoxNet particle pickers in the terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    synth = commands.add_parser("synth", help="write synthetic micrographs with reference picks")
+    synth.add_argument("folder", type=Path)
+    synth.add_argument("--count", type=_count, default=4)
+    synth.add_argument("--size", type=int, default=2048, help="side in pixels (default 2048)")
+    synth.add_argument("--pixel-size", type=_positive, default=1.5, help="Å/px (default 1.5)")
+    synth.add_argument("--diameter", type=_diameter, default=180.0, help="Å (default 180)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=cmd_synth)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="precision, recall and F1 of picks against reference picks"
+    )
+    evaluate.add_argument("picks", type=Path, help="folder of per-micrograph STAR files")
+    evaluate.add_argument("reference", type=Path, help="folder of reference STAR files")
+    evaluate.add_argument("--radius", type=_positive, required=True, help="match radius, pixels")
+    evaluate.add_argument("--picks-suffix", default=None, help="only <root>_<suffix>.star")
+    evaluate.add_argument("--reference-suffix", default=None)
+    evaluate.add_argument(
+        "--border", type=float, default=0.0, help="ignore picks this close to the edge (px)"
+    )
+    evaluate.add_argument(
+        "--image-shape",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "COLS"),
+        help="micrograph size, needed with --border",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    info = commands.add_parser("info", help="list a folder's micrographs and pick sets")
+    info.add_argument("folder", type=Path, nargs="?", default=Path("."))
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except UserError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

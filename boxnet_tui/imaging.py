@@ -1,0 +1,193 @@
+"""Image operations: Fourier rescaling, band filters, normalisation, and display preparation.
+
+Everything the network sees is at 8 Å/px. Rescaling is done by cropping (or zero-padding) the
+Fourier transform, which is exact for band-limited images and, done one axis at a time, costs
+about half of a full 2-D FFT of the input: the second axis is transformed only over the kept
+columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+NETWORK_PIXEL_SIZE = 8.0
+HIGHPASS_ANGSTROM = 500.0
+
+
+def scaled_shape(
+    shape: tuple[int, int], pixel_size: float, target_pixel_size: float = NETWORK_PIXEL_SIZE
+) -> tuple[int, int]:
+    """Shape of an image of ``shape`` at ``pixel_size`` once rescaled to ``target_pixel_size``.
+
+    Each side is rounded to the nearest even number (at least 2), so the Fourier crop is
+    symmetric; the true pixel size after rescaling is therefore ``pixel_size * n / new_n``.
+    """
+    factor = pixel_size / target_pixel_size
+    return tuple(max(2, 2 * round(n * factor / 2)) for n in shape)  # type: ignore[return-value]
+
+
+def _crop_or_pad_last(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
+    """Keep (or zero-pad to) ``n_out // 2 + 1`` half-spectrum columns of an rfft axis."""
+    keep = n_out // 2 + 1
+    have = spectrum.shape[-1]
+    if keep <= have:
+        return spectrum[..., :keep]
+    return torch.nn.functional.pad(spectrum, (0, keep - have))
+
+
+def _crop_or_pad_first(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
+    """Keep (or zero-pad to) the ``n_out`` lowest frequencies of a full-fft first axis."""
+    n_in = spectrum.shape[0]
+    if n_out == n_in:
+        return spectrum
+    low = (min(n_in, n_out) + 1) // 2  # frequencies 0 .. low-1
+    high = min(n_in, n_out) - low  # frequencies -high .. -1
+    out = spectrum.new_zeros((n_out, *spectrum.shape[1:]))
+    out[:low] = spectrum[:low]
+    if high:
+        out[n_out - high :] = spectrum[n_in - high :]
+    return out
+
+
+def frequency_grid(shape: tuple[int, int], pixel_size: float) -> np.ndarray:
+    """Spatial frequency magnitude (1/Å) of each coefficient of an rfft2 of ``shape``."""
+    fy = np.fft.fftfreq(shape[0], d=pixel_size)
+    fx = np.fft.rfftfreq(shape[1], d=pixel_size)
+    return np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+
+
+def highpass_filter(
+    shape: tuple[int, int], pixel_size: float, cutoff_angstrom: float = HIGHPASS_ANGSTROM
+) -> np.ndarray:
+    """rfft2-shaped high-pass: 0 at DC rising by a cosine to 1 at ``1 / cutoff_angstrom``."""
+    ramp = np.clip(frequency_grid(shape, pixel_size) * cutoff_angstrom, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+
+
+def lowpass_filter(shape: tuple[int, int], pixel_size: float, cutoff_angstrom: float) -> np.ndarray:
+    """rfft2-shaped Gaussian low-pass, 0.5 at ``1 / cutoff_angstrom``."""
+    f = frequency_grid(shape, pixel_size) * cutoff_angstrom
+    return np.exp(-math.log(2.0) * f**2).astype(np.float32)
+
+
+def fourier_rescale(
+    image: np.ndarray,
+    pixel_size: float,
+    target_pixel_size: float = NETWORK_PIXEL_SIZE,
+    *,
+    highpass_angstrom: float | None = None,
+    out_shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Rescale ``image`` to ``target_pixel_size`` by Fourier cropping or padding.
+
+    Args:
+        image: 2-D array.
+        pixel_size: Å/px of ``image``.
+        target_pixel_size: Å/px wanted.
+        highpass_angstrom: if given, also high-pass at this length (free: done on the crop).
+        out_shape: force the output shape (else :func:`scaled_shape`).
+
+    Returns:
+        The float32 rescaled image (mean preserved) and its exact pixel size along x.
+    """
+    src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    n_y, n_x = src.shape
+    out_y, out_x = out_shape or scaled_shape((n_y, n_x), pixel_size, target_pixel_size)
+    with torch.no_grad():
+        rows = _crop_or_pad_last(torch.fft.rfft(src, dim=1), out_x)
+        spectrum = _crop_or_pad_first(torch.fft.fft(rows, dim=0), out_y)
+        new_pixel = pixel_size * n_x / out_x
+        if highpass_angstrom:
+            spectrum *= torch.from_numpy(
+                highpass_filter((out_y, out_x), new_pixel, highpass_angstrom)
+            )
+        small = torch.fft.irfft(torch.fft.ifft(spectrum, dim=0), n=out_x, dim=1)
+        small *= (out_y * out_x) / (n_y * n_x)
+    return small.numpy().astype(np.float32, copy=False), float(new_pixel)
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Zero mean, unit standard deviation, measured on the central half of the image.
+
+    The centre is used because micrograph borders often carry artefacts (gain edges, filter
+    wrap-around). A flat image becomes all zeros rather than NaN.
+    """
+    n_y, n_x = image.shape
+    centre = image[n_y // 4 : n_y - n_y // 4 or None, n_x // 4 : n_x - n_x // 4 or None]
+    mean = float(centre.mean(dtype=np.float64))
+    std = float(centre.std(dtype=np.float64))
+    if not std > 0:
+        return np.zeros_like(image, dtype=np.float32)
+    return ((image - mean) / std).astype(np.float32, copy=False)
+
+
+def prepare_for_network(
+    image: np.ndarray,
+    pixel_size: float,
+    *,
+    invert: bool = False,
+    target_pixel_size: float = NETWORK_PIXEL_SIZE,
+) -> tuple[np.ndarray, float]:
+    """Micrograph -> what BoxNet sees: 8 Å/px, high-passed at 500 Å, normalised.
+
+    Args:
+        invert: for negative stain (particles bright), so particles always look dark.
+
+    Returns:
+        The prepared image and the factor from its pixels to the micrograph's pixels.
+    """
+    small, new_pixel = fourier_rescale(
+        image, pixel_size, target_pixel_size, highpass_angstrom=HIGHPASS_ANGSTROM
+    )
+    small = normalise(small)
+    if invert:
+        small = -small
+    return small, new_pixel / pixel_size
+
+
+def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor`` x ``factor`` blocks (edges that do not fill a block are dropped)."""
+    if factor <= 1:
+        return np.asarray(image, dtype=np.float32)
+    n_y, n_x = (s // factor for s in image.shape)
+    blocks = np.asarray(image[: n_y * factor, : n_x * factor], dtype=np.float32)
+    return blocks.reshape(n_y, factor, n_x, factor).mean(axis=(1, 3))
+
+
+def contrast_stretch(
+    image: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5
+) -> np.ndarray:
+    """Map the given percentiles to 0..255 (uint8), clipping outside them."""
+    flat = image.reshape(-1)
+    sample = flat[:: max(1, flat.size // 250_000)]  # percentiles of a sample are plenty
+    low, high = np.percentile(sample, [low_percentile, high_percentile])
+    if not high > low:
+        return np.full(image.shape, 128, dtype=np.uint8)
+    scaled = (image - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def display_image(
+    image: np.ndarray,
+    pixel_size: float,
+    max_side: int = 1024,
+    *,
+    lowpass_angstrom: float | None = 20.0,
+    low_percentile: float = 0.5,
+    high_percentile: float = 99.5,
+) -> tuple[np.ndarray, int]:
+    """A micrograph prepared for the eye: binned to at most ``max_side``, low-passed, stretched.
+
+    Returns:
+        The uint8 image and the binning factor (display pixel -> ``factor`` micrograph pixels).
+    """
+    factor = max(1, math.ceil(max(image.shape) / max_side))
+    small = bin_image(image, factor)
+    if lowpass_angstrom:
+        spectrum = np.fft.rfft2(small)
+        spectrum *= lowpass_filter(small.shape, pixel_size * factor, lowpass_angstrom)
+        small = np.fft.irfft2(spectrum, s=small.shape).astype(np.float32)
+    return contrast_stretch(small, low_percentile, high_percentile), factor

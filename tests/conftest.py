@@ -1,0 +1,40 @@
+"""Shared fixtures: every test gets its own BOXNET_TUI_HOME, and the real data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """The real micrographs beside the repo (../shared/data), or $BOXNET_TUI_SHARED_DATA."""
+    configured = os.environ.get("BOXNET_TUI_SHARED_DATA")
+    return Path(configured) if configured else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path_factory.mktemp("boxnet_home")
+    monkeypatch.setenv("BOXNET_TUI_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def real_folder() -> Path:
+    folder = shared_data_dir() / "empiar-10017"
+    if not folder.is_dir():
+        pytest.skip("real data (../shared/data/empiar-10017) is not present")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes: to prove that nothing was changed."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

@@ -1,0 +1,95 @@
+"""Imaging: Fourier rescale against a plain reference, filters, normalisation, display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from boxnet_tui import imaging
+
+
+def _band_limited(shape, cutoff_fraction, seed=0):
+    """Random image with no power above ``cutoff_fraction`` of Nyquist (so cropping is exact)."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft2(rng.normal(size=shape))
+    fy = np.abs(np.fft.fftfreq(shape[0]))[:, None] * 2
+    fx = np.fft.rfftfreq(shape[1])[None, :] * 2
+    spectrum[(fy > cutoff_fraction) | (fx > cutoff_fraction)] = 0
+    return np.fft.irfft2(spectrum, s=shape).astype(np.float32)
+
+
+def _reference_crop(image, out_shape):
+    """Plain centred crop of the full, shifted 2-D spectrum (float64)."""
+    spectrum = np.fft.fftshift(np.fft.fft2(image.astype(np.float64)))
+    (n_y, n_x), (h, w) = image.shape, out_shape
+    top, left = n_y // 2 - h // 2, n_x // 2 - w // 2
+    crop = spectrum[top : top + h, left : left + w]
+    return np.real(np.fft.ifft2(np.fft.ifftshift(crop))) * (h * w) / (n_y * n_x)
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (480, 640), (333, 257)])
+def test_downscale_matches_plain_fourier_crop(shape):
+    image = _band_limited(shape, 0.2)
+    small, pixel = imaging.fourier_rescale(image, 1.0, 4.0)
+    assert small.shape == imaging.scaled_shape(shape, 1.0, 4.0)
+    np.testing.assert_allclose(small, _reference_crop(image, small.shape), atol=1e-4)
+    assert pixel == pytest.approx(shape[1] / small.shape[1], rel=1e-6)
+
+
+def test_upscale_then_downscale_is_identity_for_band_limited_image():
+    image = _band_limited((128, 128), 0.5)
+    big, _ = imaging.fourier_rescale(image, 4.0, 2.0)
+    assert big.shape == (256, 256)
+    back, _ = imaging.fourier_rescale(big, 2.0, 4.0)
+    np.testing.assert_allclose(back, image, atol=1e-4)
+
+
+def test_rescale_preserves_mean_and_scaled_shape_is_even():
+    image = np.full((1001, 777), 3.5, np.float32)
+    small, _ = imaging.fourier_rescale(image, 1.77, 8.0)
+    assert all(n % 2 == 0 for n in small.shape)
+    assert small.mean() == pytest.approx(3.5, rel=1e-5)
+    assert imaging.scaled_shape((4096, 4096), 1.77) == (906, 906)
+
+
+def test_highpass_removes_slow_gradient_keeps_fine_detail():
+    y, x = np.mgrid[0:512, 0:512].astype(np.float32)
+    gradient = x / 512 * 10  # a ramp over 4 µm: far below 1/500 Å
+    detail = np.sin(2 * np.pi * x / 8)  # 64 Å period at 8 Å/px
+    out, _ = imaging.fourier_rescale(gradient + detail, 8.0, 8.0, highpass_angstrom=500)
+    centre = out[128:384, 128:384]
+    assert abs(centre.mean()) < 0.05
+    assert np.corrcoef(centre.ravel(), detail[128:384, 128:384].ravel())[0, 1] > 0.98
+
+
+def test_normalise_uses_central_half():
+    image = np.random.default_rng(0).normal(5, 2, size=(200, 200)).astype(np.float32)
+    image[:10] = 1000  # border artefact outside the central half
+    out = imaging.normalise(image)
+    centre = out[50:150, 50:150]
+    assert abs(centre.mean()) < 1e-3 and centre.std() == pytest.approx(1, abs=1e-3)
+    assert np.all(imaging.normalise(np.ones((10, 10), np.float32)) == 0)
+
+
+def test_prepare_for_network_scale_and_inversion():
+    image = np.random.default_rng(3).normal(size=(1024, 1024)).astype(np.float32)
+    prepared, factor = imaging.prepare_for_network(image, 2.0)
+    assert prepared.shape == (256, 256)
+    assert factor == pytest.approx(4.0)
+    inverted, _ = imaging.prepare_for_network(image, 2.0, invert=True)
+    np.testing.assert_allclose(inverted, -prepared, atol=1e-6)
+
+
+def test_display_image_bins_stretches_and_lowpasses():
+    image = np.random.default_rng(4).normal(size=(2048, 1000)).astype(np.float32)
+    shown, factor = imaging.display_image(image, 1.0, max_side=512)
+    assert factor == 4
+    assert shown.dtype == np.uint8 and shown.shape == (512, 250)
+    assert shown.min() == 0 and shown.max() == 255
+    flat, _ = imaging.display_image(np.zeros((64, 64), np.float32), 1.0)
+    assert np.all(flat == 128)
+
+
+def test_bin_image_block_mean():
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    np.testing.assert_allclose(imaging.bin_image(image, 2), [[2.5, 4.5], [10.5, 12.5]])

@@ -1,0 +1,87 @@
+"""Junk masks and atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from boxnet_tui.errors import MaskError
+from boxnet_tui.io.atomic import atomic_path, atomic_write_text
+from boxnet_tui.io.masks import read_mask, write_mask
+from tests.conftest import snapshot
+
+
+def test_mask_round_trip_is_8bit_lzw(tmp_path):
+    mask = np.zeros((30, 40), bool)
+    mask[5:10, 7:20] = True
+    path = tmp_path / "mask" / "m.tif"
+    write_mask(path, mask)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        assert page.dtype == np.uint8
+        assert page.compression == tifffile.COMPRESSION.LZW
+    np.testing.assert_array_equal(read_mask(path), mask)
+
+
+def test_warp_style_mask_with_ones_reads_as_junk(tmp_path):
+    path = tmp_path / "m.tif"
+    tifffile.imwrite(path, np.eye(8, dtype=np.uint8))
+    assert read_mask(path).sum() == 8
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"", "not a readable TIFF"), (b"II*\x00garbage", "corrupt")]
+)
+def test_bad_mask_one_line(tmp_path, content, message):
+    path = tmp_path / "m.tif"
+    path.write_bytes(content)
+    with pytest.raises(MaskError, match=message) as caught:
+        read_mask(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_mask_and_wrong_dimensions(tmp_path):
+    with pytest.raises(MaskError, match="no such mask file"):
+        read_mask(tmp_path / "none.tif")
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(MaskError, match="one 2-D image"):
+        read_mask(path)
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "state.json"
+    atomic_write_text(path, "one")
+    atomic_write_text(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_failed_atomic_write_keeps_old_file(tmp_path):
+    path = tmp_path / "picks.star"
+    path.write_text("old")
+    before = snapshot(tmp_path)
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("crash while writing")
+    assert snapshot(tmp_path) == before
+
+
+def test_atomic_write_survives_kill_between_write_and_rename(tmp_path):
+    """A writer killed at any moment leaves the old file or the new one, never a mix."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "picks.txt"
+    path.write_text("old\n" * 1000)
+    code = (
+        "import os, sys\n"
+        "from boxnet_tui.io.atomic import atomic_path\n"
+        f"with atomic_path({str(path)!r}) as tmp:\n"
+        "    tmp.write_text('new\\n' * 1000)\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False)
+    assert result.returncode == -9
+    assert path.read_text() == "old\n" * 1000

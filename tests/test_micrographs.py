@@ -1,0 +1,193 @@
+"""Micrograph reading: every common MRC mode, TIFF, headers, the folder scan, and bad input."""
+
+from __future__ import annotations
+
+import mrcfile
+import numpy as np
+import pytest
+import tifffile
+
+from boxnet_tui.errors import MicrographError, UserError
+from boxnet_tui.folder import describe
+from boxnet_tui.io.micrographs import read_info, read_micrograph, scan_folder, write_micrograph
+from tests.conftest import snapshot
+
+
+def _write_mrc(path, data, voxel_size=1.5):
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = voxel_size
+
+
+@pytest.mark.parametrize(
+    ("dtype", "mode"),
+    [(np.int8, 0), (np.int16, 1), (np.float32, 2), (np.uint16, 6), (np.float16, 12)],
+)
+def test_reads_every_common_mrc_mode_as_float32(tmp_path, dtype, mode):
+    data = (np.arange(48 * 64).reshape(48, 64) % 100).astype(dtype)
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, data)
+    with mrcfile.open(path) as mrc:
+        assert int(mrc.header.mode) == mode
+    micrograph = read_micrograph(path)
+    assert micrograph.data.dtype == np.float32
+    assert micrograph.data.shape == (48, 64)
+    np.testing.assert_array_equal(micrograph.data, data.astype(np.float32))
+    assert micrograph.pixel_size == pytest.approx(1.5)
+
+
+def test_single_section_volume_is_a_micrograph(tmp_path):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.ones((1, 32, 40), np.float32))
+    assert read_micrograph(path).data.shape == (32, 40)
+    assert read_info(path).shape == (32, 40)
+
+
+def test_stack_is_refused_with_reason(tmp_path):
+    path = tmp_path / "movie.mrcs"
+    _write_mrc(path, np.ones((5, 32, 32), np.float32))
+    with pytest.raises(MicrographError, match="a stack of 5 images"):
+        read_micrograph(path)
+
+
+def test_header_only_info_and_pixel_size_override(tmp_path):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.zeros((30, 50), np.float32), voxel_size=1.77)
+    info = read_info(path)
+    assert info.shape == (30, 50)
+    assert info.pixel_size == pytest.approx(1.77)
+    assert read_micrograph(path, pixel_size=2.5).pixel_size == 2.5
+
+
+def test_missing_pixel_size_needs_one(tmp_path):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.zeros((16, 16), np.float32), voxel_size=0)
+    assert read_info(path).pixel_size is None
+    with pytest.raises(MicrographError, match="no pixel size in the header"):
+        read_micrograph(path)
+    assert read_micrograph(path, pixel_size=1.0).pixel_size == 1.0
+
+
+def test_tiff_with_and_without_pixel_size(tmp_path):
+    data = np.random.default_rng(0).normal(size=(40, 60)).astype(np.float32)
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, data)
+    assert read_info(plain).pixel_size is None
+    np.testing.assert_array_equal(read_micrograph(plain, pixel_size=2.0).data, data)
+
+    stated = tmp_path / "stated.tiff"
+    tifffile.imwrite(
+        stated, data, imagej=True, resolution=(1 / 0.15, 1 / 0.15), metadata={"unit": "nm"}
+    )
+    assert read_micrograph(stated).pixel_size == pytest.approx(1.5)
+
+    compressed = tmp_path / "lzw.tif"
+    tifffile.imwrite(compressed, (data * 10).astype(np.int16), compression="lzw")
+    assert read_micrograph(compressed, pixel_size=1.0).data.shape == (40, 60)
+
+
+def test_write_micrograph_round_trip_and_atomic(tmp_path):
+    path = tmp_path / "w.mrc"
+    data = np.random.default_rng(1).normal(size=(20, 24)).astype(np.float32)
+    write_micrograph(path, data, 1.25)
+    back = read_micrograph(path)
+    np.testing.assert_array_equal(back.data, data)
+    assert back.pixel_size == pytest.approx(1.25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.mrc"]  # no temp file left
+
+
+def _truncated_mrc(tmp_path):
+    path = tmp_path / "cut.mrc"
+    _write_mrc(path, np.ones((64, 64), np.float32))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return path
+
+
+def _bad_files(tmp_path):
+    rng = np.random.default_rng(2)
+    cases = {}
+    cases["truncated"] = (_truncated_mrc(tmp_path), "truncated")
+    garbage = tmp_path / "garbage.mrc"
+    garbage.write_bytes(rng.integers(0, 255, 3000, dtype=np.uint8).tobytes())
+    cases["garbage"] = (garbage, "corrupt")
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "empty file")
+    nan = tmp_path / "nan.mrc"
+    image = np.ones((16, 16), np.float32)
+    image[3, 4] = np.nan
+    image[5, 5] = np.inf
+    _write_mrc(nan, image)
+    cases["nan"] = (nan, "2 pixels are NaN or infinite")
+    zero = tmp_path / "zero.tif"
+    tifffile.imwrite(zero, np.zeros((0, 10), np.float32))
+    cases["zero"] = (zero, "")
+    bad_tiff = tmp_path / "bad.tif"
+    tifffile.imwrite(bad_tiff, np.ones((64, 64), np.float32), compression="lzw")
+    raw = bad_tiff.read_bytes()
+    bad_tiff.write_bytes(raw[:100])
+    cases["bad_tiff"] = (bad_tiff, "TIFF")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["truncated", "garbage", "empty", "nan", "zero", "bad_tiff"])
+def test_bad_micrograph_gives_one_line_and_changes_nothing(tmp_path, case):
+    path, message = _bad_files(tmp_path)[case]
+    before = snapshot(tmp_path)
+    with pytest.raises(MicrographError) as caught:
+        read_micrograph(path, pixel_size=1.0)
+    text = str(caught.value)
+    assert str(path) in text and message in text
+    assert "\n" not in text
+    assert snapshot(tmp_path) == before
+
+
+def test_missing_and_unreadable(tmp_path, monkeypatch):
+    with pytest.raises(MicrographError, match="no such file"):
+        read_micrograph(tmp_path / "nope.mrc")
+    path = tmp_path / "ok.mrc"
+    _write_mrc(path, np.ones((8, 8), np.float32))
+    monkeypatch.setattr("boxnet_tui.io.micrographs.os.access", lambda *_: False)
+    with pytest.raises(MicrographError, match="permission denied"):
+        read_micrograph(path)
+
+
+def test_scan_folder_is_natural_ordered_and_ignores_other_files(tmp_path):
+    for name in ["mic10.mrc", "mic2.mrc", "mic1.tif", "notes.txt", ".hidden.mrc", "a b é.tiff"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "matching").mkdir()
+    names = [p.name for p in scan_folder(tmp_path)]
+    assert names == ["a b é.tiff", "mic1.tif", "mic2.mrc", "mic10.mrc"]
+
+
+def test_scan_folder_errors(tmp_path):
+    with pytest.raises(UserError, match="no such folder"):
+        scan_folder(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="not a folder"):
+        scan_folder(tmp_path / "file")
+
+
+def test_describe_reports_bad_files_and_carries_on(tmp_path):
+    _write_mrc(tmp_path / "good one.mrc", np.ones((32, 32), np.float32))
+    _truncated_mrc(tmp_path)
+    entries = {entry.root: entry for entry in describe(tmp_path)}
+    assert entries["good one"].error is None
+    assert entries["good one"].info.shape == (32, 32)
+    # a truncated file is caught when its data is read; its header may still look fine
+    with pytest.raises(MicrographError):
+        read_micrograph(entries["cut"].path)
+
+
+def test_describe_empty_folder(tmp_path):
+    with pytest.raises(UserError, match="no micrographs"):
+        describe(tmp_path)
+
+
+def test_reads_real_int8_micrograph(real_folder):
+    path = sorted(real_folder.glob("*.mrc"))[0]
+    micrograph = read_micrograph(path)
+    assert micrograph.data.shape == (2048, 2048)
+    assert micrograph.pixel_size == pytest.approx(3.54)
+    assert micrograph.data.std() > 1
