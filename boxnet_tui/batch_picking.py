@@ -1,0 +1,185 @@
+"""Picking micrographs with a model: one micrograph, or a whole folder with a progress callback.
+
+Used alike by ``boxnet-tui pick`` and the app. Reading and preparing the next micrograph
+overlaps with the network working on the current one (a one-thread prefetch), and only those
+two micrographs are in memory at a time, whatever the folder's size.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from boxnet_tui.errors import UserError
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, prepare_for_network
+from boxnet_tui.io import layout
+from boxnet_tui.io.masks import write_mask
+from boxnet_tui.io.micrographs import read_micrograph, scan_folder
+from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.model.inference import predict_probabilities, resolve_device
+from boxnet_tui.model.network import BoxNet
+from boxnet_tui.model.store import DEFAULT_MODEL, load_model
+from boxnet_tui.picking import check_diameter, pick
+
+MIN_SIDE_AT_8A = 64  # px: 512 Å, below which a micrograph cannot hold a tile's context
+
+
+@dataclass
+class PickSettings:
+    diameter: float = 200.0
+    threshold: float = 0.5
+    pixel_size: float | None = None  # overrides the header
+    min_mask_distance: float = 0.0
+    invert: bool = False
+    batch_size: int = 4
+
+
+@dataclass
+class Prepared:
+    path: Path
+    image: np.ndarray  # 8 Å/px, normalised
+    scale: float  # micrograph pixels per network pixel
+
+
+@dataclass
+class MicrographPicks:
+    path: Path
+    picks: Picks | None = None
+    junk: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass
+class FolderProgress:
+    done: int
+    total: int
+    failed: int
+    elapsed: float
+    current: Path | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        return (self.total - self.done) / self.rate if self.rate > 0 else float("nan")
+
+
+@dataclass
+class FolderSummary:
+    picked: int = 0
+    particles: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def prepare(path: Path, settings: PickSettings) -> Prepared:
+    """Read a micrograph and bring it to what the network sees (8 Å/px, normalised)."""
+    micrograph = read_micrograph(path, settings.pixel_size)
+    image, scale = prepare_for_network(
+        micrograph.data, micrograph.pixel_size, invert=settings.invert
+    )
+    if min(image.shape) < MIN_SIDE_AT_8A:
+        side = MIN_SIDE_AT_8A * NETWORK_PIXEL_SIZE / micrograph.pixel_size
+        raise UserError(
+            f"{path}: too small to pick ({micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "
+            f"at {micrograph.pixel_size:g} Å/px); each side must be at least {side:.0f} px"
+        )
+    return Prepared(path, image, scale)
+
+
+def pick_prepared(
+    network: BoxNet, prepared: Prepared, settings: PickSettings, device: torch.device
+) -> MicrographPicks:
+    probabilities = predict_probabilities(
+        network, prepared.image, device=device, batch_size=settings.batch_size
+    )
+    result = pick(
+        probabilities,
+        settings.diameter,
+        settings.threshold,
+        min_mask_distance=settings.min_mask_distance,
+    )
+    return MicrographPicks(prepared.path, result.to_micrograph(prepared.scale), result.junk)
+
+
+def save_picks(
+    folder: Path, result: MicrographPicks, suffix: str, *, write_junk_mask: bool
+) -> None:
+    """Write ``matching/<root>_<suffix>.star`` (and the junk mask) atomically."""
+    assert result.picks is not None
+    root = result.path.stem
+    write_picks(layout.pick_path(folder, root, suffix), result.picks, result.path.name)
+    if write_junk_mask and result.junk is not None:
+        write_mask(layout.mask_path(folder, root), result.junk)
+
+
+def _prefetched(paths: list[Path], settings: PickSettings) -> Iterator[tuple[Path, Future]]:
+    """Yield (path, future of Prepared) with the next micrograph already being read."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        pending: Future | None = pool.submit(prepare, paths[0], settings) if paths else None
+        for index, path in enumerate(paths):
+            current = pending
+            nxt = index + 1
+            pending = pool.submit(prepare, paths[nxt], settings) if nxt < len(paths) else None
+            assert current is not None
+            yield path, current
+
+
+def pick_folder(
+    folder: str | os.PathLike[str],
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    settings: PickSettings | None = None,
+    *,
+    suffix: str | None = None,
+    device: str = "auto",
+    paths: list[Path] | None = None,
+    progress: Callable[[FolderProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FolderSummary:
+    """Pick every micrograph of ``folder`` (or ``paths``), writing STAR files and masks.
+
+    A micrograph that cannot be read or picked is reported in ``errors`` (one line each) and
+    nothing is written for it; the others carry on.
+
+    Raises:
+        UserError: bad folder, no micrographs, unknown model, diameter out of range.
+    """
+    settings = settings or PickSettings()
+    check_diameter(settings.diameter)
+    folder = Path(folder)
+    paths = scan_folder(folder) if paths is None else paths
+    if not paths:
+        raise UserError(f"{folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
+    torch_device = resolve_device(device)
+    network, info = load_model(model, torch_device)
+    suffix = suffix or info.name
+    summary = FolderSummary()
+    start = time.perf_counter()
+    for done, (path, future) in enumerate(_prefetched(paths, settings), start=1):
+        if should_stop is not None and should_stop():
+            break
+        try:
+            result = pick_prepared(network, future.result(), settings, torch_device)
+            save_picks(folder, result, suffix, write_junk_mask=info.has_mask)
+            summary.picked += 1
+            assert result.picks is not None
+            summary.particles += len(result.picks)
+        except UserError as error:
+            summary.errors.append(str(error))
+        if progress is not None:
+            progress(
+                FolderProgress(
+                    done, len(paths), len(summary.errors), time.perf_counter() - start, path
+                )
+            )
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,1 @@
+"""BoxNet: the network, inference on micrographs, and the store of trained models."""

@@ -1,0 +1,111 @@
+"""BoxNet: a 3-class (background, particle, junk) fully convolutional encoder-decoder.
+
+Like Warp 2's UNet2D it has residual blocks and skip connections, but it is much narrower and
+shallower: it must pick a 4096² micrograph (906² at 8 Å/px) in well under a second on two CPU
+cores. The widths are chosen by measurement (benchmarks/bench_network.py), not copied.
+The receptive field (~180 px at 8 Å/px, 1400 Å) covers the largest particles (700 Å).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CLASSES = ("background", "particle", "junk")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What is needed to rebuild the network; stored in model.json."""
+
+    name: str = "boxnet-unet"
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128)
+    blocks_per_stage: int = 1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Architecture:
+        return cls(
+            name=data.get("name", "boxnet-unet"),
+            widths=tuple(data["widths"]),
+            blocks_per_stage=int(data.get("blocks_per_stage", 1)),
+        )
+
+    @property
+    def divisor(self) -> int:
+        """Input sides must be multiples of this (one halving per stage after the first)."""
+        return 2 ** (len(self.widths) - 1)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a skip: conv-bn-relu-conv-bn + x, relu."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(x + self.bn2(self.conv2(y)), inplace=True)
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class BoxNet(nn.Module):
+    """Image (N, 1, H, W) at 8 Å/px, normalised -> logits (N, 3, H, W)."""
+
+    def __init__(self, architecture: Architecture | None = None) -> None:
+        super().__init__()
+        self.architecture = architecture or Architecture()
+        widths = self.architecture.widths
+        blocks = self.architecture.blocks_per_stage
+        self.stem = _conv_bn_relu(1, widths[0])
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for i, width in enumerate(widths):
+            self.encoders.append(nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)]))
+            if i + 1 < len(widths):
+                self.downs.append(_conv_bn_relu(width, widths[i + 1], stride=2))
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for i in range(len(widths) - 1, 0, -1):
+            self.ups.append(_conv_bn_relu(widths[i], widths[i - 1], kernel=1))
+            self.decoders.append(
+                nn.Sequential(
+                    _conv_bn_relu(2 * widths[i - 1], widths[i - 1]),
+                    ResidualBlock(widths[i - 1]),
+                )
+            )
+        self.head = nn.Conv2d(widths[0], len(CLASSES), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x)
+            if i < len(self.downs):
+                skips.append(x)
+                x = self.downs[i](x)
+        for up, decoder in zip(self.ups, self.decoders, strict=True):
+            skip = skips.pop()
+            x = up(F.interpolate(x, size=skip.shape[-2:], mode="nearest"))
+            x = decoder(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

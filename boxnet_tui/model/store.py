@@ -1,0 +1,182 @@
+"""The model store: one folder a model, holding ``weights.pt`` and ``model.json``.
+
+Shipped models live inside the package (``boxnet_tui/models/<Name>/``); a user's under
+``$BOXNET_TUI_HOME/models/<Name>/``. A user model may not take a shipped model's name, and
+nothing is ever written over an existing model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+
+from boxnet_tui.errors import UserError
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
+from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.paths import models_dir
+
+WEIGHTS = "weights.pt"
+MODEL_JSON = "model.json"
+DEFAULT_MODEL = "BoxNetMask"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def shipped_models_dir() -> Path:
+    return Path(str(files("boxnet_tui"))) / "models"
+
+
+@dataclass
+class ModelInfo:
+    """What ``model.json`` holds, plus where the model lives."""
+
+    name: str
+    architecture: Architecture = field(default_factory=Architecture)
+    pixel_size: float = NETWORK_PIXEL_SIZE
+    has_mask: bool = False
+    parent: str | None = None
+    training: dict = field(default_factory=dict)
+    date: str = ""
+    path: Path | None = None
+    shipped: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "architecture": self.architecture.to_json(),
+            "pixel_size": self.pixel_size,
+            "has_mask": self.has_mask,
+            "parent": self.parent,
+            "training": self.training,
+            "date": self.date,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, path: Path, shipped: bool) -> ModelInfo:
+        return cls(
+            name=str(data["name"]),
+            architecture=Architecture.from_json(data["architecture"]),
+            pixel_size=float(data.get("pixel_size", NETWORK_PIXEL_SIZE)),
+            has_mask=bool(data.get("has_mask", False)),
+            parent=data.get("parent"),
+            training=dict(data.get("training", {})),
+            date=str(data.get("date", "")),
+            path=path,
+            shipped=shipped,
+        )
+
+
+def check_name(name: str) -> str:
+    """A model name: letters, digits, ``_ . -``; no spaces or other special characters."""
+    if not NAME_PATTERN.match(name):
+        raise UserError(
+            f"model name {name!r}: use letters, digits, '_', '.', '-' only (up to 64, "
+            "starting with a letter or digit)"
+        )
+    return name
+
+
+def _read_info(folder: Path, shipped: bool) -> ModelInfo:
+    meta = folder / MODEL_JSON
+    try:
+        data = json.loads(meta.read_text())
+        return ModelInfo.from_json(data, folder, shipped)
+    except FileNotFoundError:
+        raise UserError(f"{folder}: not a model folder (no {MODEL_JSON})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{meta}: unreadable model description ({error})") from None
+
+
+def list_models() -> list[ModelInfo]:
+    """Shipped models first, then the user's, each sorted by name; broken folders skipped."""
+    found = []
+    for root, shipped in ((shipped_models_dir(), True), (models_dir(), False)):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if (folder / MODEL_JSON).is_file():
+                try:
+                    found.append(_read_info(folder, shipped))
+                except UserError:
+                    continue
+    return found
+
+
+def find_model(name_or_path: str | os.PathLike[str]) -> ModelInfo:
+    """A model by name (user models, then shipped ones) or by the path of its folder.
+
+    Raises:
+        UserError: no such model, naming the models there are.
+    """
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if os.sep in text or (candidate.is_dir() and (candidate / MODEL_JSON).is_file()):
+        if not candidate.is_dir():
+            raise UserError(f"{candidate}: no such model folder")
+        return _read_info(candidate, shipped=False)
+    for root, shipped in ((models_dir(), False), (shipped_models_dir(), True)):
+        folder = root / text
+        if (folder / MODEL_JSON).is_file():
+            return _read_info(folder, shipped)
+    names = ", ".join(info.name for info in list_models()) or "none"
+    raise UserError(f"no model named {text!r} (models: {names})")
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[BoxNet, ModelInfo]:
+    """The network with its weights, in eval mode on ``device``, and its description."""
+    info = find_model(name_or_path)
+    assert info.path is not None
+    weights = info.path / WEIGHTS
+    network = BoxNet(info.architecture)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        network.load_state_dict({k: v.float() for k, v in state.items()})
+    except FileNotFoundError:
+        raise UserError(f"{weights}: model weights missing") from None
+    except Exception as error:
+        raise UserError(f"{weights}: unreadable model weights ({error})") from None
+    return network.to(device).eval(), info
+
+
+def save_model(
+    network: BoxNet, info: ModelInfo, root: Path | None = None, *, half: bool = True
+) -> ModelInfo:
+    """Write a new model folder ``<root>/<info.name>`` atomically (never over an existing one).
+
+    Args:
+        half: store float16 weights (half the size; the network runs in float32 anyway).
+    """
+    check_name(info.name)
+    root = root or models_dir()
+    target = root / info.name
+    if target.exists() or ((shipped_models_dir() / info.name).exists() and root == models_dir()):
+        raise UserError(f"a model named {info.name!r} exists already; choose another name")
+    root.mkdir(parents=True, exist_ok=True)
+    info.date = info.date or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    staging = Path(tempfile.mkdtemp(prefix=f".{info.name}.", dir=root))
+    try:
+        state = {
+            k: (v.half() if half and v.is_floating_point() else v)
+            for k, v in network.state_dict().items()
+        }
+        torch.save(state, staging / WEIGHTS)
+        (staging / MODEL_JSON).write_text(json.dumps(info.to_json(), indent=2) + "\n")
+        for item in staging.iterdir():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.rename(staging, target)  # fails if target appeared meanwhile: no overwrite
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    info.path, info.shipped = target, False
+    return info

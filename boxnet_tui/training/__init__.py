@@ -1,0 +1,1 @@
+"""Retraining BoxNet: labels, examples, augmentation and the training loop."""

@@ -1,0 +1,120 @@
+"""Training examples at 8 Å/px: the image, a label map and an importance map (Warp's 3 pages).
+
+Labels: 0 background, 1 particle (a disc of radius ``max(1.5, D / 64)`` px, a quarter of the
+particle radius, at each pick), 2 junk (mask > 0.5, over particles) when training masking.
+Importance starts at 1; "extra important" locations set 4 within D/2; "uncertain" ones set 0
+within D/2, applied last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, prepare_for_network
+from boxnet_tui.io.star import Picks
+
+BACKGROUND, PARTICLE, JUNK = 0, 1, 2
+EXTRA_IMPORTANCE = 4.0
+
+
+@dataclass
+class Example:
+    """One micrograph as the network learns from it (all arrays share one 8 Å/px shape)."""
+
+    image: np.ndarray  # float32, normalised
+    label: np.ndarray  # uint8: 0, 1, 2
+    importance: np.ndarray  # float32
+    name: str = ""
+
+
+def label_radius(diameter: float, pixel_size: float = NETWORK_PIXEL_SIZE) -> float:
+    """Radius (px) of the particle disc: a quarter of the particle radius, at least 1.5 px."""
+    return max(1.5, diameter / pixel_size / 8.0)
+
+
+def paint_discs(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """Boolean map of discs of ``radius`` px centred at (x, y), vectorised over the picks."""
+    out = np.zeros(shape, bool)
+    if len(x) == 0:
+        return out
+    r = int(np.ceil(radius))
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    cx, cy = np.round(x).astype(int), np.round(y).astype(int)
+    # sub-pixel centres: the disc test uses the exact offset of each pixel from its pick
+    px = cx[:, None, None] + dx[None]
+    py = cy[:, None, None] + dy[None]
+    inside = (px - x[:, None, None]) ** 2 + (py - y[:, None, None]) ** 2 <= radius * radius
+    inside &= (px >= 0) & (px < shape[1]) & (py >= 0) & (py < shape[0])
+    out[py[inside], px[inside]] = True
+    return out
+
+
+def make_example(
+    image: np.ndarray,
+    pixel_size: float,
+    picks: Picks,
+    diameter: float,
+    *,
+    junk: np.ndarray | None = None,
+    extra_important: Picks | None = None,
+    uncertain: Picks | None = None,
+    ignore_border: float = 0.0,
+    invert: bool = False,
+    name: str = "",
+) -> Example:
+    """A training example from a micrograph and its curated picks.
+
+    Args:
+        image, pixel_size: the micrograph and its Å/px.
+        picks: particle centres in micrograph pixels.
+        diameter: particle diameter in Å.
+        junk: junk mask at 8 Å/px (any shape: it is resized to the example) or None.
+        extra_important, uncertain: locations in micrograph pixels (Warp's options).
+        ignore_border: a border (micrograph px) whose importance is 0, for label sets that
+            left the edge unannotated.
+    """
+    prepared, scale = prepare_for_network(image, pixel_size, invert=invert)
+    shape = prepared.shape
+    label = np.zeros(shape, np.uint8)
+    label[paint_discs(shape, picks.x / scale, picks.y / scale, label_radius(diameter))] = PARTICLE
+    if junk is not None:
+        label[resize_mask(junk, shape)] = JUNK
+    importance = np.ones(shape, np.float32)
+    radius = diameter / 2 / NETWORK_PIXEL_SIZE
+    if extra_important is not None:
+        extra = paint_discs(shape, extra_important.x / scale, extra_important.y / scale, radius)
+        importance[extra] = EXTRA_IMPORTANCE
+    if uncertain is not None:
+        unsure = paint_discs(shape, uncertain.x / scale, uncertain.y / scale, radius)
+        importance[unsure] = 0.0
+    if ignore_border > 0:
+        edge = max(1, round(ignore_border / scale))
+        importance[:edge] = importance[-edge:] = 0.0
+        importance[:, :edge] = importance[:, -edge:] = 0.0
+    return Example(prepared, label, importance, name)
+
+
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a boolean mask (masks may be off by a pixel in rounding)."""
+    mask = np.asarray(mask) > 0.5
+    if mask.shape == tuple(shape):
+        return mask
+    zoom = (shape[0] / mask.shape[0], shape[1] / mask.shape[1])
+    resized = ndimage.zoom(mask.astype(np.uint8), zoom, order=0)
+    out = np.zeros(shape, bool)
+    h, w = min(shape[0], resized.shape[0]), min(shape[1], resized.shape[1])
+    out[:h, :w] = resized[:h, :w] > 0
+    return out
+
+
+def class_weights(examples: list[Example]) -> np.ndarray:
+    """Per-class loss weights: background ``(N_particle / N_background) ** (1/3)``, others 1."""
+    particle = sum(int(np.count_nonzero(e.label == PARTICLE)) for e in examples)
+    background = sum(int(np.count_nonzero(e.label == BACKGROUND)) for e in examples)
+    weights = np.ones(3, np.float32)
+    if particle and background:
+        weights[BACKGROUND] = (particle / background) ** (1.0 / 3.0)
+    return weights
