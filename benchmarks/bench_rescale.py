@@ -66,7 +66,8 @@ def main() -> None:
         t_plain, small_plain = best_of(args.repeats, plain)
 
     difference = float(np.abs(small_ours - small_plain).max() / np.abs(small_plain).max())
-    print(f"micrograph {args.size}² float32 at {args.pixel_size} Å/px -> {small_ours.shape} at 8 Å/px")
+    shape = small_ours.shape
+    print(f"micrograph {args.size}² float32 at {args.pixel_size} Å/px -> {shape} at 8 Å/px")
     print(f"torch threads: {torch.get_num_threads()}")
     print(f"read only:                 {t_read * 1000:8.1f} ms")
     print(f"read + rescale, ours:      {t_ours * 1000:8.1f} ms")

@@ -53,7 +53,7 @@ def test_rescale_preserves_mean_and_scaled_shape_is_even():
 
 
 def test_highpass_removes_slow_gradient_keeps_fine_detail():
-    y, x = np.mgrid[0:512, 0:512].astype(np.float32)
+    _, x = np.mgrid[0:512, 0:512].astype(np.float32)
     gradient = x / 512 * 10  # a ramp over 4 µm: far below 1/500 Å
     detail = np.sin(2 * np.pi * x / 8)  # 64 Å period at 8 Å/px
     out, _ = imaging.fourier_rescale(gradient + detail, 8.0, 8.0, highpass_angstrom=500)

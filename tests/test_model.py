@@ -1,0 +1,150 @@
+"""The network, the model store, tiled inference, labels, augmentation and the loop (tiny nets)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from boxnet_tui.errors import UserError
+from boxnet_tui.io.star import Picks
+from boxnet_tui.model.inference import predict_probabilities
+from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
+from boxnet_tui.paths import models_dir
+from boxnet_tui.training.augment import sample_batch
+from boxnet_tui.training.labels import (
+    JUNK,
+    PARTICLE,
+    class_weights,
+    label_radius,
+    make_example,
+    paint_discs,
+)
+from boxnet_tui.training.loop import TrainConfig, train
+
+TINY = Architecture(widths=(4, 8, 8))
+
+
+def test_network_output_shape_and_divisor():
+    network = BoxNet(TINY).eval()
+    with torch.no_grad():
+        out = network(torch.zeros(2, 1, 32, 48))
+    assert out.shape == (2, 3, 32, 48)
+    assert TINY.divisor == 4
+
+
+def test_save_load_list_and_no_overwrite():
+    torch.manual_seed(0)
+    network = BoxNet(TINY).eval()
+    info = save_model(network, ModelInfo("TinyNet", TINY, has_mask=True, parent="BoxNetMask"))
+    assert info.path == models_dir() / "TinyNet"
+    meta = json.loads((info.path / "model.json").read_text())
+    assert meta["has_mask"] is True and meta["parent"] == "BoxNetMask" and meta["date"]
+    loaded, loaded_info = load_model("TinyNet")
+    x = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), network(x), atol=2e-2, rtol=2e-2)  # float16 store
+    assert loaded_info.architecture == TINY
+    assert "TinyNet" in [m.name for m in list_models()]
+    assert find_model(str(info.path)).name == "TinyNet"
+    with pytest.raises(UserError, match="exists already"):
+        save_model(network, ModelInfo("TinyNet", TINY))
+
+
+@pytest.mark.parametrize("name", ["has space", "slash/name", "", "é"])
+def test_bad_model_names_refused(name):
+    with pytest.raises(UserError, match="model name"):
+        save_model(BoxNet(TINY), ModelInfo(name, TINY))
+
+
+def test_missing_model_names_what_exists():
+    with pytest.raises(UserError, match="no model named 'Nope'"):
+        find_model("Nope")
+
+
+def test_broken_weights_are_one_line(tmp_path):
+    info = save_model(BoxNet(TINY), ModelInfo("Broken", TINY))
+    (info.path / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="unreadable model weights"):
+        load_model("Broken")
+
+
+def test_tiled_inference_covers_the_image_and_sums_to_one():
+    network = BoxNet(TINY).eval()
+    image = np.random.default_rng(0).normal(size=(70, 90)).astype(np.float32)
+    whole = predict_probabilities(network, image, tile=128)
+    tiled = predict_probabilities(network, image, tile=32, overlap=8)
+    assert whole.shape == tiled.shape == (3, 70, 90)
+    np.testing.assert_allclose(tiled.sum(axis=0), 1.0, atol=1e-5)
+    # away from the image edge (where padding differs), tiles with margins agree with the whole
+    np.testing.assert_allclose(tiled[:, 4:-4, 4:-4], whole[:, 4:-4, 4:-4], atol=2e-3)
+
+
+def test_paint_discs_and_label_radius():
+    discs = paint_discs((20, 20), np.array([5.0]), np.array([10.0]), 2.0)
+    assert discs.sum() == 13 and discs[10, 5] and not discs[10, 8]
+    assert label_radius(200.0) == pytest.approx(200 / 64)
+    assert label_radius(40.0) == 1.5
+
+
+def test_make_example_labels_junk_importance():
+    image = np.random.default_rng(1).normal(size=(400, 400)).astype(np.float32)
+    picks = Picks([100.0, 300.0], [100.0, 300.0])
+    junk = np.zeros((100, 100), bool)
+    junk[70:, 70:] = True  # covers the second pick
+    example = make_example(
+        image,
+        2.0,
+        picks,
+        200.0,
+        junk=junk,
+        extra_important=Picks([100.0], [300.0]),
+        uncertain=Picks([300.0], [100.0]),
+        ignore_border=20,
+    )
+    assert example.image.shape == example.label.shape == (100, 100)
+    assert example.label[25, 25] == PARTICLE and example.label[75, 75] == JUNK
+    assert example.importance[75, 25] == 4.0  # extra important at (x=100, y=300)
+    assert example.importance[25, 75] == 0.0  # uncertain at (x=300, y=100)
+    assert example.importance[0, 50] == 0.0 and example.importance[50, 50] == 1.0
+    weights = class_weights([example])
+    n_particle = (example.label == 1).sum()
+    n_background = (example.label == 0).sum()
+    assert weights[0] == pytest.approx((n_particle / n_background) ** (1 / 3))
+
+
+def test_sample_batch_shapes_and_label_values():
+    image = np.random.default_rng(2).normal(size=(400, 400)).astype(np.float32)
+    example = make_example(image, 2.0, Picks([200.0], [200.0]), 200.0)
+    rng = np.random.default_rng(0)
+    images, labels, importance = sample_batch([example], 4, 32, rng, particle_fraction=1.0)
+    assert images.shape == (4, 1, 32, 32) and labels.shape == importance.shape == (4, 32, 32)
+    assert set(labels.unique().tolist()) <= {0, 1, 2}
+    assert (labels == 1).any()  # crops centred near the particle see it
+
+
+def test_training_lowers_the_loss_on_a_learnable_task():
+    # bright discs on noise: a tiny net must learn to label them
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(256, 256)).astype(np.float32) * 0.3
+    xs, ys = rng.uniform(20, 236, 25), rng.uniform(20, 236, 25)
+    yy, xx = np.mgrid[:256, :256]
+    for x, y in zip(xs, ys, strict=True):
+        image[(yy - y) ** 2 + (xx - x) ** 2 < 16] += 2.0
+    example = make_example(image, 8.0, Picks(xs, ys), 64.0)
+    torch.manual_seed(0)
+    network = BoxNet(TINY)
+    lines = []
+    train(
+        network,
+        [example],
+        [example],
+        TrainConfig(iterations=60, batch_size=4, crop=64, log_every=20, lr=3e-3),
+        on_log=lines.append,
+    )
+    assert [line.iteration for line in lines] == [20, 40, 60]
+    assert lines[-1].loss_old is not None
+    assert lines[-1].loss_new < lines[0].loss_new
