@@ -93,6 +93,63 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _format_seconds(seconds: float) -> str:
+    if seconds != seconds:  # NaN: no rate yet
+        return "--:--"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    return f"{minutes:d}:{secs:02d}"
+
+
+def _progress_bar(progress) -> None:
+    width = 30
+    filled = int(width * progress.done / max(1, progress.total))
+    bar = "#" * filled + "-" * (width - filled)
+    line = (
+        f"\r[{bar}] {progress.done}/{progress.total}  {progress.rate:.2f} mic/s  "
+        f"ETA {_format_seconds(progress.eta)}"
+    )
+    if progress.failed:
+        line += f"  {progress.failed} failed"
+    print(line, end="", file=sys.stderr, flush=True)
+
+
+def cmd_pick(args: argparse.Namespace) -> int:
+    from boxnet_tui.batch_picking import PickSettings, pick_folder
+
+    settings = PickSettings(
+        diameter=args.diameter,
+        threshold=args.threshold,
+        pixel_size=args.pixel_size,
+        min_mask_distance=args.min_mask_distance,
+        invert=args.invert,
+        batch_size=args.batch_size,
+    )
+    show = _progress_bar if sys.stderr.isatty() or args.progress else None
+    summary = pick_folder(
+        args.folder, args.model, settings, suffix=args.suffix, device=args.device, progress=show
+    )
+    if show is not None:
+        print(file=sys.stderr)
+    for error in summary.errors:
+        print(f"{PROG}: {error}", file=sys.stderr)
+    rate = summary.picked / summary.seconds if summary.seconds else 0.0
+    print(
+        f"picked {summary.picked} micrographs, {summary.particles} particles "
+        f"in {summary.seconds:.1f} s ({rate:.2f} micrographs/s); {len(summary.errors)} failed"
+    )
+    return 1 if summary.errors else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from boxnet_tui.model.store import list_models
+
+    for info in list_models():
+        origin = "shipped" if info.shipped else str(info.path)
+        mask = "mask" if info.has_mask else "-"
+        print(f"{info.name}\t{mask}\tparent={info.parent or '-'}\t{info.date}\t{origin}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -130,6 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    pick = commands.add_parser("pick", help="pick every micrograph of a folder with a model")
+    pick.add_argument("folder", type=Path)
+    pick.add_argument("--model", default="BoxNetMask", help="model name or folder")
+    pick.add_argument("--diameter", type=_diameter, default=200.0, help="Å (default 200)")
+    pick.add_argument("--threshold", type=float, default=0.5, help="default 0.5")
+    pick.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over the header")
+    pick.add_argument("--suffix", default=None, help="pick set name (default: the model's)")
+    pick.add_argument("--min-mask-distance", type=float, default=0.0, help="Å from junk")
+    pick.add_argument("--invert", action="store_true", help="negative stain: bright particles")
+    pick.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pick.add_argument("--batch-size", type=_count, default=4)
+    pick.add_argument("--progress", action="store_true", help="progress bar even when piped")
+    pick.set_defaults(run=cmd_pick)
+
+    models = commands.add_parser("models", help="list the models: shipped and your own")
+    models.set_defaults(run=cmd_models)
 
     info = commands.add_parser("info", help="list a folder's micrographs and pick sets")
     info.add_argument("folder", type=Path, nargs="?", default=Path("."))

@@ -1,0 +1,147 @@
+"""Picking speed and accuracy: boxnet-tui side by side with Topaz on the same micrographs.
+
+The micrographs are the real held-out beta-galactosidase micrographs that the model records
+as never trained on (model.json, training.held_out), brought back to the originals' 4096² at
+1.77 Å/px by Fourier upscaling, with their reference picks. Both pickers run in this process
+(imports and model loading excluded from the times), on the same files:
+
+- boxnet-tui: ``pick_folder`` with default settings and ``--diameter 190``;
+- Topaz 0.3 (PyPI topaz-em, pretrained resnet16_u64): ``topaz normalize -s 4`` (its
+  ``preprocess``) then ``topaz extract -r 13 -x 4`` at its default threshold (-6), as its
+  tutorial does for this particle size (190 Å = 27 px after downsampling by 4).
+
+F1 is measured against the reference picks within half a diameter (53.7 px), ignoring the
+unannotated 130 px border; also the best F1 over all thresholds (chosen knowing the answers).
+
+    python benchmarks/bench_pick.py [--model BoxNetMask] [--device cpu] [--skip-topaz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from boxnet_tui.batch_picking import PickSettings, pick_folder
+from boxnet_tui.evaluate import Report, evaluate_folders
+from boxnet_tui.imaging import fourier_rescale
+from boxnet_tui.io import layout
+from boxnet_tui.io.interop import read_topaz
+from boxnet_tui.io.micrographs import read_micrograph, write_micrograph
+from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.model.store import find_model
+from boxnet_tui.paths import scratch_dir
+
+HERE = Path(__file__).resolve().parent
+REAL = HERE.parent.parent / "shared" / "data" / "empiar-10017"
+DIAMETER, PIXEL, SIZE, BORDER = 190.0, 1.77, 4096, 130.0
+
+
+def make_folder(folder: Path, roots: list[str]) -> None:
+    """Upscale the real 2048² / 3.54 Å micrographs to the originals' 4096² / 1.77 Å."""
+    for root in roots:
+        micrograph = read_micrograph(REAL / f"{root}.mrc")
+        big, _ = fourier_rescale(
+            micrograph.data, micrograph.pixel_size, PIXEL, out_shape=(SIZE, SIZE)
+        )
+        write_micrograph(folder / f"{root}.mrc", big, PIXEL)
+        picks = read_picks(layout.pick_path(REAL, root, "manual"))
+        scale = SIZE / micrograph.data.shape[1]
+        write_picks(
+            layout.pick_path(folder, root, "manual"),
+            Picks(picks.x * scale, picks.y * scale),
+            f"{root}.mrc",
+        )
+
+
+def score(folder: Path, suffix: str) -> Report:
+    return evaluate_folders(
+        folder / "matching",
+        folder / "matching",
+        DIAMETER / 2 / PIXEL,
+        picks_suffix=suffix,
+        reference_suffix="manual",
+        border=BORDER,
+        image_shape=(SIZE, SIZE),
+    )
+
+
+def run_ours(folder: Path, model: str, device: str) -> float:
+    settings = PickSettings(diameter=DIAMETER)
+    warm = sorted(folder.glob("*.mrc"))[:1]
+    pick_folder(folder, model, settings, suffix="warmup", device=device, paths=warm)
+    summary = pick_folder(folder, model, settings, suffix="ours", device=device)
+    assert not summary.errors, summary.errors
+    return summary.seconds / summary.picked
+
+
+def run_topaz(folder: Path, device: str) -> float:
+    sys.path.insert(0, str(HERE / "topaz_shim"))
+    from topaz.commands import extract, normalize
+
+    paths = [str(p) for p in sorted(folder.glob("*.mrc"))]
+    small = folder / "topaz_small"
+    small.mkdir()
+    table = folder / "topaz.txt"
+    gpu = 0 if device == "cuda" else -1
+    normalize_args = normalize.add_arguments().parse_args(
+        [*paths, "-s", "4", "-o", str(small), "-d", str(gpu)]
+    )
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        normalize.main(normalize_args)
+        small_paths = [str(p) for p in sorted(small.glob("*.mrc"))]
+        extract_args = extract.add_arguments().parse_args(
+            [*small_paths, "-r", "13", "-x", "4", "-d", str(gpu), "-o", str(table)]
+        )
+        extract.main(extract_args)
+    seconds = time.perf_counter() - start
+    for name, picks in read_topaz(table).items():
+        write_picks(layout.pick_path(folder, name, "topaz"), picks, f"{name}.mrc")
+    return seconds / len(paths)
+
+
+def describe(name: str, report: Report, seconds: float) -> str:
+    total = report.total
+    line = (
+        f"{name:10s} {seconds:7.2f} s/mic   P {total.precision:.3f}  R {total.recall:.3f}  "
+        f"F1 {total.f1:.3f}"
+    )
+    if report.sweep is not None:
+        line += f"   best F1 {report.sweep.best_f1:.3f} at {report.sweep.best_threshold:.3g}"
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="BoxNetMask")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--skip-topaz", action="store_true")
+    args = parser.parse_args()
+    if not REAL.is_dir():
+        raise SystemExit(f"real data not found at {REAL}")
+    held_out = find_model(args.model).training.get("held_out") or []
+    if not held_out:
+        raise SystemExit(f"model {args.model} records no held-out micrographs")
+    scratch_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
+        folder = Path(tmp)
+        make_folder(folder, held_out)
+        print(f"{len(held_out)} held-out micrographs, {SIZE}² float32 at {PIXEL} Å/px")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+        ours = run_ours(folder, args.model, args.device)
+        print(describe("boxnet-tui", score(folder, "ours"), ours))
+        if not args.skip_topaz:
+            topaz = run_topaz(folder, args.device)
+            print(describe("topaz", score(folder, "topaz"), topaz))
+            print(f"speed ratio topaz / boxnet-tui: {topaz / ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
