@@ -1,0 +1,674 @@
+"""Synthetic cryo-EM micrographs with ground truth: for the demo, the tests and pre-training.
+
+What is simulated, in this order (lengths in Å unless a name ends in ``_px``):
+
+1. One random "protein" per dataset: 30–80 3-D Gaussian blobs in one to three ellipsoidal
+   domains, scaled to the particle diameter, so that different orientations project
+   visibly differently.
+2. Its projection in a uniformly random orientation per particle: the projection of a 3-D
+   Gaussian is a 2-D Gaussian, so each particle is rendered exactly, as a separable sum
+   (one small matrix product per particle, no loop over pixels or blobs).
+3. Ice of smoothly varying thickness (a gradient plus slow undulations): thicker ice passes
+   fewer electrons (inelastic mean free path) and adds more amorphous "texture".
+4. Junk: on some micrographs a carbon edge (the region beyond a smooth, slightly wobbly
+   circle, the rim of the hole) and a few ice-contamination blobs (large, dark, irregular).
+   Both are the junk mask; no particle is placed within one radius of junk.
+5. The weak-phase image through the CTF (300 kV, Cs 2.7 mm, 7 % amplitude contrast, random
+   defocus 0.8–3.0 µm with some astigmatism, a B-factor envelope), applied in Fourier space.
+6. Shot noise on an effective (DQE-weighted) dose of 9–27 e/Å² (20–60 e/px at 1.5 Å/px), as
+   its Gaussian equivalent (the Poisson counts are far above 10 per pixel). Particles are
+   then barely visible by eye, as in real micrographs, and clear after a low-pass filter.
+
+The image is in electrons per pixel (mean tens), float32. The same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from boxnet_tui.errors import UserError
+from boxnet_tui.imaging import scaled_shape
+from boxnet_tui.io.layout import mask_path, pick_path
+from boxnet_tui.io.masks import MASK_PIXEL_SIZE, write_mask
+from boxnet_tui.io.micrographs import write_micrograph
+from boxnet_tui.io.star import Picks, write_picks
+
+VOLTAGE_KV = 300.0
+CS_MM = 2.7
+AMPLITUDE_CONTRAST = 0.07
+DEFOCUS_RANGE_UM = (0.8, 3.0)
+ASTIGMATISM_MAX_UM = 0.1  # difference of the two principal defoci
+B_FACTOR_RANGE = (40.0, 120.0)  # Å², the envelope of drift, coherence and detector
+DOSE_PER_A2 = (9.0, 27.0)  # effective e/Å²: 20–60 e/px at 1.5 Å/px
+MIN_DIAMETER, MAX_DIAMETER = 10.0, 700.0
+MIN_SIZE = 64
+TRUTH_SUFFIX = "truth"
+
+# Phase shift per Å of protein thickness: the interaction constant at 300 kV
+# (7.3e-4 rad/(V·Å)) times the ~1.5 V by which protein's mean inner potential exceeds ice's.
+PHASE_PER_A = 1.1e-3
+PROTEIN_FILL = 0.45  # share of the diameter's sphere that holds protein (not a solid ball)
+INELASTIC_MFP = 3500.0  # Å at 300 kV: the mean intensity falls as exp(-thickness / MFP)
+ICE_THICKNESS = (250.0, 700.0)  # mean over a micrograph; never thinner than 1.3 diameters
+# Phase noise of amorphous ice per pixel, at 500 Å thick and 1.5 Å/px (it scales as
+# sqrt(thickness) / pixel size): about a third of the shot noise, so the power spectrum shows
+# Thon rings and the background looks like ice rather than white noise.
+ICE_TEXTURE = 0.08
+CARBON_PROBABILITY = 0.35
+CONTAMINATION_MEAN = 0.8  # blobs per micrograph (Poisson), at most 4
+COVERAGE_RANGE = (0.03, 0.45)  # share of the free area under particle discs: sparse to crowded
+MIN_DISTANCE = 0.9  # closest two particle centres may come, in diameters (some touch)
+
+_PROTEIN_TAG = 0x70726F74  # keeps the protein's random stream apart from a micrograph's
+
+
+@dataclass
+class SynthMicrograph:
+    """One synthetic micrograph and its ground truth."""
+
+    image: np.ndarray  # float32 (rows, cols), electrons per pixel
+    picks: Picks  # particle centres in pixels, x = column, y = row
+    junk: np.ndarray  # bool (rows, cols), True = junk (carbon, contamination)
+    pixel_size: float  # Å/px
+    defocus_um: float  # mean defocus (underfocus positive)
+
+
+@dataclass(frozen=True)
+class _Protein:
+    centres: np.ndarray  # (n, 3) Å, around the centre of mass
+    sigmas: np.ndarray  # (n,) Å
+    masses: np.ndarray  # (n,) Å³ of protein in each blob
+
+
+@dataclass(frozen=True)
+class _Optics:
+    defocus_um: float
+    astigmatism_um: float
+    astigmatism_angle: float  # rad, direction of the larger defocus
+    b_factor: float  # Å²
+    dose_per_a2: float
+
+
+def make_micrograph(
+    size: int = 2048,
+    pixel_size: float = 1.5,
+    diameter: float = 180.0,
+    seed: int = 0,
+    *,
+    protein_seed: int | None = None,
+    shape: tuple[int, int] | None = None,
+) -> SynthMicrograph:
+    """Simulate one micrograph of ``size``² pixels (or ``shape`` = (rows, cols)).
+
+    Args:
+        size: side in pixels, used when ``shape`` is None.
+        pixel_size: Å/px.
+        diameter: particle diameter in Å (10–700).
+        seed: everything about this micrograph (defocus, ice, junk, positions, noise).
+        protein_seed: the 3-D protein (default ``seed``); a dataset shares one.
+        shape: (rows, cols), overriding ``size``.
+
+    Raises:
+        UserError: an argument is out of range, or the particle does not fit.
+    """
+    rows, cols = _check_shape(size, shape)
+    _check_optics(rows, cols, pixel_size, diameter)
+    _check_seed(seed, "seed")
+    if protein_seed is not None:
+        _check_seed(protein_seed, "protein seed")
+    return _simulate(
+        rows,
+        cols,
+        float(pixel_size),
+        float(diameter),
+        seed,
+        seed if protein_seed is None else protein_seed,
+    )
+
+
+def make_dataset(
+    folder: str | os.PathLike[str],
+    count: int,
+    size: int = 2048,
+    pixel_size: float = 1.5,
+    diameter: float = 180.0,
+    seed: int = 0,
+) -> list[Path]:
+    """Write ``count`` micrographs of one protein to ``folder``, with truth picks and masks.
+
+    For each ``root = synth_{i:03d}``: ``<root>.mrc`` (float32, pixel size in the header),
+    ``matching/<root>_truth.star`` and ``mask/<root>.tif`` (the junk mask at 8 Å/px, see
+    :func:`junk_mask_8a`). Micrograph ``i`` equals
+    ``make_micrograph(size, pixel_size, diameter, micrograph_seed(seed, i), protein_seed=seed)``.
+
+    Returns:
+        The micrograph paths, in order.
+
+    Raises:
+        UserError: an argument is out of range, or the particle does not fit.
+    """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise UserError(f"count must be a whole number of at least 1, got {count!r}")
+    rows, cols = _check_shape(size, None)
+    _check_optics(rows, cols, pixel_size, diameter)
+    _check_seed(seed, "seed")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: exists and is not a folder")
+    paths = []
+    for i in range(int(count)):
+        root = f"synth_{i:03d}"
+        micrograph = _simulate(
+            rows, cols, float(pixel_size), float(diameter), micrograph_seed(seed, i), seed
+        )
+        path = folder / f"{root}.mrc"
+        try:
+            write_micrograph(path, micrograph.image, micrograph.pixel_size)
+            write_picks(pick_path(folder, root, TRUTH_SUFFIX), micrograph.picks, path.name)
+            write_mask(mask_path(folder, root), junk_mask_8a(micrograph.junk, pixel_size))
+        except OSError as error:
+            raise UserError(f"{folder}: cannot write there ({error.strerror or error})") from None
+        paths.append(path)
+    return paths
+
+
+def micrograph_seed(seed: int, index: int) -> int:
+    """The seed of micrograph ``index`` of the dataset made with ``seed`` (independent streams)."""
+    child = np.random.SeedSequence(seed).spawn(index + 1)[index]
+    low, high = child.generate_state(2, np.uint32)
+    return int(low) | (int(high) << 32)
+
+
+def junk_mask_8a(junk: np.ndarray, pixel_size: float) -> np.ndarray:
+    """The junk mask at 8 Å/px, shaped as :func:`imaging.scaled_shape` shapes the micrograph.
+
+    A coarse pixel is junk when more than half of the fine pixels it covers are (area
+    fraction > 0.5, what an area-weighted rescale followed by Warp's ``mask > 0.5`` gives).
+    Where the micrograph is coarser than 8 Å/px, the nearest fine pixel is taken.
+    """
+    junk = np.asarray(junk, dtype=bool)
+    out_rows, out_cols = scaled_shape(junk.shape, pixel_size, MASK_PIXEL_SIZE)
+    row_starts = _block_starts(junk.shape[0], out_rows)
+    col_starts = _block_starts(junk.shape[1], out_cols)
+    counts = np.add.reduceat(junk.view(np.uint8), row_starts, axis=0, dtype=np.int32)
+    counts = np.add.reduceat(counts, col_starts, axis=1)
+    # reduceat gives the single element at a start when the next start is not beyond it,
+    # so such a block is one pixel.
+    row_sizes = np.maximum(np.diff(np.append(row_starts, junk.shape[0])), 1)
+    col_sizes = np.maximum(np.diff(np.append(col_starts, junk.shape[1])), 1)
+    return counts * 2 > row_sizes[:, None] * col_sizes[None, :]
+
+
+def _block_starts(n_in: int, n_out: int) -> np.ndarray:
+    return np.minimum(np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.intp), n_in - 1)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_shape(size: int, shape: tuple[int, int] | None) -> tuple[int, int]:
+    if shape is None:
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool):
+            raise UserError(f"size must be a whole number of pixels, got {size!r}")
+        if size < MIN_SIZE:
+            raise UserError(f"size must be at least {MIN_SIZE} px, got {size}")
+        return int(size), int(size)
+    if len(shape) != 2 or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape
+    ):
+        raise UserError(f"shape must be two whole numbers (rows, columns), got {shape!r}")
+    if min(shape) < MIN_SIZE:
+        raise UserError(f"each side of the shape must be at least {MIN_SIZE} px, got {shape}")
+    return int(shape[0]), int(shape[1])
+
+
+def _check_optics(rows: int, cols: int, pixel_size: float, diameter: float) -> None:
+    if not _is_number(pixel_size) or not math.isfinite(pixel_size) or pixel_size <= 0:
+        raise UserError(f"pixel size must be a positive number of Å, got {pixel_size!r}")
+    if (
+        not _is_number(diameter)
+        or not math.isfinite(diameter)
+        or not MIN_DIAMETER <= diameter <= MAX_DIAMETER
+    ):
+        raise UserError(
+            f"particle diameter must be between {MIN_DIAMETER:g} and {MAX_DIAMETER:g} Å, "
+            f"got {diameter!r}"
+        )
+    diameter_px = diameter / pixel_size
+    if diameter_px < 2:
+        raise UserError(
+            f"a {diameter:g} Å particle is {diameter_px:.2g} px at {pixel_size:g} Å/px; "
+            "it must be at least 2 px across (use a smaller pixel size)"
+        )
+    if 2 * diameter_px > min(rows, cols):
+        raise UserError(
+            f"a {diameter:g} Å particle is {diameter_px:.0f} px at {pixel_size:g} Å/px and "
+            f"does not fit in a {rows}×{cols} px micrograph (each side must hold two "
+            "diameters); use a larger size or pixel size"
+        )
+
+
+def _check_seed(seed: int, name: str) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"{name} must be a whole number of at least 0, got {seed!r}")
+
+
+# --- the simulation --------------------------------------------------------------------------
+
+
+def _simulate(
+    rows: int,
+    cols: int,
+    pixel_size: float,
+    diameter: float,
+    seed: int,
+    protein_seed: int,
+    *,
+    defocus_um: float | None = None,
+    particles: bool = True,
+    noise: bool = True,
+) -> SynthMicrograph:
+    """The whole simulation; the keywords switch parts off for tests, leaving the rest equal.
+
+    Each part draws from its own random stream, so switching one off or changing the defocus
+    changes nothing else (same positions, ice, junk and noise).
+    """
+    protein = _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
+    rng_optics, rng_ice, rng_junk, rng_place, rng_texture, rng_noise = streams
+    shape = (rows, cols)
+
+    optics = _draw_optics(rng_optics)
+    if defocus_um is not None:
+        optics = _Optics(
+            defocus_um,
+            optics.astigmatism_um,
+            optics.astigmatism_angle,
+            optics.b_factor,
+            optics.dose_per_a2,
+        )
+
+    thickness = _ice_thickness(rng_ice, shape, diameter)
+    transmission = np.exp(thickness * np.float32(-1.0 / INELASTIC_MFP))
+    # Phase noise of amorphous material per pixel: ∝ sqrt(thickness), ∝ 1 / pixel size
+    # (it averages over the pixel's area).
+    texture = np.sqrt(thickness * np.float32(1 / 500)) * np.float32(ICE_TEXTURE * 1.5 / pixel_size)
+    del thickness
+    phase = np.zeros(shape, np.float32)
+    junk = np.zeros(shape, bool)
+    if rng_junk.random() < CARBON_PROBABILITY:
+        _add_carbon(rng_junk, junk, transmission, texture)
+    n_blobs = min(int(rng_junk.poisson(CONTAMINATION_MEAN)), 4)
+    for _ in range(n_blobs):
+        _add_contamination(rng_junk, junk, transmission, phase, diameter / pixel_size)
+
+    radius_px = diameter / pixel_size / 2
+    xy = _place_particles(rng_place, junk, radius_px)
+    rotations = _rotations(rng_place, len(xy))
+    if particles and len(xy):
+        _render_particles(phase, protein, xy, rotations, pixel_size, PHASE_PER_A)
+
+    phase += texture * rng_texture.standard_normal(shape, dtype=np.float32)
+    del texture
+    spectrum = scipy.fft.rfft2(phase, workers=-1)
+    del phase
+    spectrum *= _ctf(shape, pixel_size, optics)
+    contrast = scipy.fft.irfft2(spectrum, s=shape, workers=-1)
+    del spectrum
+
+    dose_px = np.float32(optics.dose_per_a2 * pixel_size**2)
+    # Weak-phase image: I = dose · transmission · (1 + 2·CTF⊛phase); the 2 is inside _ctf.
+    contrast += np.float32(1)
+    contrast *= transmission
+    contrast *= dose_px
+    image = np.maximum(contrast, np.float32(0), out=contrast)
+    if noise:
+        shot = np.sqrt(image)
+        shot *= rng_noise.standard_normal(shape, dtype=np.float32)
+        image += shot
+    picks = Picks(xy[:, 0], xy[:, 1]) if len(xy) else Picks()
+    return SynthMicrograph(
+        np.ascontiguousarray(image, dtype=np.float32), picks, junk, pixel_size, optics.defocus_um
+    )
+
+
+def _draw_optics(rng: np.random.Generator) -> _Optics:
+    return _Optics(
+        defocus_um=float(rng.uniform(*DEFOCUS_RANGE_UM)),
+        astigmatism_um=float(rng.uniform(0.0, ASTIGMATISM_MAX_UM)),
+        astigmatism_angle=float(rng.uniform(0.0, math.pi)),
+        b_factor=float(rng.uniform(*B_FACTOR_RANGE)),
+        dose_per_a2=float(rng.uniform(*DOSE_PER_A2)),
+    )
+
+
+def _wavelength(voltage_kv: float = VOLTAGE_KV) -> float:
+    """Relativistic electron wavelength in Å."""
+    volts = voltage_kv * 1e3
+    return 12.2643 / math.sqrt(volts * (1 + 0.978466e-6 * volts))
+
+
+def _ctf(shape: tuple[int, int], pixel_size: float, optics: _Optics) -> np.ndarray:
+    """2·CTF·envelope on the ``rfft2`` grid of ``shape`` (float32).
+
+    CTF = -(sqrt(1 - A²)·sin χ + A·cos χ), χ = π·λ·Δf(θ)·k² - π/2·Cs·λ³·k⁴, with Δf > 0 for
+    underfocus, so protein (positive phase) comes out dark, as in real micrographs.
+    """
+    wavelength = _wavelength()
+    ky = scipy.fft.fftfreq(shape[0], d=pixel_size).astype(np.float32)[:, None]
+    kx = scipy.fft.rfftfreq(shape[1], d=pixel_size).astype(np.float32)[None, :]
+    ky2, kx2 = ky * ky, kx * kx
+    k2 = ky2 + kx2
+    defocus = optics.defocus_um * 1e4
+    half_astig = optics.astigmatism_um * 1e4 / 2
+    angle = 2 * optics.astigmatism_angle
+    # Δf(θ)·k² without θ: cos 2θ·k² = kx² - ky², sin 2θ·k² = 2·kx·ky.
+    defocus_k2 = np.float32(defocus) * k2 + np.float32(half_astig) * (
+        np.float32(math.cos(angle)) * (kx2 - ky2) + np.float32(math.sin(angle)) * 2 * kx * ky
+    )
+    chi = np.float32(math.pi * wavelength) * defocus_k2
+    chi -= np.float32(math.pi / 2 * CS_MM * 1e7 * wavelength**3) * (k2 * k2)
+    amplitude = AMPLITUDE_CONTRAST
+    ctf = np.float32(-math.sqrt(1 - amplitude**2)) * np.sin(chi)
+    ctf -= np.float32(amplitude) * np.cos(chi)
+    ctf *= np.exp(k2 * np.float32(-optics.b_factor / 4))
+    ctf *= np.float32(2)
+    return ctf
+
+
+def _make_protein(rng: np.random.Generator, diameter: float) -> _Protein:
+    """Gaussian blobs in one to three ellipsoidal domains, spanning ``diameter``."""
+    radius = diameter / 2
+    n = int(rng.integers(30, 81))
+    n_domains = int(rng.integers(1, 4))
+    share = rng.dirichlet(np.full(n_domains, 6.0))  # no domain of one or two blobs
+    domain = rng.choice(n_domains, size=n, p=share)
+    centres = np.empty((n, 3))
+    for d in range(n_domains):
+        members = np.flatnonzero(domain == d)
+        axes = radius * rng.uniform(0.45, 1.0, 3) * (1.0 if n_domains == 1 else 0.7)
+        offset = (
+            np.zeros(3) if d == 0 else _unit_vectors(rng, 1)[0] * radius * rng.uniform(0.4, 0.7)
+        )
+        turn = _rotations(rng, 1)[0]
+        direction = _unit_vectors(rng, len(members))
+        depth = rng.random(len(members)) ** (1 / 3)  # uniform in the ball
+        centres[members] = np.einsum("nj,ij->ni", direction * depth[:, None] * axes, turn) + offset
+    spacing = (math.pi / 6 * diameter**3 / n) ** (1 / 3)
+    sigmas = spacing * rng.uniform(0.3, 0.45, n)
+    masses = sigmas**3 * rng.uniform(0.5, 1.5, n)
+    centres -= (masses[:, None] * centres).sum(axis=0) / masses.sum()
+    # Scale the layout (not the blobs) so that the outer edge of most blobs (2σ beyond the
+    # centre) reaches the radius, then pull the few beyond it back in: the particle fills its
+    # diameter without a stray blob deciding the scale.
+    reach = np.linalg.norm(centres, axis=1) + 2 * sigmas
+    centres *= (radius - 2 * np.median(sigmas)) / max(
+        float(np.quantile(reach - 2 * sigmas, 0.9)), 1e-6
+    )
+    for _ in range(3):
+        distance = np.maximum(np.linalg.norm(centres, axis=1), 1e-6)
+        limit = np.maximum(radius - 2 * sigmas, 0.0)
+        centres *= np.minimum(1.0, limit / distance)[:, None]
+        # The pick is the centre of mass.
+        centres -= (masses[:, None] * centres).sum(axis=0) / masses.sum()
+    masses *= PROTEIN_FILL * math.pi / 6 * diameter**3 / masses.sum()
+    return _Protein(centres, sigmas, masses)
+
+
+def _unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, 3))
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def _rotations(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniformly random rotation matrices (normalised Gaussian quaternions), (n, 3, 3)."""
+    q = rng.standard_normal((n, 4))
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    w, x, y, z = q.T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=1,
+    )
+
+
+def _render_particles(
+    canvas: np.ndarray,
+    protein: _Protein,
+    xy: np.ndarray,
+    rotations: np.ndarray,
+    pixel_size: float,
+    scale: float,
+    chunk: int = 64,
+) -> None:
+    """Add ``scale`` × the projected thickness of each particle to ``canvas``, in place.
+
+    A rotated 3-D Gaussian projects to a 2-D Gaussian of the same σ at the rotated centre's
+    (x, y), so a particle patch is Σ_b w_b·gy_b(row)·gx_b(col) = Gyᵀ·diag(w)·Gx: one batched
+    matrix product. The x axis of the rotated frame is the image column, y the row.
+    """
+    # Half a pixel of extra blur stands for the pixel's area and keeps small blobs from aliasing.
+    sigmas_px = np.sqrt(protein.sigmas**2 + (0.5 * pixel_size) ** 2) / pixel_size
+    weights = (scale * protein.masses / (2 * math.pi * (sigmas_px * pixel_size) ** 2)).astype(
+        np.float32
+    )
+    reach = np.max(np.linalg.norm(protein.centres, axis=1) / pixel_size + 4 * sigmas_px)
+    half = math.ceil(reach) + 1
+    size = 2 * half + 1
+    chunk = max(1, min(chunk, 8_000_000 // size**2))  # patches of a chunk stay under ~64 MB
+    offsets = np.arange(-half, half + 1, dtype=np.float32)
+    inv_two_var = (1 / (2 * sigmas_px**2)).astype(np.float32)
+    rows, cols = canvas.shape
+    corner = np.floor(xy).astype(np.intp)  # the pixel holding each centre
+    fraction = xy - corner
+    for start in range(0, len(xy), chunk):
+        stop = min(start + chunk, len(xy))
+        projected = np.einsum("pij,bj->pbi", rotations[start:stop, :2, :], protein.centres)
+        projected = projected / pixel_size + fraction[start:stop, None, :]
+        projected = projected.astype(np.float32)
+        # gx: (particle, blob, col); gy: (particle, row, blob), weights folded in.
+        gx = np.exp(-((offsets - projected[..., 0:1]) ** 2) * inv_two_var[None, :, None])
+        gy = np.exp(-((offsets[:, None] - projected[:, None, :, 1]) ** 2) * inv_two_var)
+        gy *= weights
+        # einsum, not matmul: a multi-threaded BLAS sums in an order that depends on the
+        # thread count (so would the bytes), and is slow for these small batched products.
+        patches = np.einsum("prb,pbc->prc", gy, gx)
+        for k, (cx, cy) in enumerate(corner[start:stop]):
+            r0, c0 = cy - half, cx - half
+            r_lo, r_hi = max(r0, 0), min(r0 + size, rows)
+            c_lo, c_hi = max(c0, 0), min(c0 + size, cols)
+            canvas[r_lo:r_hi, c_lo:c_hi] += patches[k, r_lo - r0 : r_hi - r0, c_lo - c0 : c_hi - c0]
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], length_px: float) -> np.ndarray:
+    """A smooth random field, mean ≈ 0 and std ≈ 1, varying over ``length_px`` (float32).
+
+    Random values on a coarse lattice, interpolated with Gaussian kernels: Gy·L·Gxᵀ, two small
+    matrix products instead of filtering a full-size noise image.
+    """
+    factors = []
+    for n in shape:
+        knots = np.arange(-2 * length_px, n + 2 * length_px, length_px, dtype=np.float32)
+        position = np.arange(n, dtype=np.float32)
+        factors.append(np.exp(-(((position[:, None] - knots[None, :]) / length_px) ** 2)))
+    lattice = rng.standard_normal((factors[0].shape[1], factors[1].shape[1])).astype(np.float32)
+    # einsum rather than BLAS: same bytes whatever the thread count (see _render_particles).
+    field = np.einsum("rk,kc->rc", factors[0], np.einsum("kl,cl->kc", lattice, factors[1]))
+    field -= field.mean(dtype=np.float64)
+    field /= max(float(field[::8, ::8].std(dtype=np.float64)), 1e-12)
+    return field
+
+
+def _ice_thickness(rng: np.random.Generator, shape: tuple[int, int], diameter: float) -> np.ndarray:
+    """Ice thickness in Å: a random mean, a linear gradient and slow undulations."""
+    rows, cols = shape
+    mean = max(float(rng.uniform(*ICE_THICKNESS)), 1.3 * diameter)
+    gradient = float(rng.uniform(0.0, 0.3))  # relative change across the micrograph
+    angle = float(rng.uniform(0.0, 2 * math.pi))
+    undulation = float(rng.uniform(0.03, 0.1))
+    extent = max(rows, cols)
+    ys = (np.arange(rows, dtype=np.float32) - rows / 2) * np.float32(math.sin(angle) / extent)
+    xs = (np.arange(cols, dtype=np.float32) - cols / 2) * np.float32(math.cos(angle) / extent)
+    field = _smooth_field(rng, shape, extent / 3)
+    field *= np.float32(undulation)
+    field += ys[:, None] * np.float32(gradient)
+    field += xs[None, :] * np.float32(gradient)
+    field += np.float32(1)
+    field *= np.float32(mean)
+    return np.maximum(field, np.float32(0.5 * mean), out=field)
+
+
+def _add_carbon(
+    rng: np.random.Generator, junk: np.ndarray, transmission: np.ndarray, texture: np.ndarray
+) -> None:
+    """Carbon beyond the rim of the hole: a large circle with a slow wobble, covering 5–35 %."""
+    rows, cols = junk.shape
+    share = float(rng.uniform(0.05, 0.35))
+    angle = float(rng.uniform(0.0, 2 * math.pi))
+    direction = np.array([math.sin(angle), math.cos(angle)])  # (row, col), towards the carbon
+    hole_radius = float(rng.uniform(1.0, 3.0)) * max(rows, cols)
+    # Where a straight edge would leave ``share`` of the image beyond it, by the projections
+    # of a coarse sample of pixel positions onto the direction.
+    grid = np.stack(
+        np.meshgrid(np.linspace(0, rows - 1, 64), np.linspace(0, cols - 1, 64), indexing="ij"), -1
+    ).reshape(-1, 2) - np.array([rows / 2, cols / 2])
+    edge = float(np.quantile(grid[:, 0] * direction[0] + grid[:, 1] * direction[1], 1 - share))
+    centre = np.array([rows / 2, cols / 2]) + (edge - hole_radius) * direction
+    wobble = _smooth_field(rng, junk.shape, max(rows, cols) / 4)
+    wobble *= np.float32(rng.uniform(0.005, 0.02) * max(rows, cols))
+    dy = np.arange(rows, dtype=np.float32) - np.float32(centre[0])
+    dx = np.arange(cols, dtype=np.float32) - np.float32(centre[1])
+    beyond = np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)
+    beyond -= np.float32(hole_radius)
+    beyond += wobble  # signed distance (px) past the rim
+    del wobble
+    junk |= beyond > 0
+    # A soft rim, a few pixels wide.
+    weight = np.clip(beyond * np.float32(1 / 4) + np.float32(0.5), 0, 1, out=beyond)
+    absorbed = np.float32(rng.uniform(0.1, 0.25))  # carbon passes 75–90 % of the electrons
+    transmission *= 1 - absorbed * weight
+    texture *= 1 + np.float32(rng.uniform(1.0, 2.0)) * weight  # amorphous carbon is grainier
+
+
+def _add_contamination(
+    rng: np.random.Generator,
+    junk: np.ndarray,
+    transmission: np.ndarray,
+    phase: np.ndarray,
+    diameter_px: float,
+) -> None:
+    """One ice-contamination blob: thick, dark, irregular, a lens profile with a soft rim."""
+    rows, cols = junk.shape
+    radius = min(float(rng.uniform(0.8, 4.0)) * diameter_px, 0.2 * min(rows, cols))
+    radius = max(radius, 4.0)
+    cy, cx = float(rng.uniform(0, rows)), float(rng.uniform(0, cols))
+    orders = np.arange(2, 7)
+    amplitudes = rng.uniform(0.0, 0.3, orders.size) / orders
+    phases = rng.uniform(0.0, 2 * math.pi, orders.size)
+    absorption = float(rng.uniform(1.0, 2.5))  # the centre passes exp(-1..-2.5) = 8–37 %
+    lens_phase = float(rng.uniform(0.2, 0.6))
+    reach = math.ceil(radius * (1 + amplitudes.sum()) + 3)
+    r_lo, r_hi = max(int(cy) - reach, 0), min(int(cy) + reach + 1, rows)
+    c_lo, c_hi = max(int(cx) - reach, 0), min(int(cx) + reach + 1, cols)
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return
+    dy = (np.arange(r_lo, r_hi, dtype=np.float32) - np.float32(cy))[:, None]
+    dx = (np.arange(c_lo, c_hi, dtype=np.float32) - np.float32(cx))[None, :]
+    distance = np.sqrt(dy * dy + dx * dx)
+    theta = np.arctan2(dy, dx)
+    rim = np.full(distance.shape, np.float32(radius))
+    for order, amplitude, offset in zip(orders, amplitudes, phases, strict=True):
+        rim *= 1 + np.float32(amplitude) * np.cos(theta * np.float32(order) + np.float32(offset))
+    relative = distance / rim
+    inside = relative < 1
+    junk[r_lo:r_hi, c_lo:c_hi] |= inside
+    # A lens: thickness ∝ sqrt(1 - r²), with a soft shoulder of two pixels at the rim.
+    softness = np.float32(2) / rim
+    height = np.sqrt(np.clip(1 - relative * relative, 0, 1))
+    height = np.maximum(height, np.clip((1 - relative) / softness + 0.5, 0, 1) * 0.3 * softness)
+    transmission[r_lo:r_hi, c_lo:c_hi] *= np.exp(height * np.float32(-absorption))
+    # The CTF is applied to a periodic image: a phase step where a blob meets the border would
+    # ring across to the opposite side, so the blob's phase fades out near the borders.
+    lens = height * np.float32(lens_phase)
+    lens *= _border_taper(r_lo, r_hi, rows)[:, None]
+    lens *= _border_taper(c_lo, c_hi, cols)[None, :]
+    phase[r_lo:r_hi, c_lo:c_hi] += lens
+
+
+def _border_taper(lo: int, hi: int, n: int) -> np.ndarray:
+    """Weights for positions lo..hi-1 of n: a raised cosine from 0 at a border to 1 inside."""
+    width = max(8.0, 0.05 * n)
+    position = np.arange(lo, hi, dtype=np.float32)
+    edge = np.minimum(position + 0.5, n - 0.5 - position) / np.float32(width)
+    return (0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1))).astype(np.float32)
+
+
+def _place_particles(rng: np.random.Generator, junk: np.ndarray, radius_px: float) -> np.ndarray:
+    """Random sequential placement: (n, 2) centres (x, y), one radius clear of junk and borders.
+
+    No two centres closer than ``MIN_DISTANCE`` diameters; the number aimed for is a random
+    coverage of the free area (sparse to crowded). Candidates come in one batch and are
+    checked against a hash grid of cells one minimum distance wide.
+    """
+    rows, cols = junk.shape
+    min_distance = MIN_DISTANCE * 2 * radius_px
+    cell = max(1, int(radius_px / 3))
+    free = _clear_of_junk(junk, radius_px, cell)
+    span_rows, span_cols = rows - 1 - 2 * radius_px, cols - 1 - 2 * radius_px
+    if span_rows < 0 or span_cols < 0:
+        return np.zeros((0, 2))
+    coverage = float(rng.uniform(*COVERAGE_RANGE))
+    free_area = float(free.mean()) * max(span_rows, 1) * max(span_cols, 1)
+    # At least one particle wherever one fits: a micrograph of a large particle is never empty.
+    target = max(1, round(coverage * free_area / (math.pi * radius_px**2)))
+    candidates = 60 * target + 100
+    ys = rng.uniform(radius_px, rows - 1 - radius_px, candidates)
+    xs = rng.uniform(radius_px, cols - 1 - radius_px, candidates)
+    usable = free[(ys // cell).astype(np.intp), (xs // cell).astype(np.intp)]
+    ys, xs = ys[usable], xs[usable]
+    limit = min_distance * min_distance
+    grid: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    kept: list[tuple[float, float]] = []
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        if len(kept) >= target:
+            break
+        gx, gy = int(x // min_distance), int(y // min_distance)
+        if any(
+            (x - ox) ** 2 + (y - oy) ** 2 < limit
+            for i in (gx - 1, gx, gx + 1)
+            for j in (gy - 1, gy, gy + 1)
+            for ox, oy in grid.get((i, j), ())
+        ):
+            continue
+        grid.setdefault((gx, gy), []).append((x, y))
+        kept.append((x, y))
+    return np.array(kept, dtype=np.float64).reshape(-1, 2)
+
+
+def _clear_of_junk(junk: np.ndarray, radius_px: float, cell: int) -> np.ndarray:
+    """Cells of ``cell``² pixels whose every pixel is at least ``radius_px`` from junk."""
+    rows, cols = junk.shape
+    coarse = np.logical_or.reduceat(
+        np.logical_or.reduceat(junk, np.arange(0, rows, cell), axis=0),
+        np.arange(0, cols, cell),
+        axis=1,
+    )
+    if not coarse.any():
+        return np.ones(coarse.shape, bool)
+    # Cell centres are exact to within a cell's diagonal; subtract it to stay on the safe side.
+    distance = ndimage.distance_transform_edt(~coarse) * cell
+    return distance - 1.5 * cell >= radius_px

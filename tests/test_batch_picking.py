@@ -1,0 +1,128 @@
+"""Picking folders: files written, bad input, the CLI, and the shipped generic models."""
+
+from __future__ import annotations
+
+import mrcfile
+import numpy as np
+import pytest
+
+from boxnet_tui.batch_picking import PickSettings, pick_folder
+from boxnet_tui.cli import main
+from boxnet_tui.errors import UserError
+from boxnet_tui.evaluate import evaluate_folders
+from boxnet_tui.io import layout
+from boxnet_tui.io.masks import read_mask
+from boxnet_tui.io.star import read_picks
+from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.model.store import ModelInfo, find_model, save_model, shipped_models_dir
+from boxnet_tui.synth import make_dataset
+from tests.conftest import snapshot
+
+TINY = Architecture(widths=(4, 8, 8))
+SHIPPED = shipped_models_dir()
+
+
+@pytest.fixture
+def tiny_model():
+    import torch
+
+    torch.manual_seed(0)
+    return save_model(BoxNet(TINY).eval(), ModelInfo("TinyMask", TINY, has_mask=True)).name
+
+
+@pytest.fixture
+def synth_folder(tmp_path):
+    folder = tmp_path / "mics"
+    make_dataset(folder, 2, size=768, pixel_size=2.0, diameter=180.0, seed=11)
+    return folder
+
+
+def _write_mrc(path, shape, voxel_size):
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.random.default_rng(0).normal(size=shape).astype(np.float32))
+        mrc.voxel_size = voxel_size
+
+
+def test_pick_folder_writes_star_and_mask_per_micrograph(synth_folder, tiny_model):
+    seen = []
+    summary = pick_folder(
+        synth_folder,
+        tiny_model,
+        PickSettings(diameter=180.0, threshold=0.0),
+        device="cpu",
+        progress=seen.append,
+    )
+    assert summary.picked == 2 and not summary.errors
+    assert [p.done for p in seen] == [1, 2] and seen[-1].rate > 0
+    for root in ["synth_000", "synth_001"]:
+        picks = read_picks(layout.pick_path(synth_folder, root, "TinyMask"))
+        assert picks.has_scores or len(picks) == 0
+        assert read_mask(layout.mask_path(synth_folder, root)).shape == (192, 192)
+
+
+def test_bad_micrographs_are_reported_and_others_picked(tmp_path, tiny_model):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _write_mrc(folder / "good.mrc", (512, 512), 2.0)
+    _write_mrc(folder / "tiny.mrc", (100, 100), 2.0)  # 25 px at 8 Å/px
+    _write_mrc(folder / "nopixel.mrc", (512, 512), 0.0)
+    (folder / "corrupt.mrc").write_bytes(b"\x01" * 2000)
+    before = snapshot(folder)
+    summary = pick_folder(folder, tiny_model, PickSettings(diameter=150.0), device="cpu")
+    assert summary.picked == 1
+    messages = "\n".join(summary.errors)
+    assert "tiny.mrc: too small to pick" in messages
+    assert "nopixel.mrc: no pixel size in the header" in messages
+    assert "corrupt.mrc" in messages
+    after = snapshot(folder)
+    new = set(after) - set(before)
+    assert new == {"matching/good_TinyMask.star", "mask/good.tif"}
+
+
+def test_folder_level_errors(tmp_path, tiny_model):
+    with pytest.raises(UserError, match="no micrographs"):
+        pick_folder(tmp_path, tiny_model)
+    _write_mrc(tmp_path / "a.mrc", (512, 512), 2.0)
+    with pytest.raises(UserError, match="no model named 'Missing'"):
+        pick_folder(tmp_path, "Missing")
+    with pytest.raises(UserError, match="10–700 Å"):
+        pick_folder(tmp_path, tiny_model, PickSettings(diameter=800.0))
+    assert not (tmp_path / "matching").exists()
+
+
+def test_pick_cli_reports_and_exit_code(tmp_path, tiny_model, capsys):
+    _write_mrc(tmp_path / "a.mrc", (512, 512), 2.0)
+    (tmp_path / "b.mrc").write_bytes(b"")
+    code = main(
+        ["pick", str(tmp_path), "--model", tiny_model, "--diameter", "150", "--device", "cpu"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "picked 1 micrographs" in out and "1 failed" in out
+    assert "b.mrc: empty file" in err
+    assert (tmp_path / "matching" / "a_TinyMask.star").is_file()
+    assert main(["pick", str(tmp_path / "nowhere"), "--model", tiny_model]) == 2
+
+
+def test_models_cli_lists_user_and_shipped(tiny_model, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "TinyMask\tmask" in out
+
+
+@pytest.mark.skipif(not (SHIPPED / "BoxNetMask").is_dir(), reason="no shipped weights yet")
+@pytest.mark.parametrize("name", ["BoxNetMask", "BoxNet"])
+def test_shipped_model_picks_synthetic_particles(synth_folder, name):
+    info = find_model(name)
+    assert info.shipped and info.has_mask == (name == "BoxNetMask")
+    summary = pick_folder(synth_folder, name, PickSettings(diameter=180.0), device="cpu")
+    assert summary.picked == 2
+    report = evaluate_folders(
+        synth_folder / "matching",
+        synth_folder / "matching",
+        45.0,
+        picks_suffix=name,
+        reference_suffix="truth",
+    )
+    # random or broken pickers score far below this on these low-SNR micrographs
+    assert report.total.f1 > 0.6, report.total

@@ -1,0 +1,84 @@
+"""The command line: each subcommand through main(), and as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import mrcfile
+import numpy as np
+import pytest
+
+from boxnet_tui.cli import main
+from boxnet_tui.io.star import read_picks
+from tests.conftest import snapshot
+
+
+def _write_mrc(path, shape=(64, 64), voxel_size=2.0):
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.ones(shape, np.float32))
+        mrc.voxel_size = voxel_size
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    assert "synth" in capsys.readouterr().out
+
+
+def test_info_lists_good_files_and_names_bad_ones(tmp_path, capsys):
+    _write_mrc(tmp_path / "good.mrc")
+    (tmp_path / "broken.mrc").write_bytes(b"\x00" * 10)
+    before = snapshot(tmp_path)
+    assert main(["info", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "good\t64x64\tfloat32\t2.000 Å/px" in out
+    assert "1 micrographs readable, 1 not" in out
+    assert err.count("\n") == 1 and "broken.mrc" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_info_empty_folder_is_one_line_error(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    expected = f"boxnet-tui: {tmp_path}: no micrographs (*.mrc, *.tif, *.tiff) in this folder"
+    assert err.strip() == expected
+
+
+def test_out_of_range_diameter_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["synth", str(tmp_path / "d"), "--diameter", "5"])
+    assert caught.value.code == 2
+    assert "diameter must be 10–700 Å" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_synth_then_evaluate_truth_against_itself(tmp_path, capsys):
+    folder = tmp_path / "demo"
+    assert main(["synth", str(folder), "--count", "2", "--size", "512", "--seed", "3"]) == 0
+    stars = sorted((folder / "matching").glob("*_truth.star"))
+    assert len(stars) == 2 and len(sorted(folder.glob("*.mrc"))) == 2
+    assert all(len(read_picks(star)) > 0 for star in stars)
+    capsys.readouterr()
+    matching = str(folder / "matching")
+    assert main(["evaluate", matching, matching, "--radius", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["f1"] == pytest.approx(1.0)
+    assert len(report["micrographs"]) == 2
+
+
+def test_installed_console_script_runs():
+    executable = shutil.which("boxnet-tui")
+    if executable is None:
+        pytest.skip("boxnet-tui is not installed on PATH")
+    result = subprocess.run(
+        [executable, "--version"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("boxnet-tui ")
+
+
+def test_styles_ship_inside_the_package():
+    from importlib.resources import files
+
+    assert "Screen" in files("boxnet_tui.styles").joinpath("app.tcss").read_text()
