@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import resource
 import sys
 import tempfile
 import time
@@ -76,9 +77,18 @@ def run_ours(folder: Path, model: str, device: str) -> float:
     settings = PickSettings(diameter=DIAMETER)
     warm = sorted(folder.glob("*.mrc"))[:1]
     pick_folder(folder, model, settings, suffix="warmup", device=device, paths=warm)
+    after_one = peak_rss_mb()
     summary = pick_folder(folder, model, settings, suffix="ours", device=device)
     assert not summary.errors, summary.errors
+    print(
+        f"peak memory: {after_one:.0f} MB after 1 micrograph, {peak_rss_mb():.0f} MB after "
+        f"{summary.picked} more (flat = bounded by one micrograph plus the model)"
+    )
     return summary.seconds / summary.picked
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_topaz(folder: Path, device: str) -> float:

@@ -24,7 +24,7 @@ from boxnet_tui.io.masks import write_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
-from boxnet_tui.model.network import BoxNet
+from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, load_model
 from boxnet_tui.picking import check_diameter, pick
 
@@ -161,6 +161,7 @@ def pick_folder(
         raise UserError(f"{folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
     torch_device = resolve_device(device)
     network, info = load_model(model, torch_device)
+    fuse_for_inference(network)
     suffix = suffix or info.name
     summary = FolderSummary()
     start = time.perf_counter()

@@ -11,7 +11,7 @@ import torch
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.inference import predict_probabilities
-from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.model.network import Architecture, BoxNet, fuse_for_inference
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
 from boxnet_tui.training.augment import sample_batch
@@ -148,3 +148,19 @@ def test_training_lowers_the_loss_on_a_learnable_task():
     assert [line.iteration for line in lines] == [20, 40, 60]
     assert lines[-1].loss_old is not None
     assert lines[-1].loss_new < lines[0].loss_new
+
+
+def test_fused_network_gives_the_same_output():
+    torch.manual_seed(1)
+    network = BoxNet(TINY)
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    network.eval()
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        expected = network(x)
+        fused = fuse_for_inference(network)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
