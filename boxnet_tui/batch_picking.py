@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +25,17 @@ from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
-from boxnet_tui.model.store import DEFAULT_MODEL, load_model
+from boxnet_tui.model.store import DEFAULT_MODEL, ModelInfo, load_model
 from boxnet_tui.picking import check_diameter, pick
 
+DEFAULT_THRESHOLD = 0.5
 MIN_SIDE_AT_8A = 64  # px: 512 Å, below which a micrograph cannot hold a tile's context
 
 
 @dataclass
 class PickSettings:
     diameter: float = 200.0
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the model's calibrated threshold, else 0.5
     pixel_size: float | None = None  # overrides the header
     min_mask_distance: float = 0.0
     invert: bool = False
@@ -81,6 +82,11 @@ class FolderSummary:
     seconds: float = 0.0
 
 
+def default_threshold(info: ModelInfo) -> float:
+    """The model's calibrated threshold, or Warp's command-line default of 0.5."""
+    return info.threshold if info.threshold is not None else DEFAULT_THRESHOLD
+
+
 def prepare(path: Path, settings: PickSettings) -> Prepared:
     """Read a micrograph and bring it to what the network sees (8 Å/px, normalised)."""
     micrograph = read_micrograph(path, settings.pixel_size)
@@ -102,10 +108,11 @@ def pick_prepared(
     probabilities = predict_probabilities(
         network, prepared.image, device=device, batch_size=settings.batch_size
     )
+    threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
     result = pick(
         probabilities,
         settings.diameter,
-        settings.threshold,
+        threshold,
         min_mask_distance=settings.min_mask_distance,
     )
     return MicrographPicks(prepared.path, result.to_micrograph(prepared.scale), result.junk)
@@ -162,6 +169,8 @@ def pick_folder(
     torch_device = resolve_device(device)
     network, info = load_model(model, torch_device)
     fuse_for_inference(network)
+    if settings.threshold is None:
+        settings = replace(settings, threshold=default_threshold(info))
     suffix = suffix or info.name
     summary = FolderSummary()
     start = time.perf_counter()

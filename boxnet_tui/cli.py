@@ -146,7 +146,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     for info in list_models():
         origin = "shipped" if info.shipped else str(info.path)
         mask = "mask" if info.has_mask else "-"
-        print(f"{info.name}\t{mask}\tparent={info.parent or '-'}\t{info.date}\t{origin}")
+        threshold = f"{info.threshold:.2f}" if info.threshold is not None else "0.5"
+        print(
+            f"{info.name}\t{mask}\tthreshold={threshold}\tparent={info.parent or '-'}"
+            f"\t{info.date}\t{origin}"
+        )
     return 0
 
 
@@ -192,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("folder", type=Path)
     pick.add_argument("--model", default="BoxNetMask", help="model name or folder")
     pick.add_argument("--diameter", type=_diameter, default=200.0, help="Å (default 200)")
-    pick.add_argument("--threshold", type=float, default=0.5, help="default 0.5")
+    pick.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="particle probability (default: the model's calibrated one, else 0.5)",
+    )
     pick.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over the header")
     pick.add_argument("--suffix", default=None, help="pick set name (default: the model's)")
     pick.add_argument("--min-mask-distance", type=float, default=0.0, help="Å from junk")

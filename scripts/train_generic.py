@@ -15,6 +15,7 @@ the runtime. The command and runtime of the shipped weights are in README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -22,10 +23,12 @@ import numpy as np
 import torch
 
 from boxnet_tui.io import layout
+from boxnet_tui.io.atomic import atomic_write_text
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
-from boxnet_tui.io.star import read_picks
+from boxnet_tui.io.star import Picks, read_picks
+from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold
 from boxnet_tui.model.network import Architecture, BoxNet
-from boxnet_tui.model.store import ModelInfo, save_model
+from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
 from boxnet_tui.synth import junk_mask_8a, make_micrograph
 from boxnet_tui.training.labels import JUNK, Example, make_example
 from boxnet_tui.training.loop import LogLine, TrainConfig, train
@@ -41,8 +44,8 @@ INCOMPLETE_LABELS = ("Falcon_2012_06_12-15_07_41_0",)
 REAL_DIAMETER, REAL_BORDER = 190.0, 65.0
 
 
-def real_examples(folder: Path) -> list[Example]:
-    examples = []
+def real_examples(folder: Path) -> tuple[list[Example], list[CalibrationItem]]:
+    examples, items = [], []
     for path in scan_folder(folder):
         if path.stem in HELD_OUT or path.stem in INCOMPLETE_LABELS:
             continue
@@ -50,22 +53,31 @@ def real_examples(folder: Path) -> list[Example]:
         if not star.is_file():
             continue
         micrograph = read_micrograph(path)
-        examples.append(
-            make_example(
-                micrograph.data,
-                micrograph.pixel_size,
-                read_picks(star),
+        picks = read_picks(star)
+        example = make_example(
+            micrograph.data,
+            micrograph.pixel_size,
+            picks,
+            REAL_DIAMETER,
+            ignore_border=REAL_BORDER,
+            name=path.stem,
+        )
+        examples.append(example)
+        scale = micrograph.data.shape[1] / example.image.shape[1]
+        items.append(
+            CalibrationItem(
+                example.image,
+                Picks(picks.x / scale, picks.y / scale),
                 REAL_DIAMETER,
-                ignore_border=REAL_BORDER,
-                name=path.stem,
+                REAL_BORDER / scale,
             )
         )
-    return examples
+    return examples, items
 
 
-def synthetic_examples(count: int, seed: int) -> list[Example]:
+def synthetic_examples(count: int, seed: int) -> tuple[list[Example], list[CalibrationItem]]:
     rng = np.random.default_rng(seed)
-    examples = []
+    examples, items = [], []
     for index in range(count):
         pixel_size = float(rng.uniform(0.9, 2.6))
         diameter = float(rng.uniform(90, 350))
@@ -74,17 +86,24 @@ def synthetic_examples(count: int, seed: int) -> list[Example]:
         synthetic = make_micrograph(
             size, pixel_size, diameter, seed=seed * 1000 + index, protein_seed=seed * 1000 + index
         )
-        examples.append(
-            make_example(
-                synthetic.image,
-                synthetic.pixel_size,
-                synthetic.picks,
+        example = make_example(
+            synthetic.image,
+            synthetic.pixel_size,
+            synthetic.picks,
+            diameter,
+            junk=junk_mask_8a(synthetic.junk, synthetic.pixel_size),
+            name=f"synth_{index}",
+        )
+        examples.append(example)
+        scale = synthetic.image.shape[1] / example.image.shape[1]
+        items.append(
+            CalibrationItem(
+                example.image,
+                Picks(synthetic.picks.x / scale, synthetic.picks.y / scale),
                 diameter,
-                junk=junk_mask_8a(synthetic.junk, synthetic.pixel_size),
-                name=f"synth_{index}",
             )
         )
-    return examples
+    return examples, items
 
 
 def without_junk(examples: list[Example]) -> list[Example]:
@@ -96,6 +115,23 @@ def without_junk(examples: list[Example]) -> list[Example]:
     return out
 
 
+def calibrate(network: BoxNet, items: list[CalibrationItem], device: str) -> float:
+    threshold, f1 = calibrate_threshold(network, items, device=device)
+    print(
+        f"calibrated threshold {threshold:.2f} (F1 {f1:.3f} on {len(items)} training micrographs)"
+    )
+    return threshold
+
+
+def calibrate_saved(folder: Path, items: list[CalibrationItem], device: str) -> None:
+    """Re-calibrate the threshold of an already trained model folder in place."""
+    network, info = load_model(folder, device)
+    info.threshold = calibrate(network, items, device)
+    meta = json.loads((folder / MODEL_JSON).read_text())
+    meta["threshold"] = info.threshold
+    atomic_write_text(folder / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
@@ -105,14 +141,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "boxnet_tui" / "models")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--calibrate-only", action="store_true", help="only re-calibrate the models in --out"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)
-    real = real_examples(REAL)
-    synthetic = synthetic_examples(args.synthetic, args.seed)
+    real, real_items = real_examples(REAL)
+    synthetic, synthetic_items = synthetic_examples(args.synthetic, args.seed)
     took = time.perf_counter() - start
     print(f"{len(real)} real and {len(synthetic)} synthetic examples ({took:.0f} s)")
+    # calibrate on all real training micrographs and as many synthetic ones
+    items = real_items + synthetic_items[: len(real_items)]
+    if args.calibrate_only:
+        for name in ("BoxNetMask", "BoxNet"):
+            calibrate_saved(args.out / name, items, args.device)
+        return
 
     def log(line: LogLine) -> None:
         print(
@@ -132,9 +177,10 @@ def main() -> None:
         "iterations": args.iterations,
         "command": "python scripts/train_generic.py",
     }
+    threshold = calibrate(network.eval(), items, args.device)
     save_model(
         network.cpu(),
-        ModelInfo("BoxNetMask", architecture, has_mask=True, training=summary),
+        ModelInfo("BoxNetMask", architecture, has_mask=True, threshold=threshold, training=summary),
         args.out,
     )
     print(f"BoxNetMask saved ({time.perf_counter() - start:.0f} s)")
@@ -148,9 +194,17 @@ def main() -> None:
     )
     train(network, real, without_junk(synthetic), finetune, device=args.device, on_log=log)
     summary = {**summary, "finetune_iterations": args.finetune_iterations}
+    threshold = calibrate(network.eval(), items, args.device)
     save_model(
         network.cpu(),
-        ModelInfo("BoxNet", architecture, has_mask=False, parent="BoxNetMask", training=summary),
+        ModelInfo(
+            "BoxNet",
+            architecture,
+            has_mask=False,
+            threshold=threshold,
+            parent="BoxNetMask",
+            training=summary,
+        ),
         args.out,
     )
     print(f"BoxNet saved; total {time.perf_counter() - start:.0f} s")

@@ -42,6 +42,7 @@ class ModelInfo:
     architecture: Architecture = field(default_factory=Architecture)
     pixel_size: float = NETWORK_PIXEL_SIZE
     has_mask: bool = False
+    threshold: float | None = None  # default picking threshold, calibrated on training data
     parent: str | None = None
     training: dict = field(default_factory=dict)
     date: str = ""
@@ -54,6 +55,7 @@ class ModelInfo:
             "architecture": self.architecture.to_json(),
             "pixel_size": self.pixel_size,
             "has_mask": self.has_mask,
+            "threshold": self.threshold,
             "parent": self.parent,
             "training": self.training,
             "date": self.date,
@@ -66,6 +68,7 @@ class ModelInfo:
             architecture=Architecture.from_json(data["architecture"]),
             pixel_size=float(data.get("pixel_size", NETWORK_PIXEL_SIZE)),
             has_mask=bool(data.get("has_mask", False)),
+            threshold=None if data.get("threshold") is None else float(data["threshold"]),
             parent=data.get("parent"),
             training=dict(data.get("training", {})),
             date=str(data.get("date", "")),

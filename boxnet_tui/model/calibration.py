@@ -1,0 +1,57 @@
+"""Choosing a model's default picking threshold on the micrographs it was trained on.
+
+A network trained with a down-weighted background class (Warp's ``(N_p / N_bg)^(1/3)``) is
+over-confident about particles, so a fixed 0.5 picks too much. After training, the model is
+run once over its own training micrographs and the threshold with the best pooled F1 against
+their labels is stored in ``model.json``; ``pick`` uses it unless told otherwise. Held-out
+micrographs are never used for this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from boxnet_tui.evaluate import Score, inside, score_picks
+from boxnet_tui.io.star import Picks
+from boxnet_tui.model.inference import predict_probabilities
+from boxnet_tui.model.network import BoxNet
+from boxnet_tui.picking import pick
+
+THRESHOLDS = tuple(np.round(np.arange(0.30, 0.99, 0.02), 2))
+
+
+@dataclass
+class CalibrationItem:
+    """A training micrograph as the network sees it, with its labelled particles."""
+
+    image: np.ndarray  # 8 Å/px, normalised
+    reference: Picks  # in the same 8 Å/px pixels
+    diameter: float  # Å
+    border: float = 0.0  # 8 Å/px pixels left unlabelled at the edge
+
+
+def calibrate_threshold(
+    network: BoxNet,
+    items: list[CalibrationItem],
+    *,
+    device: torch.device | str = "cpu",
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> tuple[float, float]:
+    """(threshold, pooled F1) with the best F1 over ``items``, matched at half a diameter."""
+    totals = {threshold: Score(0, 0, 0) for threshold in thresholds}
+    for item in items:
+        probabilities = predict_probabilities(network, item.image, device=device)
+        reference = inside(item.reference, item.image.shape, item.border)
+        radius = item.diameter / 2 / 8.0
+        for threshold in thresholds:
+            result = pick(probabilities, item.diameter, threshold)
+            found = inside(Picks(result.x, result.y, result.score), item.image.shape, item.border)
+            totals[threshold] = totals[threshold] + score_picks(found, reference, radius)
+    top = max(score.f1 for score in totals.values())
+    # several thresholds may tie: take the middle of them, the farthest from both edges
+    tied = sorted(t for t in thresholds if totals[t].f1 >= top - 1e-9)
+    best = tied[len(tied) // 2]
+    return float(best), totals[best].f1

@@ -1,0 +1,543 @@
+"""One retraining run, start to end: ``python -m boxnet_tui.training.job RUN_DIR``.
+
+The job reads the run's ``config.json``, prepares the new examples (Warp's suffix-matched
+curated picks), optionally holds the last curated micrograph out for a check, opens the
+public set lazily, and trains a copy of the base model, resuming from the run's latest
+checkpoint when there is one. Every log step appends a metrics line and rewrites
+``status.json``; a checkpoint is written every ``checkpoint_every`` iterations and at the end.
+At the end the model is saved to the store under the run's name, and the held-out micrograph
+(if any) is picked with the new and the base model and scored against its curated picks.
+
+SIGTERM (and SIGINT when run as a program) asks the job to stop: it finishes the current
+iteration, writes a checkpoint and ends "cancelled". Any error ends it "failed" with a
+one-line message in ``status.json`` and the traceback in ``log.txt``. A kill -9 leaves the
+status "running" with no live process, which reads as "stale" and can be resumed.
+
+Top-level imports are light (no torch) so that the signal handlers are in place before the
+heavy imports of a freshly started process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from boxnet_tui.errors import UserError
+from boxnet_tui.training.runs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    RUNNING,
+    Run,
+    RunConfig,
+    RunStatus,
+    _process_start,
+    now_iso,
+    public_set_files,
+)
+
+LOCK_WAIT = 5.0  # s to wait for the run's lock (a reader may probe it for an instant)
+PUBLIC_CACHE = 8  # public-set examples kept in memory
+
+
+class Cancelled(Exception):
+    """The job was asked to stop."""
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def collect_new(config: RunConfig) -> list:
+    """The curated examples of the run's folder (Warp's suffix matching)."""
+    from boxnet_tui.training.export import collect_examples
+
+    return collect_examples(
+        config.folder,
+        config.positives,
+        config.diameter,
+        extra_important=config.extra_important,
+        uncertain=config.uncertain,
+        train_masking=config.train_masking,
+        pixel_size=config.pixel_size,
+    )
+
+
+def open_example_file(path: Path) -> Sequence:
+    """A lazy sequence of the examples in one Warp example TIFF."""
+    from boxnet_tui.io.examples import ExampleFile
+
+    return ExampleFile(path)
+
+
+class PublicSet(Sequence):
+    """The examples of every ``*.tif`` of a public-set folder, read on demand (a few cached).
+
+    ``some_list + public_set`` gives an iterable over both that reads each public example
+    once, in order: the training loop's class weights count labels that way without holding
+    the whole set in memory.
+    """
+
+    def __init__(self, files: Sequence[Sequence]) -> None:
+        self.files = list(files)
+        self.starts = [0]
+        for part in self.files:
+            self.starts.append(self.starts[-1] + len(part))
+        self._cache: OrderedDict[int, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        part = bisect.bisect_right(self.starts, index) - 1
+        example = self.files[part][index - self.starts[part]]
+        self._cache[index] = example
+        if len(self._cache) > PUBLIC_CACHE:
+            self._cache.popitem(last=False)
+        return example
+
+    def __iter__(self) -> Iterator[Any]:
+        for part in self.files:
+            for i in range(len(part)):
+                yield part[i]
+
+    def __radd__(self, other: Sequence) -> _Chained:
+        return _Chained([other, self])
+
+
+class _Chained(Sequence):
+    def __init__(self, parts: list[Sequence]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        for part in self.parts:
+            if index < len(part):
+                return part[index]
+            index -= len(part)
+        raise IndexError(index)
+
+    def __iter__(self) -> Iterator[Any]:
+        for part in self.parts:
+            yield from part
+
+
+def load_public_set(folder: str) -> PublicSet:
+    files = public_set_files(folder)
+    if not files:
+        raise UserError(f"{folder}: no example files (*.tif) in the public set folder")
+    return PublicSet([open_example_file(path) for path in files])
+
+
+def _natural_key(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def choose_held_out(examples: Sequence) -> str | None:
+    """The micrograph kept out of training: the last by name, when there are at least 3."""
+    names = sorted({e.name for e in examples if e.name}, key=_natural_key)
+    return names[-1] if len(examples) >= 3 and len(names) == len(examples) else None
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """Counts the loop's ``should_stop`` calls: the loop asks once before each iteration, so
+    when it is told to stop, ``start + calls`` iterations are complete."""
+
+    def __init__(self, start: int, stop: Callable[[], bool]) -> None:
+        self.start = start
+        self.calls = 0
+        self.stop = stop
+        self.stopped = False
+        self.counting = True  # cleared if the loop's log steps disagree with the count
+
+    def should_stop(self) -> bool:
+        if self.stop():
+            self.stopped = True
+            return True
+        self.calls += 1
+        return False
+
+    @property
+    def completed(self) -> int:
+        return self.start + self.calls
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def run_job(
+    run_dir: str | os.PathLike[str],
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    signals: tuple[int, ...] = (signal.SIGTERM,),
+) -> str:
+    """Run (or continue) the run in ``run_dir`` here, until done, cancelled or failed.
+
+    Args:
+        should_stop: also stop (checkpoint, "cancelled") when this returns True.
+        signals: signals that request a stop (handled only on the main thread).
+
+    Returns:
+        The final state: "done", "cancelled" or "failed".
+
+    Raises:
+        UserError: another job holds the run.
+    """
+    run = Run(run_dir)
+    requested = threading.Event()
+    previous = _install_handlers(signals, requested)
+    try:
+        fd = _acquire(run)
+        if fd is None:
+            raise UserError(f"run {run.name!r} is running already in another process")
+        try:
+            return _run_locked(
+                run, lambda: requested.is_set() or bool(should_stop and should_stop())
+            )
+        finally:
+            os.close(fd)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _install_handlers(signals: tuple[int, ...], requested: threading.Event) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: object) -> None:
+        requested.set()
+
+    return {signum: signal.signal(signum, handler) for signum in signals}
+
+
+def _acquire(run: Run) -> int | None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        fd = run.lock()
+        if fd is not None or time.monotonic() > deadline:
+            return fd
+        time.sleep(0.05)
+
+
+def _run_locked(run: Run, stop: Callable[[], bool]) -> str:
+    status = run.raw_status()
+    if status.state == DONE:
+        run.log("the run is done already; nothing to do")
+        return DONE
+    if status.state == CANCELLED:
+        run.log("the run was cancelled before it started")
+        return CANCELLED
+    status.state, status.error, status.phase = RUNNING, None, "preparing"
+    status.pid, status.pid_start = os.getpid(), _process_start(os.getpid())
+    status.host = socket.gethostname()
+    status.started = status.started or now_iso()
+    run.write_status(status)
+    run.log(f"job started (pid {os.getpid()})")
+    try:
+        config = run.config()
+        state = _train(run, config, stop, status)
+    except Cancelled:
+        run.log("cancelled")
+        state = CANCELLED
+        status.error = None
+    except UserError as error:
+        run.log(f"failed: {error}")
+        state, status.error = FAILED, str(error)
+    except Exception as error:
+        run.log("failed:\n" + traceback.format_exc())
+        first = (str(error).strip().splitlines() or [""])[0]
+        state, status.error = FAILED, f"{type(error).__name__}: {first}".rstrip(": ")
+    except BaseException as error:  # KeyboardInterrupt, SystemExit: record, then let it go on
+        status.state, status.phase = FAILED, None
+        status.error = f"interrupted ({type(error).__name__})"
+        run.write_status(status)
+        raise
+    status.state, status.phase = state, None
+    run.write_status(status)
+    return state
+
+
+def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunStatus) -> str:
+    import numpy as np
+    import torch
+
+    from boxnet_tui.model.inference import resolve_device
+    from boxnet_tui.model.store import load_model
+    from boxnet_tui.training.loop import LogLine, make_optimizer, train
+
+    device = resolve_device(config.device)
+    run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
+    examples = list(collect_new(config))
+    if not examples:
+        raise UserError(f"{config.positives}: no curated micrographs match these picks")
+    held = choose_held_out(examples) if config.hold_out else None
+    training = [e for e in examples if e.name != held] if held else examples
+    old = load_public_set(config.public_set) if config.public_set else None
+    run.log(
+        f"{len(training)} micrograph(s) to train on"
+        + (f", {held} held out for a check" if held else "")
+        + (f", {len(old)} public example(s)" if old is not None else "")
+    )
+    if stop():
+        raise Cancelled
+    network, base_info = load_model(config.base, device)
+    checkpoint = run.load_checkpoint()
+    if checkpoint is not None and config.iterations is None:
+        iterations = int(checkpoint["iterations"])
+    else:
+        iterations = config.iterations or config.default_iterations(len(training))
+    train_config = config.train_config(iterations)
+    optimizer = make_optimizer(network, train_config)
+    rng = np.random.default_rng(config.seed)
+    start, elapsed = 0, 0.0
+    if checkpoint is not None:
+        network.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        rng.bit_generator.state = checkpoint["numpy_rng"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        if checkpoint.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+        start, elapsed = int(checkpoint["iteration"]), float(checkpoint.get("elapsed", 0.0))
+        names = [e.name for e in training]
+        if checkpoint.get("examples") not in (None, names):
+            run.log("warning: the curated micrographs changed since the checkpoint")
+        run.log(f"resumed from checkpoint at iteration {start}/{iterations}")
+    else:
+        torch.manual_seed(config.seed)
+    run.truncate_metrics(start)
+    status.iteration, status.iterations, status.phase = start, iterations, "training"
+    run.write_status(status)
+    run.log(
+        f"training {config.base} -> {config.name} on {device}: iterations {start}..{iterations}, "
+        f"batch {config.batch_size}, crop {config.crop}, {config.optimizer} lr {config.lr:g}"
+    )
+
+    progress = _Progress(start, stop)
+    last_checkpoint = start
+    last_losses: dict[str, float | None] = {"new": None, "old": None}
+
+    def checkpoint_state(iteration: int, seconds: float) -> dict[str, Any]:
+        return {
+            "iteration": iteration,
+            "iterations": iterations,
+            "model": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+            "elapsed": seconds,
+            "examples": [e.name for e in training],
+            "base": config.base,
+        }
+
+    def on_log(line: LogLine) -> None:
+        nonlocal last_checkpoint
+        if line.iteration != progress.completed:
+            progress.counting = False
+        seconds = elapsed + line.time
+        loss_new = line.loss_new if line.loss_new == line.loss_new else None
+        last_losses["new"], last_losses["old"] = loss_new, line.loss_old
+        run.append_metrics(
+            {
+                "iteration": line.iteration,
+                "loss_new": loss_new,
+                "loss_old": line.loss_old,
+                "lr": line.lr,
+                "time": round(seconds, 3),
+            }
+        )
+        rate = (line.iteration - start) / line.time if line.time > 0 else 0.0
+        old_text = f"  old {line.loss_old:.4f}" if line.loss_old is not None else ""
+        new_text = f"{loss_new:.4f}" if loss_new is not None else "-"
+        run.log(
+            f"iteration {line.iteration}/{iterations}  loss new {new_text}{old_text}  "
+            f"lr {line.lr:.2e}  {rate:.2f} it/s"
+        )
+        if line.iteration - last_checkpoint >= config.checkpoint_every or (
+            line.iteration == iterations
+        ):
+            run.save_checkpoint(line.iteration, checkpoint_state(line.iteration, seconds))
+            last_checkpoint = line.iteration
+        status.iteration = line.iteration
+        run.write_status(status)
+
+    began = time.perf_counter()
+    train(
+        network,
+        training,
+        old,
+        train_config,
+        device=device,
+        start_iteration=start,
+        optimizer=optimizer,
+        rng=rng,
+        on_log=on_log,
+        should_stop=progress.should_stop,
+    )
+    seconds = elapsed + time.perf_counter() - began
+    if progress.stopped:
+        reached = progress.completed if progress.counting else last_checkpoint
+        if reached > last_checkpoint:
+            run.save_checkpoint(reached, checkpoint_state(reached, seconds))
+        status.iteration = reached
+        run.log(f"stopped at iteration {reached}/{iterations}; checkpoint written")
+        raise Cancelled
+    if last_checkpoint < iterations:
+        run.save_checkpoint(iterations, checkpoint_state(iterations, seconds))
+    status.iteration, status.phase = iterations, "saving"
+    run.write_status(status)
+
+    summary = {
+        "run": run.name,
+        "run_path": str(run.path),
+        "folder": config.folder,
+        "positives": config.positives,
+        "diameter": config.diameter,
+        "iterations": iterations,
+        "examples": [e.name for e in training],
+        "held_out": held,
+        "public_set": config.public_set,
+        "train_masking": config.train_masking,
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "final_loss_new": last_losses["new"],
+        "final_loss_old": last_losses["old"],
+        "seconds": round(seconds, 1),
+    }
+    _save(run, config, network, base_info, summary)
+    if held is not None:
+        if stop():
+            run.log("held-out check skipped: cancel requested after the model was saved")
+        else:
+            status.phase = "evaluating"
+            run.write_status(status)
+            record = held_out_check(config, held, network, device)
+            run.append_metrics({"heldout": record})
+            run.log(_format_heldout(record))
+    run.log(f"done: model {config.name} saved")
+    return DONE
+
+
+def _save(run: Run, config: RunConfig, network: Any, base_info: Any, summary: dict) -> None:
+    from boxnet_tui.model.store import ModelInfo, find_model, models_dir, save_model
+
+    if (models_dir() / config.name / "model.json").is_file():
+        existing = find_model(str(models_dir() / config.name))
+        if existing.training.get("run_path") == str(run.path):
+            run.log(f"model {config.name} was saved by this run before; kept")
+            return
+    device = next(network.parameters()).device
+    info = ModelInfo(
+        config.name,
+        base_info.architecture,
+        pixel_size=base_info.pixel_size,
+        has_mask=base_info.has_mask or config.train_masking,
+        parent=base_info.name,
+        training=summary,
+    )
+    save_model(network.to("cpu"), info)
+    network.to(device)
+
+
+# --------------------------------------------------------------------------- held-out check
+
+
+def held_out_check(config: RunConfig, held: str, network: Any, device: Any) -> dict[str, Any]:
+    """Pick the held-out micrograph with the new and the base model; score both against its
+    curated picks (match radius: half the particle diameter)."""
+    from boxnet_tui.batch_picking import PickSettings, pick_prepared, prepare
+    from boxnet_tui.evaluate import score_picks, sweep_thresholds
+    from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
+    from boxnet_tui.io.layout import match_suffix, pick_file_name
+    from boxnet_tui.io.micrographs import scan_folder
+    from boxnet_tui.io.star import read_picks
+    from boxnet_tui.model.store import load_model
+
+    paths = {path.stem: path for path in scan_folder(config.folder)}
+    if held not in paths:
+        return {"micrograph": held, "error": f"no micrograph {held} in {config.folder}"}
+    _, suffix = match_suffix(config.positives, paths)
+    reference = read_picks(Path(config.positives).parent / pick_file_name(held, suffix))
+    settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
+    prepared = prepare(paths[held], settings)
+    pixel_size = NETWORK_PIXEL_SIZE / prepared.scale
+    radius = config.diameter / 2 / pixel_size
+    base, _ = load_model(config.base, device)
+    record: dict[str, Any] = {
+        "micrograph": held,
+        "reference": len(reference),
+        "radius": radius,
+        "threshold": settings.threshold,
+    }
+    network.eval()
+    for key, model in (("new", network), ("base", base)):
+        picks = pick_prepared(model, prepared, settings, device).picks
+        assert picks is not None
+        score = score_picks(picks, reference, radius)
+        sweep = sweep_thresholds([(picks, reference)], radius)
+        record[key] = {
+            "precision": score.precision,
+            "recall": score.recall,
+            "f1": score.f1,
+            "picks": score.n_picks,
+            "tp": score.tp,
+            "best_f1": sweep.best_f1 if sweep is not None else score.f1,
+            "average_precision": sweep.average_precision if sweep is not None else None,
+        }
+    return record
+
+
+def _format_heldout(record: dict[str, Any]) -> str:
+    if "error" in record:
+        return f"held-out check of {record['micrograph']}: {record['error']}"
+    parts = [f"held-out {record['micrograph']} ({record['reference']} curated picks):"]
+    for key in ("base", "new"):
+        s = record[key]
+        parts.append(
+            f"{key} precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f}"
+        )
+    return "  ".join(parts)
+
+
+# --------------------------------------------------------------------------- program
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m boxnet_tui.training.job RUN_DIR", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive a terminal even in the foreground
+    try:
+        state = run_job(args[0], signals=(signal.SIGTERM, signal.SIGINT))
+    except UserError as error:
+        print(f"boxnet-tui job: {error}", file=sys.stderr)
+        return 1
+    return 0 if state in (DONE, CANCELLED) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
