@@ -140,6 +140,23 @@ def cmd_pick(args: argparse.Namespace) -> int:
     return 1 if summary.errors else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from boxnet_tui.training.export import export_examples
+
+    count = export_examples(
+        args.folder,
+        args.positives,
+        args.diameter,
+        args.out,
+        extra_important=args.extra_important,
+        uncertain=args.uncertain,
+        train_masking=args.train_masking,
+        pixel_size=args.pixel_size,
+    )
+    print(f"wrote {count} micrographs of training examples to {args.out}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from boxnet_tui.model.store import list_models
 
@@ -210,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--batch-size", type=_count, default=4)
     pick.add_argument("--progress", action="store_true", help="progress bar even when piped")
     pick.set_defaults(run=cmd_pick)
+
+    export = commands.add_parser(
+        "export", help="write curated picks as Warp's training-example TIFF (boxnet2training)"
+    )
+    export.add_argument("folder", type=Path)
+    export.add_argument("--positives", type=Path, required=True, help="one curated STAR")
+    export.add_argument("--diameter", type=_diameter, required=True, help="Å")
+    export.add_argument("--out", type=Path, required=True, help="FILE.tif")
+    export.add_argument("--extra-important", type=Path, default=None, help="STAR (weight 4)")
+    export.add_argument("--uncertain", type=Path, default=None, help="STAR (weight 0)")
+    export.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
+    export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
+    export.set_defaults(run=cmd_export)
 
     models = commands.add_parser("models", help="list the models: shipped and your own")
     models.set_defaults(run=cmd_models)

@@ -82,3 +82,26 @@ def test_styles_ship_inside_the_package():
     from importlib.resources import files
 
     assert "Screen" in files("boxnet_tui.styles").joinpath("app.tcss").read_text()
+
+
+def test_export_writes_warp_examples_and_refuses_bad_star(tmp_path, capsys):
+    from boxnet_tui.io.examples import read_examples
+    from boxnet_tui.synth import make_dataset
+
+    folder = tmp_path / "mics"
+    make_dataset(folder, 2, size=256, pixel_size=4.0, diameter=120.0, seed=2)
+    out = tmp_path / "examples.tif"
+    star = folder / "matching" / "synth_000_truth.star"
+    args = ["export", str(folder), "--positives", str(star), "--diameter", "120"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "wrote 2 micrographs" in capsys.readouterr().out
+    assert len(read_examples(out)) == 2
+    bad = folder / "matching" / "unrelated.star"
+    bad.write_text("data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n")
+    before = snapshot(tmp_path)
+    code = main(
+        ["export", str(folder), "--positives", str(bad), "--diameter", "120", "--out", str(out)]
+    )
+    assert code == 2
+    assert "does not start with the name of any micrograph" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
