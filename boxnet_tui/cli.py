@@ -157,6 +157,114 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from boxnet_tui.training import runs
+
+    if args.resume:
+        run = runs.resume(args.resume, detach=args.detach)
+    else:
+        missing = [
+            flag
+            for flag, value in (("--name", args.name), ("--positives", args.positives))
+            if value is None
+        ]
+        if args.folder is None or missing:
+            absent = " ".join(missing) or "FOLDER"
+            raise UserError(f"train needs FOLDER, --name and --positives (missing: {absent})")
+        config = runs.RunConfig(
+            name=args.name,
+            folder=str(args.folder),
+            positives=str(args.positives),
+            base=args.base,
+            diameter=args.diameter,
+            extra_important=None if args.extra_important is None else str(args.extra_important),
+            uncertain=None if args.uncertain is None else str(args.uncertain),
+            public_set=None if args.public_set in (None, "none") else args.public_set,
+            train_masking=args.train_masking,
+            pixel_size=args.pixel_size,
+            iterations=args.iterations,
+            device=args.device,
+            hold_out=not args.no_hold_out,
+        )
+        run = runs.create_run(config)
+        if args.detach:
+            runs.start_detached(run)
+        else:
+            from boxnet_tui.training.job import run_job
+
+            run_job(run.path)
+    status = run.status()
+    if args.detach:
+        print(
+            f"{run.name}: training in the background (pid {status.pid}); "
+            f"follow it with: boxnet-tui runs tail {run.name}"
+        )
+        return 0
+    print(f"{run.name}: {status.effective_state}" + (f" ({status.error})" if status.error else ""))
+    return 0 if status.effective_state == "done" else 1
+
+
+def _run_line(run, status) -> str:
+    losses = run.losses()
+    last = losses[-1] if losses else {}
+    new = f"{last['loss_new']:.4f}" if last.get("loss_new") is not None else "-"
+    old = f"{last['loss_old']:.4f}" if last.get("loss_old") is not None else "-"
+    return (
+        f"{run.name}\t{status.effective_state}\t{status.iteration}/{status.iterations}"
+        f"\tloss new {new} old {old}"
+    )
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from boxnet_tui.training import runs
+
+    if args.action == "tail":
+        return _tail_run(runs.find_run(_need_name(args)), follow=not args.once)
+    if args.action == "cancel":
+        run = runs.find_run(_need_name(args))
+        status = runs.cancel(run, wait=10.0)
+        print(f"{run.name}: {status.effective_state}")
+        return 0
+    found = runs.list_runs()
+    if not found:
+        print("no runs yet")
+    for run in found:
+        print(_run_line(run, run.status()))
+    return 0
+
+
+def _need_name(args: argparse.Namespace) -> str:
+    if not args.name:
+        raise UserError(f"runs {args.action} needs the name of a run")
+    return args.name
+
+
+def _tail_run(run, follow: bool) -> int:
+    import time
+
+    offset = 0
+    while True:
+        records, offset = run.read_metrics(offset)
+        for record in records:
+            if "heldout" in record:
+                held = record["heldout"]
+                where, new, base = held.get("micrograph"), held.get("new"), held.get("base")
+                print(f"held-out {where}: new {new} base {base}")
+            else:
+                old = record.get("loss_old")
+                print(
+                    f"it {record['iteration']}\tloss new {record['loss_new']:.4f}"
+                    + (f"\told {old:.4f}" if old is not None else "")
+                    + f"\tlr {record['lr']:.2e}\t{record['time']:.0f} s",
+                    flush=True,
+                )
+        status = run.status()
+        if not follow or not status.active:
+            print(f"{run.name}: {status.effective_state} at {status.iteration}/{status.iterations}")
+            return 0
+        time.sleep(1.0)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from boxnet_tui.model.store import list_models
 
@@ -240,6 +348,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
     export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     export.set_defaults(run=cmd_export)
+
+    train = commands.add_parser("train", help="retrain a model on curated picks (a run)")
+    train.add_argument("folder", type=Path, nargs="?", help="the micrograph folder")
+    train.add_argument("--name", help="the new model's name (unique, no special characters)")
+    train.add_argument("--positives", type=Path, help="one curated STAR; its suffix is matched")
+    train.add_argument("--base", default="BoxNetMask", help="model to start from")
+    train.add_argument("--diameter", type=_diameter, default=200.0, help="Å (default 200)")
+    train.add_argument("--extra-important", type=Path, default=None, help="STAR (weight 4)")
+    train.add_argument("--uncertain", type=Path, default=None, help="STAR (weight 0)")
+    train.add_argument("--public-set", default=None, help="folder of example TIFFs, or none")
+    train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
+    train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
+    train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--no-hold-out", action="store_true", help="train on every micrograph")
+    train.add_argument("--resume", metavar="NAME", help="continue a run from its checkpoint")
+    train.add_argument("--detach", action="store_true", help="run in the background and return")
+    train.set_defaults(run=cmd_train)
+
+    runs = commands.add_parser("runs", help="list training runs; tail or cancel one")
+    runs.add_argument("action", nargs="?", choices=["list", "tail", "cancel"], default="list")
+    runs.add_argument("name", nargs="?")
+    runs.add_argument("--once", action="store_true", help="tail: print and return")
+    runs.set_defaults(run=cmd_runs)
 
     models = commands.add_parser("models", help="list the models: shipped and your own")
     models.set_defaults(run=cmd_models)

@@ -105,3 +105,34 @@ def test_export_writes_warp_examples_and_refuses_bad_star(tmp_path, capsys):
     assert code == 2
     assert "does not start with the name of any micrograph" in capsys.readouterr().err
     assert snapshot(tmp_path) == before
+
+
+def test_train_runs_and_tail_from_the_command_line(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from boxnet_tui.model.network import Architecture, BoxNet
+    from boxnet_tui.model.store import ModelInfo, find_model, save_model
+    from boxnet_tui.synth import make_dataset
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    tiny = Architecture(widths=(4, 8, 8))
+    save_model(BoxNet(tiny).eval(), ModelInfo("TinyBase", tiny, has_mask=True))
+    folder = tmp_path / "mics"
+    make_dataset(folder, 3, size=256, pixel_size=4.0, diameter=120.0, seed=4)
+    star = folder / "matching" / "synth_000_truth.star"
+    args = ["train", str(folder), "--name", "TinyNew", "--positives", str(star)]
+    args += ["--diameter", "120", "--base", "TinyBase", "--iterations", "4", "--device", "cpu"]
+    assert main(args) == 0
+    assert "TinyNew: done" in capsys.readouterr().out
+    info = find_model("TinyNew")
+    assert info.parent == "TinyBase" and info.training["held_out"] == "synth_002"
+    assert main(["runs"]) == 0
+    assert "TinyNew\tdone\t4/4" in capsys.readouterr().out
+    assert main(["runs", "tail", "TinyNew", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert "it 4\tloss new" in out and "held-out synth_002" in out
+    assert main(args) == 2  # the name is taken now
+    assert "exists already" in capsys.readouterr().err
+    assert main(["runs", "cancel"]) == 2
+    assert main(["train", str(folder)]) == 2
+    assert "missing: --name --positives" in capsys.readouterr().err

@@ -10,6 +10,7 @@ micrographs are never used for this.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,3 +56,27 @@ def calibrate_threshold(
     tied = sorted(t for t in thresholds if totals[t].f1 >= top - 1e-9)
     best = tied[len(tied) // 2]
     return float(best), totals[best].f1
+
+
+def items_for_examples(
+    examples: list, folder: str | Path, positives_star: str | Path, diameter: float
+) -> list[CalibrationItem]:
+    """Calibration items for training examples named by micrograph root (as collected from a
+    folder by :func:`boxnet_tui.training.export.collect_examples`): their curated picks are
+    read again and brought to the examples' 8 Å/px pixels."""
+    from boxnet_tui.io.layout import match_suffix, pick_file_name
+    from boxnet_tui.io.micrographs import read_info, scan_folder
+    from boxnet_tui.io.star import read_picks
+
+    paths = {path.stem: path for path in scan_folder(folder)}
+    _, suffix = match_suffix(positives_star, paths)
+    items = []
+    for example in examples:
+        if example.name not in paths:
+            continue
+        picks = read_picks(Path(positives_star).parent / pick_file_name(example.name, suffix))
+        scale = read_info(paths[example.name]).shape[1] / example.image.shape[1]
+        items.append(
+            CalibrationItem(example.image, Picks(picks.x / scale, picks.y / scale), diameter)
+        )
+    return items

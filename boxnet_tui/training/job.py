@@ -30,6 +30,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -427,21 +428,45 @@ def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunSta
         "final_loss_old": last_losses["old"],
         "seconds": round(seconds, 1),
     }
-    _save(run, config, network, base_info, summary)
+    threshold = _calibrate(run, config, training, network, device)
+    summary["threshold"] = threshold
+    _save(run, config, network, base_info, summary, threshold)
     if held is not None:
         if stop():
             run.log("held-out check skipped: cancel requested after the model was saved")
         else:
             status.phase = "evaluating"
             run.write_status(status)
-            record = held_out_check(config, held, network, device)
+            record = held_out_check(config, held, network, device, threshold)
             run.append_metrics({"heldout": record})
             run.log(_format_heldout(record))
     run.log(f"done: model {config.name} saved")
     return DONE
 
 
-def _save(run: Run, config: RunConfig, network: Any, base_info: Any, summary: dict) -> None:
+def _calibrate(
+    run: Run, config: RunConfig, training: list, network: Any, device: Any
+) -> float | None:
+    """The new model's default threshold: the best F1 on its own training micrographs."""
+    from boxnet_tui.model.calibration import calibrate_threshold, items_for_examples
+
+    items = items_for_examples(training, config.folder, config.positives, config.diameter)
+    if not items:
+        return None
+    network.eval()
+    threshold, f1 = calibrate_threshold(network, items, device=device)
+    run.log(f"default threshold {threshold:.2f} (F1 {f1:.3f} on the training micrographs)")
+    return threshold
+
+
+def _save(
+    run: Run,
+    config: RunConfig,
+    network: Any,
+    base_info: Any,
+    summary: dict,
+    threshold: float | None = None,
+) -> None:
     from boxnet_tui.model.store import ModelInfo, find_model, models_dir, save_model
 
     if (models_dir() / config.name / "model.json").is_file():
@@ -455,6 +480,7 @@ def _save(run: Run, config: RunConfig, network: Any, base_info: Any, summary: di
         base_info.architecture,
         pixel_size=base_info.pixel_size,
         has_mask=base_info.has_mask or config.train_masking,
+        threshold=threshold,
         parent=base_info.name,
         training=summary,
     )
@@ -465,10 +491,12 @@ def _save(run: Run, config: RunConfig, network: Any, base_info: Any, summary: di
 # --------------------------------------------------------------------------- held-out check
 
 
-def held_out_check(config: RunConfig, held: str, network: Any, device: Any) -> dict[str, Any]:
-    """Pick the held-out micrograph with the new and the base model; score both against its
-    curated picks (match radius: half the particle diameter)."""
-    from boxnet_tui.batch_picking import PickSettings, pick_prepared, prepare
+def held_out_check(
+    config: RunConfig, held: str, network: Any, device: Any, threshold: float | None = None
+) -> dict[str, Any]:
+    """Pick the held-out micrograph with the new and the base model, each at its own default
+    threshold; score both against its curated picks (match radius: half the diameter)."""
+    from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_prepared, prepare
     from boxnet_tui.evaluate import score_picks, sweep_thresholds
     from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
     from boxnet_tui.io.layout import match_suffix, pick_file_name
@@ -485,16 +513,22 @@ def held_out_check(config: RunConfig, held: str, network: Any, device: Any) -> d
     prepared = prepare(paths[held], settings)
     pixel_size = NETWORK_PIXEL_SIZE / prepared.scale
     radius = config.diameter / 2 / pixel_size
-    base, _ = load_model(config.base, device)
+    base, base_info = load_model(config.base, device)
+    thresholds = {
+        "new": threshold if threshold is not None else default_threshold(base_info),
+        "base": default_threshold(base_info),
+    }
     record: dict[str, Any] = {
         "micrograph": held,
         "reference": len(reference),
         "radius": radius,
-        "threshold": settings.threshold,
+        "threshold": thresholds["new"],
+        "base_threshold": thresholds["base"],
     }
     network.eval()
     for key, model in (("new", network), ("base", base)):
-        picks = pick_prepared(model, prepared, settings, device).picks
+        chosen = replace(settings, threshold=thresholds[key])
+        picks = pick_prepared(model, prepared, chosen, device).picks
         assert picks is not None
         score = score_picks(picks, reference, radius)
         sweep = sweep_thresholds([(picks, reference)], radius)

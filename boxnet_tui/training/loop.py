@@ -1,15 +1,18 @@
 """The training loop: weighted per-pixel cross-entropy on augmented crops, 1:1 dilution.
 
 Loss = cross-entropy × class weight × importance, averaged over the crop. With an "old"
-(public) example set, batches alternate between the new and the old examples, as Warp's
-dilution does; the running mean of each set's loss is what the loss curves show.
+(public) example set, Warp's 1:1 dilution is kept, but inside each batch (half new, half old)
+rather than in alternating batches: with batch norm, single-source batches train the network
+on statistics that differ from the mixed running statistics it sees at inference, which broke
+picking on one of the two sources in our measurements. The running mean of each half's loss
+is what the "new" and "old" loss curves show.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +47,14 @@ class LogLine:
     time: float
 
 
+def _weight_sample(examples: Sequence[Example], most: int = 64) -> list[Example]:
+    """Up to ``most`` evenly spaced examples: class counts of a large public set, cheaply."""
+    if len(examples) <= most:
+        return list(examples)
+    step = len(examples) / most
+    return [examples[int(i * step)] for i in range(most)]
+
+
 def weighted_loss(
     logits: torch.Tensor, label: torch.Tensor, importance: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
@@ -67,50 +78,73 @@ def learning_rate(config: TrainConfig, iteration: int) -> float:
 
 def train(
     network: BoxNet,
-    new: list[Example],
-    old: list[Example] | None,
+    new: Sequence[Example],
+    old: Sequence[Example] | None,
     config: TrainConfig,
     *,
     device: torch.device | str = "cpu",
     start_iteration: int = 0,
     optimizer: torch.optim.Optimizer | None = None,
     rng: np.random.Generator | None = None,
+    weights: np.ndarray | None = None,
+    scaler: torch.amp.GradScaler | None = None,
     on_log: Callable[[LogLine], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> BoxNet:
-    """Train ``network`` in place from ``start_iteration`` to ``config.iterations``."""
+    """Train ``network`` in place from ``start_iteration`` to ``config.iterations``.
+
+    Args:
+        weights: class weights; default from ``new`` and a sample of ``old``.
+        scaler: the CUDA mixed-precision scaler, to carry its state across a resume.
+    """
     device = torch.device(device)
     network.to(device).train()
     optimizer = optimizer or make_optimizer(network, config)
     rng = rng or np.random.default_rng(config.seed)
-    weights = torch.from_numpy(class_weights(new + (old or []))).to(device)
+    if weights is None:
+        weights = class_weights(list(new) + _weight_sample(old or []))
+    weight_tensor = torch.from_numpy(np.asarray(weights, np.float32)).to(device)
     use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = scaler or torch.amp.GradScaler("cuda", enabled=use_amp)
     running: dict[str, list[float]] = {"new": [], "old": []}
+    n_new = config.batch_size // 2 if old else config.batch_size
     start = time.perf_counter()
     for iteration in range(start_iteration, config.iterations):
         if should_stop is not None and should_stop():
             break
-        which = "old" if old and iteration % 2 == 1 else "new"
-        examples = old if which == "old" and old else new
-        image, label, importance = sample_batch(
-            examples,
-            config.batch_size,
-            config.crop,
-            rng,
-            particle_fraction=config.particle_fraction,
-        )
+        parts = [
+            sample_batch(new, n_new, config.crop, rng, particle_fraction=config.particle_fraction)
+        ]
+        if old:
+            parts.append(
+                sample_batch(
+                    old,
+                    config.batch_size - n_new,
+                    config.crop,
+                    rng,
+                    particle_fraction=config.particle_fraction,
+                )
+            )
+        image, label, importance = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
         lr = learning_rate(config, iteration)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(device.type, enabled=use_amp):
             logits = network(image.to(device))
-        loss = weighted_loss(logits, label.to(device), importance.to(device), weights)
+        label, importance = label.to(device), importance.to(device)
+        loss_new = weighted_loss(logits[:n_new], label[:n_new], importance[:n_new], weight_tensor)
+        loss = loss_new
+        if old:
+            loss_old = weighted_loss(
+                logits[n_new:], label[n_new:], importance[n_new:], weight_tensor
+            )
+            loss = 0.5 * (loss_new + loss_old)
+            running["old"].append(float(loss_old.detach()))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        running[which].append(float(loss.detach()))
+        running["new"].append(float(loss_new.detach()))
         done = iteration + 1
         if on_log is not None and (done % config.log_every == 0 or done == config.iterations):
             line = LogLine(
