@@ -113,7 +113,10 @@ def test_make_example_labels_junk_importance():
     weights = class_weights([example])
     n_particle = (example.label == 1).sum()
     n_background = (example.label == 0).sum()
+    n_junk = (example.label == 2).sum()
     assert weights[0] == pytest.approx((n_particle / n_background) ** (1 / 3))
+    assert weights[2] == pytest.approx(min(1.0, (n_particle / n_junk) ** (1 / 3)))
+    assert weights[1] == 1.0
 
 
 def test_sample_batch_shapes_and_label_values():

@@ -111,10 +111,19 @@ def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def class_weights(examples: list[Example]) -> np.ndarray:
-    """Per-class loss weights: background ``(N_particle / N_background) ** (1/3)``, others 1."""
-    particle = sum(int(np.count_nonzero(e.label == PARTICLE)) for e in examples)
-    background = sum(int(np.count_nonzero(e.label == BACKGROUND)) for e in examples)
+    """Per-class loss weights: ``(N_particle / N_class) ** (1/3)`` for background and junk
+    (at most 1), particles 1.
+
+    The background weight is Warp's. Giving junk the same treatment keeps a large junk class
+    from outweighing background 4:1, which made the generic masking model call whole regions
+    junk and drop the particles beside them.
+    """
+    counts = np.zeros(3, np.float64)
+    for example in examples:
+        counts += np.bincount(example.label.ravel(), minlength=3)[:3]
     weights = np.ones(3, np.float32)
-    if particle and background:
-        weights[BACKGROUND] = (particle / background) ** (1.0 / 3.0)
+    if counts[PARTICLE]:
+        for cls in (BACKGROUND, JUNK):
+            if counts[cls]:
+                weights[cls] = min(1.0, (counts[PARTICLE] / counts[cls]) ** (1.0 / 3.0))
     return weights
