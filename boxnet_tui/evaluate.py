@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from scipy.spatial import cKDTree
 
 from boxnet_tui.errors import MicrographError, StarError, UserError
 from boxnet_tui.io.layout import FALSE_POSITIVES, common_tail, longest_root
-from boxnet_tui.io.micrographs import read_info, scan_folder
+from boxnet_tui.io.micrographs import natural_key, read_info, scan_folder
 from boxnet_tui.io.star import Picks, read_micrograph_names, read_picks
 
 CURVE_POINTS = 101  # at most this many points of the sweep go into report_json
@@ -373,10 +372,6 @@ class _Entry:
     error: str | None = None
 
 
-def _natural_key(name: str) -> list[object]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
 def _star_files(folder: Path, suffix: str | None, what: str) -> list[Path]:
     if not folder.exists():
         raise UserError(f"{folder}: no such folder ({what})")
@@ -400,7 +395,7 @@ def _star_files(folder: Path, suffix: str | None, what: str) -> list[Path]:
     if not stars:
         wanted = f"*_{suffix}.star" if suffix else "*.star"
         raise UserError(f"{folder}: no {wanted} pick files ({what})")
-    return sorted(stars, key=lambda p: _natural_key(p.name))
+    return sorted(stars, key=lambda p: natural_key(p.name))
 
 
 def _micrograph_files(folder: Path) -> dict[str, Path]:
@@ -532,7 +527,7 @@ def evaluate_folders(
     scored: list[MicrographScore] = []
     pairs: list[tuple[Picks, Picks]] = []
     errors: list[str] = []
-    for root in sorted(set(reference) | set(picked), key=_natural_key):
+    for root in sorted(set(reference) | set(picked), key=natural_key):
         ref_entry, pick_entry = reference.get(root), picked.get(root)
         broken = [e.error for e in (ref_entry, pick_entry) if e is not None and e.error]
         errors.extend(f"{root}: {message}" for message in broken)
@@ -550,7 +545,7 @@ def evaluate_folders(
             picks, ref = inside(picks, size, border), inside(ref, size, border)
         scored.append(MicrographScore(root, score_picks(picks, ref, radius)))
         pairs.append((picks, ref))
-    unmatched = sorted(set(picked) - set(reference), key=_natural_key)
+    unmatched = sorted(set(picked) - set(reference), key=natural_key)
     return Report(
         total=Score.total(m.score for m in scored),
         micrographs=scored,
@@ -579,7 +574,7 @@ def _micrograph_shape(root: str, paths: dict[str, Path], reference_dir: Path) ->
 
 
 def _examples(entries: dict[str, _Entry], limit: int = 3) -> str:
-    roots = sorted(entries, key=_natural_key)
+    roots = sorted(entries, key=natural_key)
     text = ", ".join(roots[:limit])
     return text + (f", … ({len(roots)} in all)" if len(roots) > limit else "")
 

@@ -54,7 +54,7 @@ def micrograph_root(path: str | os.PathLike[str]) -> str:
     return Path(path).stem
 
 
-def _natural_key(name: str) -> list[object]:
+def natural_key(name: str) -> list[object]:
     # mic2 before mic10, as a person sorts.
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
@@ -81,7 +81,7 @@ def scan_folder(folder: str | os.PathLike[str]) -> list[Path]:
         and not entry.name.startswith(".")
         and entry.is_file()
     ]
-    return sorted(paths, key=lambda p: _natural_key(p.name))
+    return sorted(paths, key=lambda p: natural_key(p.name))
 
 
 def _check_readable(path: Path) -> None:

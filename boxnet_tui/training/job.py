@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import signal
 import socket
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from boxnet_tui.errors import UserError
+from boxnet_tui.io.micrographs import natural_key
 from boxnet_tui.training.runs import (
     CANCELLED,
     DONE,
@@ -149,13 +149,9 @@ def load_public_set(folder: str) -> PublicSet:
     return PublicSet([open_example_file(path) for path in files])
 
 
-def _natural_key(name: str) -> list[object]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
 def choose_held_out(examples: Sequence) -> str | None:
     """The micrograph kept out of training: the last by name, when there are at least 3."""
-    names = sorted({e.name for e in examples if e.name}, key=_natural_key)
+    names = sorted({e.name for e in examples if e.name}, key=natural_key)
     return names[-1] if len(examples) >= 3 and len(names) == len(examples) else None
 
 
