@@ -159,6 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from boxnet_tui.training import runs
+    from boxnet_tui.training.public_set import resolve_public_set
 
     if args.resume:
         run = runs.resume(args.resume, detach=args.detach)
@@ -179,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             diameter=args.diameter,
             extra_important=None if args.extra_important is None else str(args.extra_important),
             uncertain=None if args.uncertain is None else str(args.uncertain),
-            public_set=None if args.public_set in (None, "none") else args.public_set,
+            public_set=resolve_public_set(args.public_set),
             train_masking=args.train_masking,
             pixel_size=args.pixel_size,
             iterations=args.iterations,
@@ -357,7 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--diameter", type=_diameter, default=200.0, help="Å (default 200)")
     train.add_argument("--extra-important", type=Path, default=None, help="STAR (weight 4)")
     train.add_argument("--uncertain", type=Path, default=None, help="STAR (weight 0)")
-    train.add_argument("--public-set", default=None, help="folder of example TIFFs, or none")
+    train.add_argument(
+        "--public-set",
+        default="none",
+        help="dilute 1:1 with a public example set: 'auto' (the package's own, made on first "
+        "use), a folder of Warp example TIFFs (boxnet2training), or 'none' (default)",
+    )
     train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")

@@ -85,3 +85,20 @@ def test_atomic_write_survives_kill_between_write_and_rename(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], check=False)
     assert result.returncode == -9
     assert path.read_text() == "old\n" * 1000
+
+
+def test_atomic_write_keeps_mode_or_follows_umask(tmp_path):
+    import os
+
+    fresh = tmp_path / "new.star"
+    old_umask = os.umask(0o022)
+    try:
+        atomic_write_text(fresh, "x")
+    finally:
+        os.umask(old_umask)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    shared = tmp_path / "shared.star"
+    shared.write_text("x")
+    shared.chmod(0o664)
+    atomic_write_text(shared, "y")
+    assert shared.stat().st_mode & 0o777 == 0o664

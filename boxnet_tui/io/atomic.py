@@ -24,6 +24,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes 0600 files; a replaced file keeps its mode, a new one follows the umask
+        os.chmod(tmp, _mode_for(target))
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -49,6 +51,28 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], None
     """Call ``write(tmp_path)`` to produce the file, then move it into place atomically."""
     with atomic_path(path) as tmp:
         write(tmp)
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux reports it without changing it; os.umask() must set it to read it, which is racy
+    # with other threads creating files.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _fsync_dir(directory: Path) -> None:
