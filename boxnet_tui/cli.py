@@ -15,9 +15,13 @@ PROG = "boxnet-tui"
 
 
 def _diameter(text: str) -> float:
+    from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+
     value = float(text)
-    if not 10 <= value <= 700:
-        raise argparse.ArgumentTypeError(f"diameter must be 10–700 Å, got {text}")
+    if not MIN_DIAMETER <= value <= MAX_DIAMETER:
+        raise argparse.ArgumentTypeError(
+            f"diameter must be {MIN_DIAMETER:g}–{MAX_DIAMETER:g} Å, got {text}"
+        )
     return value
 
 

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import starfile
 
 from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io.atomic import atomic_write_text
-from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.io.star import Picks, read_picks, read_star_blocks, write_picks
 
 FORMATS = ("box", "topaz", "cbox", "star")
 _ALIASES = {
@@ -293,16 +292,8 @@ def read_cbox(path: str | os.PathLike[str]) -> Picks:
     """
     path = Path(path)
     _read_text(path)  # the missing/unreadable/binary file messages
-    try:
-        content = starfile.read(path, always_dict=True)
-    except Exception as error:  # starfile raises many kinds on malformed text
-        raise StarError(
-            f"{path}: not a readable CBOX (STAR) file ({type(error).__name__}: {error})"
-        ) from None
-    table = content.get("cryolo")
-    if isinstance(table, dict):  # a single-row loop-less block
-        table = pd.DataFrame({k: [v] for k, v in table.items()})
-    if not isinstance(table, pd.DataFrame):
+    table = read_star_blocks(path, "CBOX (STAR)").get("cryolo")
+    if table is None:
         raise StarError(f"{path}: no data_cryolo block, not a crYOLO CBOX file")
     needed = ("CoordinateX", "CoordinateY", "Width", "Height")
     missing = [f"_{c}" for c in needed if c not in table.columns]

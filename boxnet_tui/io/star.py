@@ -106,6 +106,27 @@ def read_micrograph_names(path: str | os.PathLike[str]) -> list[str]:
     return sorted({str(v) for v in table[NAME]})
 
 
+def read_star_blocks(path: Path, kind: str = "STAR") -> dict[str, pd.DataFrame]:
+    """Every data block of a STAR file as a table (single-row key/value blocks included).
+
+    Raises:
+        StarError: the text is not STAR that starfile can parse.
+    """
+    try:
+        content = starfile.read(path, always_dict=True)
+    except Exception as error:  # starfile raises many kinds on malformed text
+        raise StarError(
+            f"{path}: not a readable {kind} file ({type(error).__name__}: {error})"
+        ) from None
+    tables = {}
+    for name, block in content.items():
+        if isinstance(block, dict):  # a single-row, loop-less block
+            block = pd.DataFrame({k: [v] for k, v in block.items()})
+        if isinstance(block, pd.DataFrame):
+            tables[name] = block
+    return tables
+
+
 def _coordinate_table(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise StarError(f"{path}: no such file")
@@ -113,17 +134,10 @@ def _coordinate_table(path: Path) -> pd.DataFrame:
         raise StarError(f"{path}: is a folder, not a STAR file")
     if not os.access(path, os.R_OK):
         raise StarError(f"{path}: permission denied")
-    try:
-        content = starfile.read(path, always_dict=True)
-    except Exception as error:  # starfile raises many kinds on malformed text
-        raise StarError(
-            f"{path}: not a readable STAR file ({type(error).__name__}: {error})"
-        ) from None
+    content = read_star_blocks(path, "STAR")
     for block in content.values():
-        if isinstance(block, pd.DataFrame) and X in block.columns and Y in block.columns:
+        if X in block.columns and Y in block.columns:
             return block
-        if isinstance(block, dict) and X in block and Y in block:  # single-row blocks
-            return pd.DataFrame({k: [v] for k, v in block.items()})
     if path.stat().st_size == 0 or not content:
         raise StarError(f"{path}: empty file, no data block")
     raise StarError(f"{path}: no {X}/{Y} columns in any data block")
