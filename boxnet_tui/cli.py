@@ -284,13 +284,41 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    from boxnet_tui.curation import CurationSession
+    from boxnet_tui.tui.app import BoxnetApp
+
+    session = CurationSession(
+        args.folder, suffix=args.suffix, diameter=args.diameter, pixel_size=args.pixel_size
+    )
+    BoxnetApp(session, graphics=args.graphics).run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Pick, curate and retrain BoxNet particle pickers in the terminal.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.epilog = (
+        f"Without a COMMAND, {PROG} [FOLDER] opens the curation app on FOLDER (default: here); "
+        f"see {PROG} open -h."
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    app = commands.add_parser("open", help="open the curation app on a folder (the default)")
+    app.add_argument("folder", type=Path, nargs="?", default=Path("."))
+    app.add_argument("--suffix", default=None, help="pick set shown (default: the newest)")
+    app.add_argument("--diameter", type=_diameter, default=None, help="Å (default: last used, 200)")
+    app.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
+    app.add_argument(
+        "--graphics",
+        default="auto",
+        choices=["auto", "halfcell", "sixel", "kitty"],
+        help="how the image is drawn (default: the best the terminal supports)",
+    )
+    app.set_defaults(run=cmd_open)
 
     synth = commands.add_parser("synth", help="write synthetic micrographs with reference picks")
     synth.add_argument("folder", type=Path)
@@ -394,10 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if not argv or (
+        argv[0] not in commands.choices and argv[0] not in ("-h", "--help", "--version")
+    ):
+        argv = ["open", *argv]  # `boxnet-tui [FOLDER]` opens the app
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         return args.run(args)
     except UserError as error:

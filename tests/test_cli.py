@@ -21,9 +21,17 @@ def _write_mrc(path, shape=(64, 64), voxel_size=2.0):
         mrc.voxel_size = voxel_size
 
 
-def test_no_command_prints_help(capsys):
-    assert main([]) == 0
-    assert "synth" in capsys.readouterr().out
+def test_help_lists_commands_and_the_app(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "synth" in out and "opens the curation app" in out
+
+
+def test_app_on_a_folder_without_micrographs_says_so(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no micrographs" in capsys.readouterr().err
 
 
 def test_info_lists_good_files_and_names_bad_ones(tmp_path, capsys):

@@ -1,0 +1,181 @@
+"""A curation session on one folder: its micrographs, the pick set shown, the saved state.
+
+This is what the app holds and sends intentions to; it knows nothing of the screen. The
+micrograph list comes from the folder scan (no file opened); headers, pick counts and mask
+presence are filled in by ``describe_entry``, which the app calls from a worker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from boxnet_tui.curation_state import StateStore
+from boxnet_tui.editing import MicrographEditor
+from boxnet_tui.errors import StarError, UserError
+from boxnet_tui.io import layout
+from boxnet_tui.io.micrographs import read_info, scan_folder
+from boxnet_tui.io.star import read_picks
+from boxnet_tui.model.store import DEFAULT_MODEL, find_model
+
+DEFAULT_DIAMETER = 200.0  # Å, Warp's default
+MANUAL_SUFFIX = "manual"
+
+
+@dataclass
+class Entry:
+    """One micrograph of the list; ``shape``/``pixel_size`` are None until described."""
+
+    path: Path
+    shape: tuple[int, int] | None = None
+    pixel_size: float | None = None
+    error: str | None = None
+    picks: int | None = None  # above the display threshold; None: no pick file
+    picks_error: str | None = None
+    has_mask: bool = False
+    described: bool = False
+
+    @property
+    def root(self) -> str:
+        return self.path.stem
+
+
+class CurationSession:
+    """The folder being curated.
+
+    Args:
+        folder: the micrograph folder.
+        suffix: the pick set to show; default: the last one shown here, else the newest.
+        diameter: particle diameter in Å; default: the last one used here, else 200.
+        pixel_size: overrides the micrographs' headers.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        suffix: str | None = None,
+        diameter: float | None = None,
+        pixel_size: float | None = None,
+    ) -> None:
+        self.folder = Path(folder).resolve()
+        paths = scan_folder(self.folder)
+        if not paths:
+            raise UserError(f"{self.folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
+        self.entries = [Entry(path) for path in paths]
+        self.roots = frozenset(entry.root for entry in self.entries)
+        self.pixel_size = pixel_size
+        self.store = StateStore(self.folder)
+        state = self.store.state
+        self.suffixes = [info.suffix for info in layout.available_suffixes(self.folder, self.roots)]
+        self.suffix = suffix or (state.suffix if state.suffix else None)
+        if self.suffix is None:
+            self.suffix = self.suffixes[0] if self.suffixes else MANUAL_SUFFIX
+        self.diameter = float(diameter or state.diameter or DEFAULT_DIAMETER)
+        self._editors: dict[str, MicrographEditor] = {}
+
+    # -- what the header shows -------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """The model the shown picks came from, when the suffix names one; else the default."""
+        try:
+            return find_model(self.suffix.lstrip("_")).name
+        except UserError:
+            return DEFAULT_MODEL
+
+    def refresh_suffixes(self) -> list[str]:
+        self.suffixes = [info.suffix for info in layout.available_suffixes(self.folder, self.roots)]
+        return self.suffixes
+
+    def set_suffix(self, suffix: str) -> None:
+        self.suffix = suffix
+        self._editors.clear()
+        for entry in self.entries:
+            entry.described = False
+        self.store.set_view(suffix=suffix)
+
+    def set_diameter(self, diameter: float) -> None:
+        self.diameter = diameter
+        self.store.set_view(diameter=diameter)
+
+    # -- per micrograph ----------------------------------------------------------------------
+    def threshold(self, root: str) -> float:
+        return self.store.state.thresholds.get(root, 0.0)
+
+    def set_threshold(self, root: str, threshold: float) -> None:
+        self.store.set_threshold(root, min(1.0, max(0.0, threshold)))
+
+    def is_curated(self, root: str) -> bool:
+        return root in self.store.state.curated
+
+    def toggle_curated(self, root: str) -> bool:
+        curated = not self.is_curated(root)
+        self.store.set_curated(root, curated)
+        return curated
+
+    def describe_entry(self, index: int) -> Entry:
+        """Fill in the header, the pick count and mask presence of entry ``index``."""
+        entry = self.entries[index]
+        if entry.shape is None and entry.error is None:
+            try:
+                info = read_info(entry.path)
+                entry.shape = info.shape
+                entry.pixel_size = self.pixel_size or info.pixel_size
+            except UserError as error:
+                entry.error = str(error)
+        self.count_picks(index)
+        entry.has_mask = layout.mask_path(self.folder, entry.root).is_file()
+        entry.described = True
+        return entry
+
+    def count_picks(self, index: int) -> None:
+        entry = self.entries[index]
+        editor = self._editors.get(entry.root)
+        if editor is not None and editor.error is None:
+            entry.picks = int(editor.visible(self.threshold(entry.root)).sum())
+            entry.picks_error = None
+            return
+        path = layout.pick_path(self.folder, entry.root, self.suffix)
+        entry.picks, entry.picks_error = None, None
+        if path.is_file():
+            try:
+                picks = read_picks(path)
+                entry.picks = len(picks.above(self.threshold(entry.root)))
+            except StarError as error:
+                entry.picks_error = str(error)
+
+    def editor(self, index: int) -> MicrographEditor:
+        """The editor of entry ``index`` (kept for the session, so undo survives n then p).
+
+        Raises:
+            UserError: the micrograph's header cannot be read.
+        """
+        entry = self.entries[index]
+        if not entry.described:
+            self.describe_entry(index)
+        if entry.error is not None:
+            raise UserError(entry.error)
+        editor = self._editors.get(entry.root)
+        if editor is None:
+            assert entry.shape is not None
+            editor = MicrographEditor(
+                self.folder,
+                entry.root,
+                self.suffix,
+                entry.path.name,
+                entry.shape,
+                entry.pixel_size or 1.0,
+            )
+            self._editors[entry.root] = editor
+        return editor
+
+    def diameter_px(self, index: int) -> float:
+        entry = self.entries[index]
+        return self.diameter / (entry.pixel_size or self.pixel_size or 1.0)
+
+    def index_of(self, root: str | None) -> int | None:
+        for i, entry in enumerate(self.entries):
+            if entry.root == root:
+                return i
+        return None

@@ -1,0 +1,89 @@
+"""Micrographs prepared for display, loaded ahead in a background thread.
+
+The viewer asks for the current micrograph and names the ones it will likely want next
+(the neighbours); those are read and prepared in one worker thread while the user curates.
+Only the wanted few are kept, so memory stays flat however many micrographs the folder has.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from boxnet_tui.display import PreparedImage, prepare
+from boxnet_tui.errors import UserError
+from boxnet_tui.io.micrographs import read_micrograph
+
+
+@dataclass
+class Loaded:
+    """A prepared micrograph, or the one line saying why it cannot be shown."""
+
+    path: Path
+    image: PreparedImage | None = None
+    error: str | None = None
+
+
+def load_prepared(path: Path, pixel_size: float | None = None) -> Loaded:
+    try:
+        return Loaded(path, prepare(read_micrograph(path, pixel_size)))
+    except UserError as error:
+        return Loaded(path, error=str(error))
+    except MemoryError:
+        return Loaded(path, error=f"{path}: too large to load into memory")
+
+
+class MicrographCache:
+    """Prepared micrographs of ``paths`` by index; at most the requested few are held."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        pixel_size: float | None = None,
+        load: Callable[[Path, float | None], Loaded] = load_prepared,
+    ) -> None:
+        self.paths = list(paths)
+        self.pixel_size = pixel_size
+        self._load = load
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self._futures: dict[int, Future[Loaded]] = {}
+        self._lock = threading.Lock()
+
+    def _future(self, index: int) -> Future[Loaded]:
+        with self._lock:
+            future = self._futures.get(index)
+            if future is None:
+                future = self._pool.submit(self._load, self.paths[index], self.pixel_size)
+                self._futures[index] = future
+            return future
+
+    def get(self, index: int) -> Loaded:
+        """The prepared micrograph ``index`` (waits if it is still loading)."""
+        return self._future(index).result()
+
+    def ready(self, index: int) -> bool:
+        with self._lock:
+            future = self._futures.get(index)
+        return future is not None and future.done()
+
+    def keep(self, indices: Iterable[int]) -> None:
+        """Hold (loading in the background) exactly ``indices``; drop everything else."""
+        wanted = [i for i in dict.fromkeys(indices) if 0 <= i < len(self.paths)]
+        with self._lock:
+            for index in list(self._futures):
+                if index not in wanted:
+                    self._futures.pop(index).cancel()
+        for index in wanted:
+            self._future(index)
+
+    def invalidate(self, index: int) -> None:
+        with self._lock:
+            future = self._futures.pop(index, None)
+        if future is not None:
+            future.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,632 @@
+"""The curation app: micrograph list beside the viewer, keys in the Footer, `?` for all.
+
+The app holds a ``CurationSession`` (the core) and turns keys and clicks into its calls;
+every edit is on disk when the call returns. It keeps only view state: which micrograph,
+the cursor, the zoom, a grabbed pick, the brush.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from importlib import resources
+
+import numpy as np
+from PIL import Image as PILImage
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from boxnet_tui.curation import CurationSession
+from boxnet_tui.display import MAX_ZOOM, Overlay, View, render
+from boxnet_tui.editing import MicrographEditor
+from boxnet_tui.errors import UserError
+from boxnet_tui.micrograph_cache import Loaded, MicrographCache
+from boxnet_tui.tui.graphics import image_widget_class
+from boxnet_tui.tui.screens.help import HelpScreen
+from boxnet_tui.tui.screens.prompts import DiameterScreen, SuffixScreen
+from boxnet_tui.tui.widgets.micrograph_list import MicrographList
+from boxnet_tui.tui.widgets.viewer import Viewer
+
+BIG_STEP = 8  # cells per shift+arrow
+THRESHOLD_STEP = 0.05
+BRUSH_SIZES = (16.0, 32.0, 64.0, 128.0, 256.0, 512.0)  # brush radius, Å
+POLL_SECONDS = 1.0  # how often the shown files are checked for changes by others
+
+
+def stylesheet() -> str:
+    return str(resources.files("boxnet_tui.styles") / "app.tcss")
+
+
+class BoxnetApp(App[None]):
+    """Browse, view and curate the micrographs of ``session``."""
+
+    TITLE = "boxnet-tui"
+    CSS_PATH = stylesheet()
+    BINDINGS = [
+        Binding("left,h", "move(-1, 0)", "move", show=False),
+        Binding("right,l", "move(1, 0)", "move", show=False),
+        Binding("up,k", "move(0, -1)", "move", show=False),
+        Binding("down,j", "move(0, 1)", "move", show=False),
+        Binding("shift+left,H", f"move(-{BIG_STEP}, 0)", "move more", show=False),
+        Binding("shift+right,L", f"move({BIG_STEP}, 0)", "move more", show=False),
+        Binding("shift+up,K", f"move(0, -{BIG_STEP})", "move more", show=False),
+        Binding("shift+down,J", f"move(0, {BIG_STEP})", "move more", show=False),
+        Binding("tab", "jump(1)", "next pick", show=False, priority=True),
+        Binding("shift+tab", "jump(-1)", "previous pick", show=False, priority=True),
+        Binding("a,space", "add", "add"),
+        Binding("x,delete", "remove(True)", "remove"),
+        Binding("X", "remove(False)", "remove, not recorded", show=False),
+        Binding("m", "grab", "move pick"),
+        Binding("enter", "drop", "drop", show=False),
+        Binding("u,ctrl+z", "undo", "undo"),
+        Binding("ctrl+y", "redo", "redo", show=False),
+        Binding("n,pagedown", "micrograph(1)", "next"),
+        Binding("p,pageup", "micrograph(-1)", "prev"),
+        Binding("left_square_bracket", f"threshold(-{THRESHOLD_STEP})", "thr-", show=False),
+        Binding("right_square_bracket", f"threshold({THRESHOLD_STEP})", "thr+", show=False),
+        Binding("plus,equals_sign", "zoom(1)", "zoom", show=False),
+        Binding("minus", "zoom(-1)", "zoom out", show=False),
+        Binding("c", "curated", "curated"),
+        Binding("b", "brush", "brush"),
+        Binding("e", "brush_mode", "paint/erase", show=False),
+        Binding("left_curly_bracket", "brush_size(-1)", "brush-", show=False),
+        Binding("right_curly_bracket", "brush_size(1)", "brush+", show=False),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("s", "choose_suffix", "pick set", show=False),
+        Binding("d", "choose_diameter", "diameter", show=False),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, session: CurationSession, *, graphics: str = "auto") -> None:
+        super().__init__()
+        self.session = session
+        self.image_class = image_widget_class(graphics)
+        self.cache = MicrographCache([e.path for e in session.entries], session.pixel_size)
+        self.index: int | None = None
+        self.loaded: Loaded | None = None
+        self.view: View | None = None
+        self.cursor: tuple[float, float] = (0.0, 0.0)
+        self.grabbed: int | None = None
+        self.gesture = 0  # moves of one grab / dabs of one brush stroke undo together
+        self.brush = False
+        self.erase = False
+        self.brush_size = 2  # index into BRUSH_SIZES
+        self.compare_suffix: str | None = None
+        self._position_dirty = False
+        self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
+
+    # -- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield MicrographList(id="browser")
+            yield Viewer(self.image_class, id="viewer")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        session = self.session
+        browser = self.query_one(MicrographList)
+        browser.set_entries(
+            [browser.row(e, session.is_curated(e.root)) for e in session.entries],
+            [e.root for e in session.entries],
+        )
+        self._update_header()
+        if session.store.warning:
+            self.notify(session.store.warning, severity="warning")
+        self.query_one(Viewer).focus()
+        state = session.store.state
+        start = session.index_of(state.last_root) or 0
+        self.call_after_refresh(self._start, start, state.last_position, state.zoom)
+        self.describe_all()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    def _start(self, index: int, position: tuple[float, float] | None, zoom: int) -> None:
+        self.show_micrograph(index, position=position, zoom=zoom)
+
+    def _update_header(self) -> None:
+        s = self.session
+        self.title = f"boxnet-tui  {s.folder}"
+        compare = f" · compare {self.compare_suffix}" if self.compare_suffix else ""
+        self.sub_title = f"picks {s.suffix} · model {s.model} · diameter {s.diameter:g} Å{compare}"
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Pick set", "Choose which pick set (suffix) is shown", self.action_choose_suffix
+        )
+        yield SystemCommand(
+            "Compare", "Show a second pick set in another colour", self.action_compare
+        )
+        yield SystemCommand(
+            "Diameter", "Set the particle diameter (Å)", self.action_choose_diameter
+        )
+        yield SystemCommand("Redo", "Redo the last undone edit", self.action_redo)
+        yield SystemCommand("Filter", "Filter the micrograph list by name", self.action_filter)
+        yield SystemCommand(
+            "Reload", "Read the shown micrograph's files again", self._reload_current
+        )
+        yield SystemCommand("Keys", "Every key of the viewer", self.action_help)
+
+    # -- the list -----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="describe")
+    def describe_all(self) -> None:
+        """Headers, pick counts and masks of every micrograph, in the background."""
+        for index in range(len(self.session.entries)):
+            if self.session.entries[index].described:
+                continue
+            self.session.describe_entry(index)
+            self.call_from_thread(self._refresh_row, index)
+
+    def _refresh_row(self, index: int) -> None:
+        entry = self.session.entries[index]
+        browser = self.query_one(MicrographList)
+        browser.update_entry(index, browser.row(entry, self.session.is_curated(entry.root)))
+
+    def on_micrograph_list_chosen(self, message: MicrographList.Chosen) -> None:
+        if message.index != self.index:
+            self.show_micrograph(message.index)
+        self.query_one(Viewer).focus()
+
+    def on_micrograph_list_filter_done(self, message: MicrographList.FilterDone) -> None:
+        browser = self.query_one(MicrographList)
+        if browser.shown and self.index not in browser.shown:
+            self.show_micrograph(browser.shown[0])
+        self.query_one(Viewer).focus()
+
+    # -- showing a micrograph ------------------------------------------------------------
+    def _neighbours(self, index: int) -> list[int]:
+        shown = self.query_one(MicrographList).shown or list(range(len(self.session.entries)))
+        if index not in shown:
+            return [index]
+        at = shown.index(index)
+        return [index] + [shown[i] for i in (at + 1, at - 1) if 0 <= i < len(shown)]
+
+    def show_micrograph(
+        self, index: int, *, position: tuple[float, float] | None = None, zoom: int = 0
+    ) -> None:
+        """Make ``index`` current; shown at once when prefetched, else loaded in a worker."""
+        self._save_position()
+        self.grabbed = None
+        self.index = index
+        self.cache.keep(self._neighbours(index))
+        self.query_one(MicrographList).select(index)
+        self._pending = (position, zoom)
+        if self.cache.ready(index):
+            self._display_loaded(index, self.cache.get(index))
+        else:
+            self.query_one(Viewer).show_frame(None, f"loading {self.session.entries[index].root}…")
+            self._load(index)
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self, index: int) -> None:
+        loaded = self.cache.get(index)
+        self.call_from_thread(self._display_loaded, index, loaded)
+
+    def _display_loaded(self, index: int, loaded: Loaded) -> None:
+        if index != self.index:
+            return  # the user moved on while it loaded
+        self.loaded = loaded
+        entry = self.session.entries[index]
+        viewer = self.query_one(Viewer)
+        if loaded.image is None:
+            self.view = None
+            viewer.show_frame(None, loaded.error or "cannot show this micrograph")
+            self._status()
+            return
+        if not entry.described:
+            self.session.describe_entry(index)
+        try:
+            editor = self.session.editor(index)
+        except UserError as error:
+            self.view = None
+            viewer.show_frame(None, str(error))
+            self._status()
+            return
+        if editor.error:
+            self.notify(f"{editor.error}; shown without picks, never overwritten", severity="error")
+        position, zoom = self._pending
+        shape = loaded.image.shape
+        if position is None:
+            position = (shape[1] / 2, shape[0] / 2)
+        self.cursor = position
+        width, height = viewer.frame_size
+        self.view = View(shape, width, height, position, zoom).clamped()
+        self.redraw()
+        self._refresh_row(index)
+
+    def editor(self) -> MicrographEditor | None:
+        if self.index is None or self.view is None:
+            return None
+        try:
+            return self.session.editor(self.index)
+        except UserError:
+            return None
+
+    def redraw(self) -> None:
+        """Compose and show a new frame (picks, mask or view changed), then the cursor."""
+        editor = self.editor()
+        if editor is None or self.loaded is None or self.loaded.image is None or self.view is None:
+            return
+        root = editor.root
+        visible = editor.visible(self.session.threshold(root))
+        index_map = {int(i): n for n, i in enumerate((visible).nonzero()[0])}
+        xy = editor.picks.xy[visible]
+        compare = None
+        if self.compare_suffix:
+            compare = self._compare_picks(root)
+        overlay = Overlay(
+            xy,
+            radius=self.session.diameter_px(self.index) / 2,  # type: ignore[arg-type]
+            grabbed=index_map.get(self.grabbed) if self.grabbed is not None else None,
+            mask=editor.mask(),
+            compare_xy=compare,
+        )
+        frame: PILImage.Image = render(self.loaded.image, self.view, overlay)
+        self.query_one(Viewer).show_frame(frame)
+        self._place_cursor()
+        self._status()
+
+    def _compare_picks(self, root: str) -> np.ndarray | None:
+        from boxnet_tui.io import layout
+        from boxnet_tui.io.star import read_picks
+
+        try:
+            return read_picks(layout.pick_path(self.session.folder, root, self.compare_suffix)).xy
+        except UserError:
+            return None
+
+    def _place_cursor(self) -> None:
+        viewer = self.query_one(Viewer)
+        if self.view is None:
+            return
+        g = viewer.geometry
+        dx, dy = self.view.to_display(*self.cursor)
+        glyph = (
+            ("○" if self.erase else "●")
+            if self.brush
+            else ("✥" if self.grabbed is not None else "╋")
+        )
+        viewer.place_cursor(math.floor(dx / g.x), math.floor(dy / g.y), glyph)
+
+    def _status(self) -> None:
+        status = self.query_one("#status", Static)
+        if self.index is None:
+            status.update("")
+            return
+        entry = self.session.entries[self.index]
+        editor = self.editor()
+        parts = [f"{self.index + 1}/{len(self.session.entries)} {entry.root}"]
+        if editor is not None and self.view is not None:
+            threshold = self.session.threshold(entry.root)
+            shown = int(editor.visible(threshold).sum())
+            parts += [
+                f"x {self.cursor[0]:.0f} y {self.cursor[1]:.0f} px",
+                f"{shown} picks"
+                + (f" ({len(editor.picks)} in file)" if shown != len(editor.picks) else ""),
+                f"threshold {threshold:.2f}",
+                f"zoom ×{2**self.view.zoom}",
+            ]
+            if self.brush:
+                mode = "erase" if self.erase else "paint"
+                parts.append(f"brush {mode} {BRUSH_SIZES[self.brush_size]:g} Å")
+            if self.grabbed is not None:
+                parts.append("moving a pick: m or enter drops it")
+        if self.session.is_curated(entry.root):
+            parts.append("curated ✓")
+        status.update("  │  ".join(parts))
+
+    # -- keys: cursor and view -----------------------------------------------------------
+    def _cell_step(self) -> tuple[float, float]:
+        assert self.view is not None
+        g = self.query_one(Viewer).geometry
+        return g.x * self.view.scale, g.y * self.view.scale
+
+    def set_cursor(self, x: float, y: float) -> None:
+        """Move the cursor to micrograph (x, y); the view follows; a grabbed pick or brush too."""
+        if self.view is None:
+            return
+        rows, cols = self.view.shape
+        self.cursor = (min(max(x, 0.0), cols - 1.0), min(max(y, 0.0), rows - 1.0))
+        editor = self.editor()
+        changed = False
+        if editor is not None and self.grabbed is not None:
+            changed = self._edit(
+                lambda: editor.move(self.grabbed, *self.cursor, group=self.gesture)
+            )
+        if editor is not None and self.brush:
+            changed = self._paint(editor) or changed
+        view = self.view.follow(*self.cursor)
+        if view is not self.view or changed:
+            self.view = view
+            self.redraw()
+        else:
+            self._place_cursor()
+            self._status()
+
+    def action_move(self, cols: int, rows: int) -> None:
+        if self.view is None:
+            return
+        step_x, step_y = self._cell_step()
+        self.set_cursor(self.cursor[0] + cols * step_x, self.cursor[1] + rows * step_y)
+
+    def action_jump(self, direction: int) -> None:
+        """Cursor to the next / previous shown pick in reading order."""
+        editor = self.editor()
+        if editor is None or self.index is None:
+            return
+        shown = editor.visible(self.session.threshold(editor.root)).nonzero()[0]
+        if not shown.size:
+            self.notify("no picks shown on this micrograph")
+            return
+        order = sorted(shown, key=lambda i: (editor.picks.y[i], editor.picks.x[i]))
+        keys = [(editor.picks.y[i], editor.picks.x[i]) for i in order]
+        here = (self.cursor[1], self.cursor[0])
+        if direction > 0:
+            after = [n for n, key in enumerate(keys) if key > here]
+            target = order[after[0]] if after else order[0]
+        else:
+            before = [n for n, key in enumerate(keys) if key < here]
+            target = order[before[-1]] if before else order[-1]
+        self.set_cursor(float(editor.picks.x[target]), float(editor.picks.y[target]))
+
+    def action_zoom(self, change: int) -> None:
+        if self.view is None:
+            return
+        zoom = min(MAX_ZOOM, max(0, self.view.zoom + change))
+        if zoom != self.view.zoom:
+            v = self.view
+            self.view = View(v.shape, v.width, v.height, self.cursor, zoom).clamped()
+            self.redraw()
+            self._position_dirty = True
+
+    def on_viewer_resized(self, message: Viewer.Resized) -> None:
+        if self.view is not None:
+            width, height = self.query_one(Viewer).frame_size
+            v = self.view
+            self.view = View(v.shape, width, height, v.centre, v.zoom).clamped()
+            self.redraw()
+
+    # -- keys: editing ------------------------------------------------------------------
+    def _edit(self, change: Callable[[], object]) -> bool:
+        """Run one edit of the core; a refusal becomes one line for the user."""
+        editor = self.editor()
+        try:
+            change()
+        except UserError as error:
+            self.notify(str(error), severity="error", timeout=8)
+            return False
+        finally:
+            if editor is not None:
+                for notice in editor.notices:
+                    self.notify(notice, severity="warning", timeout=8)
+                editor.notices.clear()
+        self._position_dirty = True
+        if self.index is not None:
+            self.session.count_picks(self.index)
+            self._refresh_row(self.index)
+        return True
+
+    def _remove_radius(self) -> float:
+        assert self.index is not None
+        return self.session.diameter_px(self.index) / 2
+
+    def action_add(self) -> None:
+        editor = self.editor()
+        if editor is None:
+            return
+        self._drop_grab()
+        if self._edit(lambda: editor.add(*self.cursor)):
+            self.redraw()
+
+    def action_remove(self, record: bool = True) -> None:
+        editor = self.editor()
+        if editor is None:
+            return
+        self._drop_grab()
+        target = editor.nearest(
+            *self.cursor, self._remove_radius(), self.session.threshold(editor.root)
+        )
+        if target is None:
+            self.notify("no pick within half a diameter of the cursor")
+            return
+        if self._edit(lambda: editor.remove(target, record=record)):
+            self.redraw()
+
+    def action_grab(self) -> None:
+        editor = self.editor()
+        if editor is None:
+            return
+        if self.grabbed is not None:
+            self.action_drop()
+            return
+        target = editor.nearest(
+            *self.cursor, self._remove_radius(), self.session.threshold(editor.root)
+        )
+        if target is None:
+            self.notify("no pick within half a diameter of the cursor to move")
+            return
+        self.gesture += 1
+        self.grabbed = target
+        self.cursor = (float(editor.picks.x[target]), float(editor.picks.y[target]))
+        self.redraw()
+
+    def action_drop(self) -> None:
+        if self.grabbed is not None:
+            self._drop_grab()
+            self.redraw()
+
+    def _drop_grab(self) -> None:
+        self.grabbed = None
+        self.gesture += 1
+
+    def action_undo(self) -> None:
+        self._history(undo=True)
+
+    def action_redo(self) -> None:
+        self._history(undo=False)
+
+    def _history(self, *, undo: bool) -> None:
+        editor = self.editor()
+        if editor is None:
+            return
+        self._drop_grab()
+        done = []
+        self._edit(lambda: done.append(editor.undo() if undo else editor.redo()))
+        if not done or done[0] is None:
+            self.notify(f"nothing to {'undo' if undo else 'redo'} on this micrograph")
+        self.redraw()
+
+    def action_threshold(self, change: float) -> None:
+        if self.index is None:
+            return
+        root = self.session.entries[self.index].root
+        self.session.set_threshold(root, self.session.threshold(root) + change)
+        self._store_error()
+        self.session.count_picks(self.index)
+        self._refresh_row(self.index)
+        self.redraw()
+
+    def action_curated(self) -> None:
+        if self.index is None:
+            return
+        root = self.session.entries[self.index].root
+        curated = self.session.toggle_curated(root)
+        self._store_error()
+        self._refresh_row(self.index)
+        self._status()
+        self.notify(f"{root} marked {'curated' if curated else 'not curated'}")
+
+    # -- keys: the brush ----------------------------------------------------------------
+    def _paint(self, editor: MicrographEditor) -> bool:
+        radius = BRUSH_SIZES[self.brush_size]
+        return self._edit(
+            lambda: editor.paint(*self.cursor, radius, junk=not self.erase, group=self.gesture)
+        )
+
+    def action_brush(self) -> None:
+        editor = self.editor()
+        if editor is None:
+            return
+        self._drop_grab()
+        self.brush = not self.brush
+        if self.brush:
+            self._paint(editor)
+            self._refresh_row(self.index)  # type: ignore[arg-type]
+        self.redraw()
+
+    def action_brush_mode(self) -> None:
+        self.erase = not self.erase
+        self.gesture += 1
+        if self.brush and (editor := self.editor()) is not None:
+            self._paint(editor)
+        self.redraw()
+
+    def action_brush_size(self, change: int) -> None:
+        self.brush_size = min(len(BRUSH_SIZES) - 1, max(0, self.brush_size + change))
+        self._status()
+
+    # -- keys: micrographs, dialogs ------------------------------------------------------
+    def action_micrograph(self, step: int) -> None:
+        shown = self.query_one(MicrographList).shown
+        if not shown:
+            return
+        if self.index not in shown:
+            target = shown[0]
+        else:
+            at = shown.index(self.index) + step
+            if not 0 <= at < len(shown):
+                self.notify("last micrograph" if step > 0 else "first micrograph")
+                return
+            target = shown[at]
+        self.show_micrograph(target, zoom=self.view.zoom if self.view else 0)
+
+    def action_filter(self) -> None:
+        self.query_one("#filter").focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_choose_suffix(self) -> None:
+        suffixes = self.session.refresh_suffixes()
+        if not suffixes:
+            self.notify("no pick sets in matching/ yet")
+            return
+
+        def chosen(suffix: str | None) -> None:
+            if suffix and suffix != self.session.suffix:
+                self.session.set_suffix(suffix)
+                self._update_header()
+                self.describe_all()
+                if self.index is not None:
+                    self.show_micrograph(
+                        self.index, position=self.cursor, zoom=self.view.zoom if self.view else 0
+                    )
+
+        self.push_screen(SuffixScreen(suffixes, self.session.suffix), chosen)
+
+    def action_compare(self) -> None:
+        suffixes = [s for s in self.session.refresh_suffixes() if s != self.session.suffix]
+        if self.compare_suffix is not None or not suffixes:
+            self.compare_suffix = None
+            self._update_header()
+            self.redraw()
+            return
+
+        def chosen(suffix: str | None) -> None:
+            self.compare_suffix = suffix
+            self._update_header()
+            self.redraw()
+
+        self.push_screen(SuffixScreen(suffixes, ""), chosen)
+
+    def action_choose_diameter(self) -> None:
+        def chosen(diameter: float | None) -> None:
+            if diameter:
+                self.session.set_diameter(diameter)
+                self._update_header()
+                self.redraw()
+
+        self.push_screen(DiameterScreen(self.session.diameter), chosen)
+
+    def _reload_current(self) -> None:
+        editor = self.editor()
+        if editor is not None:
+            editor.reload()
+            self.redraw()
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def _poll(self) -> None:
+        """Show edits another program made to the current files."""
+        editor = self.editor()
+        if editor is None:
+            return
+        if editor.reload_if_changed():
+            for notice in editor.notices:
+                self.notify(notice, severity="warning", timeout=8)
+            editor.notices.clear()
+            self.grabbed = None
+            self.redraw()
+        if self._position_dirty:
+            self._save_position()
+
+    def _store_error(self) -> None:
+        if self.session.store.error:
+            self.notify(self.session.store.error, severity="error")
+
+    def _save_position(self) -> None:
+        if self.index is None or self.view is None:
+            return
+        self._position_dirty = False
+        root = self.session.entries[self.index].root
+        self.session.store.set_position(root, self.cursor, self.view.zoom)
+
+    async def action_quit(self) -> None:
+        self._save_position()
+        self.cache.close()
+        self.exit()

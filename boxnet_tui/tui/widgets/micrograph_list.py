@@ -1,0 +1,101 @@
+"""The micrograph list beside the viewer: name, picks shown, curated mark, mask; a name filter."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input
+
+from boxnet_tui.curation import Entry
+
+
+class MicrographList(Vertical):
+    """Rows keyed by the entry's index in the session; only names matching the filter shown."""
+
+    class Chosen(Message):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    class FilterDone(Message):
+        pass
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.shown: list[int] = []  # entry indices in display order
+        self._rows: dict[int, tuple[Text, Text, Text, Text]] = {}
+        self._names: list[str] = []
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter names (/)", id="filter")
+        table: DataTable = DataTable(id="micrographs", cursor_type="row", zebra_stripes=True)
+        table.can_focus = False  # the viewer keeps the keys; a click still chooses a row
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("✓", key="curated", width=1)
+        table.add_column("micrograph", key="name")
+        table.add_column("picks", key="picks", width=6)
+        table.add_column("mask", key="mask", width=4)
+
+    @staticmethod
+    def row(entry: Entry, curated: bool) -> tuple[Text, Text, Text, Text]:
+        if entry.error:
+            picks = Text("✗", style="bold red")
+        elif entry.picks_error:
+            picks = Text("STAR!", style="bold red")
+        elif entry.picks is None:
+            picks = Text("–" if entry.described else "…", style="dim")
+        else:
+            picks = Text(str(entry.picks), justify="right")
+        name = Text(entry.root, style="red" if entry.error else "")
+        mask = Text("■" if entry.has_mask else "", style="red")
+        return (Text("✓" if curated else "", style="bold green"), name, picks, mask)
+
+    def set_entries(self, rows: list[tuple[Text, Text, Text, Text]], names: list[str]) -> None:
+        self._rows = dict(enumerate(rows))
+        self._names = names
+        self._refill()
+
+    def update_entry(self, index: int, row: tuple[Text, Text, Text, Text]) -> None:
+        self._rows[index] = row
+        if index not in self.shown:
+            return
+        table = self.query_one(DataTable)
+        for key, value in zip(("curated", "name", "picks", "mask"), row, strict=True):
+            table.update_cell(str(index), key, value)
+
+    def select(self, index: int) -> None:
+        if index in self.shown:
+            table = self.query_one(DataTable)
+            table.move_cursor(row=self.shown.index(index), scroll=True)
+
+    def _refill(self) -> None:
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        table = self.query_one(DataTable)
+        self._filling = True
+        table.clear()
+        self.shown = [i for i, name in enumerate(self._names) if needle in name.lower()]
+        for index in self.shown:
+            table.add_row(*self._rows[index], key=str(index))
+        self._filling = False
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.FilterDone())
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if not self._filling and event.row_key.value is not None:
+            self.post_message(self.Chosen(int(event.row_key.value)))

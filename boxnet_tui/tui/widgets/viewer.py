@@ -1,0 +1,138 @@
+"""The micrograph viewer: a textual-image frame with the cursor as a one-cell overlay.
+
+The frame (micrograph, mask, picks) is encoded only when it changes; moving the cursor moves
+a one-cell widget on a layer above it, so the terminal gets a few bytes, not a new image.
+Mouse presses are turned into messages carrying the cell; the app decides what they mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+from PIL import ImageDraw
+from textual import events
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+from textual_image._terminal import get_cell_size
+
+from boxnet_tui.tui.graphics import draws_over_text, is_halfcell
+
+MAX_FRAME_SIDE = 2400  # px; graphics terminals get at most this, however large the window
+
+
+@dataclass(frozen=True)
+class CellGeometry:
+    """Display pixels per terminal cell, in x and y."""
+
+    x: float
+    y: float
+
+
+class Viewer(Widget):
+    """Shows frames made by the app; reports mouse presses and releases by cell."""
+
+    can_focus = True
+
+    class Pressed(Message):
+        def __init__(self, col: int, row: int, button: int, shift: bool) -> None:
+            super().__init__()
+            self.col, self.row, self.button, self.shift = col, row, button, shift
+
+    class Released(Message):
+        def __init__(self, col: int, row: int, button: int) -> None:
+            super().__init__()
+            self.col, self.row, self.button = col, row, button
+
+    class Resized(Message):
+        pass
+
+    def __init__(self, image_class: type[Widget], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._image_class = image_class
+        self._frame: PILImage.Image | None = None
+        self.cursor_cell: tuple[int, int] = (0, 0)
+        self.cursor_glyph = "╋"
+        self.encodes = 0  # frames handed to textual-image, for tests and benchmarks
+
+    def compose(self) -> ComposeResult:
+        yield self._image_class(id="frame")
+        yield Static("", id="message")
+        yield Static(self.cursor_glyph, id="cursor")
+
+    @property
+    def geometry(self) -> CellGeometry:
+        if is_halfcell(self._image_class):
+            return CellGeometry(1.0, 2.0)
+        cell = get_cell_size()
+        width, height = float(cell.width), float(cell.height)
+        cols, rows = self.size
+        shrink = min(1.0, MAX_FRAME_SIDE / max(1.0, cols * width, rows * height))
+        return CellGeometry(width * shrink, height * shrink)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The display size in pixels that a frame should have."""
+        g = self.geometry
+        cols, rows = self.size
+        return max(1, round(cols * g.x)), max(1, round(rows * g.y))
+
+    def show_frame(self, frame: PILImage.Image | None, message: str = "") -> None:
+        """Show ``frame`` (None: only ``message``, e.g. why a micrograph cannot be shown)."""
+        self._frame = frame
+        self.query_one("#message", Static).update(message)
+        self.query_one("#message").display = bool(message)
+        image = self.query_one("#frame")
+        image.display = frame is not None
+        self._encode()
+
+    def _encode(self) -> None:
+        if self._frame is None:
+            return
+        frame = self._frame
+        if draws_over_text(self._image_class):
+            frame = self._frame.copy()
+            g = self.geometry
+            col, row = self.cursor_cell
+            cx, cy = (col + 0.5) * g.x, (row + 0.5) * g.y
+            draw = ImageDraw.Draw(frame)
+            draw.line((cx - 2 * g.x, cy, cx + 2 * g.x, cy), fill=(255, 255, 0))
+            draw.line((cx, cy - g.y, cx, cy + g.y), fill=(255, 255, 0))
+        self.query_one("#frame").image = frame  # type: ignore[attr-defined]
+        self.encodes += 1
+
+    def place_cursor(self, col: int, row: int, glyph: str | None = None) -> None:
+        """Put the cursor on cell (col, row); hidden when off the view."""
+        cursor = self.query_one("#cursor", Static)
+        if glyph is not None and glyph != self.cursor_glyph:
+            self.cursor_glyph = glyph
+            cursor.update(glyph)
+        cols, rows = self.size
+        inside = 0 <= col < cols and 0 <= row < rows
+        moved = (col, row) != self.cursor_cell
+        self.cursor_cell = (col, row)
+        if draws_over_text(self._image_class):
+            cursor.display = False
+            if moved:
+                self._encode()
+            return
+        cursor.display = inside
+        if inside:
+            cursor.styles.offset = (col, row)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None:
+            self.capture_mouse()
+            self.post_message(self.Pressed(offset.x, offset.y, event.button, event.shift))
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self.release_mouse()
+        offset = event.get_content_offset(self)
+        if offset is not None:
+            self.post_message(self.Released(offset.x, offset.y, event.button))
