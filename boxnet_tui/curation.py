@@ -124,13 +124,14 @@ class CurationSession:
                 entry.pixel_size = self.pixel_size or info.pixel_size
             except UserError as error:
                 entry.error = str(error)
-        self.count_picks(index)
-        entry.has_mask = layout.mask_path(self.folder, entry.root).is_file()
+        self.update_entry(index)
         entry.described = True
         return entry
 
-    def count_picks(self, index: int) -> None:
+    def update_entry(self, index: int) -> None:
+        """Count the picks shown of entry ``index`` again and look for its mask."""
         entry = self.entries[index]
+        entry.has_mask = layout.mask_path(self.folder, entry.root).is_file()
         editor = self._editors.get(entry.root)
         if editor is not None and editor.error is None:
             entry.picks = int(editor.visible(self.threshold(entry.root)).sum())

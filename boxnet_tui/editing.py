@@ -106,7 +106,10 @@ class MicrographEditor:
             self.picks, self.error = Picks(), None
             return
         try:
-            self.picks, self.error = read_picks(self.pick_path), None
+            picks = read_picks(self.pick_path)
+            # our own arrays: moves write into them, and pandas may hand out read-only views
+            self.picks = Picks(picks.x.copy(), picks.y.copy(), picks.score.copy())
+            self.error = None
         except StarError as error:
             self.picks, self.error = Picks(), str(error)
 

@@ -99,6 +99,7 @@ class BoxnetApp(App[None]):
         self.compare_suffix: str | None = None
         self._position_dirty = False
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
+        self._press: tuple[int, int] | None = None  # the cell of a left press, until release
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -392,6 +393,43 @@ class BoxnetApp(App[None]):
             self.view = View(v.shape, width, height, v.centre, v.zoom).clamped()
             self.redraw()
 
+    # -- the mouse ----------------------------------------------------------------------
+    def _cell_to_micrograph(self, col: int, row: int) -> tuple[float, float]:
+        assert self.view is not None
+        g = self.query_one(Viewer).geometry
+        return self.view.to_micrograph((col + 0.5) * g.x, (row + 0.5) * g.y)
+
+    def on_viewer_pressed(self, message: Viewer.Pressed) -> None:
+        """Left press: remember it (a click adds, a drag moves); right press removes."""
+        editor = self.editor()
+        if editor is None or self.view is None:
+            return
+        self._drop_grab()
+        x, y = self._cell_to_micrograph(message.col, message.row)
+        self.cursor = (x, y)
+        if message.button == 3:
+            self.action_remove(record=not message.shift)
+            return
+        self._press = (message.col, message.row) if message.button == 1 else None
+        self._place_cursor()
+        self._status()
+
+    def on_viewer_released(self, message: Viewer.Released) -> None:
+        press, self._press = self._press, None
+        editor = self.editor()
+        if press is None or editor is None or message.button != 1 or self.view is None:
+            return
+        if (message.col, message.row) == press:
+            self.action_add()
+            return
+        start = self._cell_to_micrograph(*press)
+        target = editor.nearest(*start, self._remove_radius(), self.session.threshold(editor.root))
+        if target is None:
+            return
+        self.cursor = self._cell_to_micrograph(message.col, message.row)
+        if self._edit(lambda: editor.move(target, *self.cursor)):
+            self.redraw()
+
     # -- keys: editing ------------------------------------------------------------------
     def _edit(self, change: Callable[[], object]) -> bool:
         """Run one edit of the core; a refusal becomes one line for the user."""
@@ -408,7 +446,7 @@ class BoxnetApp(App[None]):
                 editor.notices.clear()
         self._position_dirty = True
         if self.index is not None:
-            self.session.count_picks(self.index)
+            self.session.update_entry(self.index)
             self._refresh_row(self.index)
         return True
 
@@ -488,7 +526,7 @@ class BoxnetApp(App[None]):
         root = self.session.entries[self.index].root
         self.session.set_threshold(root, self.session.threshold(root) + change)
         self._store_error()
-        self.session.count_picks(self.index)
+        self.session.update_entry(self.index)
         self._refresh_row(self.index)
         self.redraw()
 

@@ -1,0 +1,482 @@
+"""The app driven by keys and the mouse (Pilot); after each action the files on disk are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxnet_tui.curation import CurationSession
+from boxnet_tui.io.masks import read_mask
+from boxnet_tui.io.micrographs import write_micrograph
+from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.tui.app import BoxnetApp
+from boxnet_tui.tui.screens.help import HelpScreen
+from boxnet_tui.tui.screens.prompts import DiameterScreen, SuffixScreen
+from boxnet_tui.tui.widgets.micrograph_list import MicrographList
+from boxnet_tui.tui.widgets.viewer import Viewer
+from tests.conftest import snapshot
+
+SIZE = (120, 40)
+PIXEL = 4.0
+DIAMETER = 160.0  # Å: 40 px, remove radius 20 px
+# three picks in reading order, scores for the threshold tests
+PICKS = Picks([300.0, 100.0, 200.0], [100.0, 200.0, 300.0], [0.9, 0.5, 0.2])
+
+
+def make_folder(folder: Path, count: int = 3) -> Path:
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        write_micrograph(folder / f"mic{i + 1}.mrc", rng.normal(size=(400, 400)), PIXEL)
+        write_picks(folder / "matching" / f"mic{i + 1}_BoxNet.star", PICKS, f"mic{i + 1}.mrc")
+    return folder
+
+
+def star(folder: Path, root: str = "mic1", suffix: str = "BoxNet") -> Picks:
+    return read_picks(folder / "matching" / f"{root}_{suffix}.star")
+
+
+def false_positives(folder: Path, root: str = "mic1") -> int:
+    path = folder / "matching" / f"{root}_BoxNet_falsepositives.star"
+    return len(read_picks(path)) if path.exists() else 0
+
+
+async def ready(app: BoxnetApp, pilot, index: int | None = None) -> None:
+    """Wait until the (given) micrograph is shown."""
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.view is not None and (index is None or app.index == index):
+            await pilot.pause()
+            return
+    raise AssertionError(f"micrograph {index} never shown; status: {status(app)}")
+
+
+def status(app: BoxnetApp) -> str:
+    return str(app.query_one("#status").render())
+
+
+def run(folder: Path, body: Callable[[BoxnetApp, object], Awaitable[None]], **session) -> None:
+    async def main() -> None:
+        app = BoxnetApp(CurationSession(folder, diameter=DIAMETER, **session), graphics="halfcell")
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            await body(app, pilot)
+            await app.workers.wait_for_complete()
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return make_folder(tmp_path)
+
+
+def test_opens_on_the_first_micrograph_with_list_header_and_status(folder):
+    async def body(app, pilot):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.index == 0
+        assert "1/3 mic1" in status(app) and "3 picks" in status(app)
+        assert "picks BoxNet" in app.sub_title and "diameter 160 Å" in app.sub_title
+        assert str(folder.resolve()) in app.title
+        browser = app.query_one(MicrographList)
+        assert browser.shown == [0, 1, 2]
+        assert str(browser.query_one("DataTable").get_cell("0", "picks")) == "3"
+
+    run(folder, body)
+
+
+def test_tab_jumps_through_picks_in_reading_order(folder):
+    async def body(app, pilot):
+        app.set_cursor(0.0, 0.0)
+        await pilot.press("tab")
+        assert app.cursor == (300.0, 100.0)
+        await pilot.press("tab")
+        assert app.cursor == (100.0, 200.0)
+        await pilot.press("shift+tab")
+        assert app.cursor == (300.0, 100.0)
+        await pilot.press("shift+tab")  # wraps to the last
+        assert app.cursor == (200.0, 300.0)
+
+    run(folder, body)
+
+
+def test_x_removes_and_records_u_undoes_ctrl_y_redoes(folder):
+    async def body(app, pilot):
+        await pilot.press("tab", "x")
+        assert len(star(folder)) == 2 and false_positives(folder) == 1
+        assert "2 picks" in status(app)
+        await pilot.press("u")
+        assert len(star(folder)) == 3 and false_positives(folder) == 0
+        await pilot.press("ctrl+y")
+        assert len(star(folder)) == 2 and false_positives(folder) == 1
+        await pilot.press("ctrl+z")
+        assert len(star(folder)) == 3
+
+    run(folder, body)
+
+
+def test_shift_x_and_delete(folder):
+    async def body(app, pilot):
+        await pilot.press("tab", "X")
+        assert len(star(folder)) == 2 and false_positives(folder) == 0
+        await pilot.press("tab", "delete")
+        assert len(star(folder)) == 1 and false_positives(folder) == 1
+
+    run(folder, body)
+
+
+def test_remove_far_from_any_pick_changes_nothing(folder):
+    before = snapshot(folder / "matching")
+
+    async def body(app, pilot):
+        app.set_cursor(10.0, 390.0)
+        await pilot.press("x")
+        assert snapshot(folder / "matching") == before
+
+    run(folder, body)
+
+
+def test_a_and_space_add_at_the_cursor(folder):
+    async def body(app, pilot):
+        app.set_cursor(50.0, 60.0)
+        await pilot.press("a")
+        picks = star(folder)
+        assert len(picks) == 4 and (picks.x[-1], picks.y[-1]) == (50.0, 60.0)
+        await pilot.press("right", "space")
+        picks = star(folder)
+        assert len(picks) == 5 and picks.x[-1] > 50.0
+
+    run(folder, body)
+
+
+def test_cursor_keys_move_by_cells_and_big_steps(folder):
+    async def body(app, pilot):
+        x0, y0 = app.cursor
+        step_x, step_y = app._cell_step()
+        await pilot.press("right", "l")
+        assert app.cursor == pytest.approx((x0 + 2 * step_x, y0))
+        await pilot.press("down", "j", "up", "k", "left", "h")
+        assert app.cursor == pytest.approx((x0, y0))
+        await pilot.press("L")
+        assert app.cursor == pytest.approx((x0 + 8 * step_x, y0))
+        await pilot.press("shift+up")
+        assert app.cursor == pytest.approx((x0 + 8 * step_x, y0 - 8 * step_y))
+
+    run(folder, body)
+
+
+def test_cursor_moves_do_not_re_encode_the_image(folder):
+    async def body(app, pilot):
+        viewer = app.query_one(Viewer)
+        encodes = viewer.encodes
+        await pilot.press("right", "down", "left", "up", "right")
+        assert viewer.encodes == encodes
+        col, row = viewer.cursor_cell
+        assert tuple(viewer.query_one("#cursor").styles.offset) != (0, 0) or (col, row) == (0, 0)
+        await pilot.press("tab", "x")  # an edit does redraw
+        assert viewer.encodes == encodes + 1
+
+    run(folder, body)
+
+
+def test_m_grabs_the_pick_it_follows_and_m_or_enter_drops(folder):
+    async def body(app, pilot):
+        app.set_cursor(0.0, 0.0)
+        await pilot.press("tab", "m")
+        assert app.grabbed == 0
+        step_x, _ = app._cell_step()
+        await pilot.press("right", "right")
+        assert star(folder).x[0] == pytest.approx(300.0 + 2 * step_x)  # on disk while moving
+        await pilot.press("m")
+        assert app.grabbed is None
+        await pilot.press("right")
+        assert star(folder).x[0] == pytest.approx(300.0 + 2 * step_x)  # dropped: stays
+        await pilot.press("u")  # the whole drag is one undo
+        assert star(folder).x[0] == 300.0
+        await pilot.press("tab", "m", "down", "enter")
+        assert app.grabbed is None and star(folder).y[1] > 200.0
+
+    run(folder, body)
+
+
+def test_n_p_and_page_keys_change_micrograph(folder):
+    async def body(app, pilot):
+        await pilot.press("n")
+        await ready(app, pilot, 1)
+        assert "2/3 mic2" in status(app)
+        await pilot.press("pagedown")
+        await ready(app, pilot, 2)
+        await pilot.press("n")  # at the end: stays
+        assert app.index == 2
+        await pilot.press("p")
+        await ready(app, pilot, 1)
+        await pilot.press("pageup")
+        await ready(app, pilot, 0)
+
+    run(folder, body)
+
+
+def test_undo_history_is_kept_per_micrograph(folder):
+    async def body(app, pilot):
+        await pilot.press("tab", "x", "n")
+        await ready(app, pilot, 1)
+        await pilot.press("u")  # nothing to undo on mic2
+        assert len(star(folder, "mic2")) == 3
+        await pilot.press("p")
+        await ready(app, pilot, 0)
+        await pilot.press("u")
+        assert len(star(folder)) == 3
+
+    run(folder, body)
+
+
+def test_threshold_hides_picks_but_never_deletes_them(folder):
+    before = snapshot(folder / "matching")
+
+    async def body(app, pilot):
+        for _ in range(12):
+            await pilot.press("right_square_bracket")  # 0.60: only the 0.9 pick is left
+        assert "1 picks (3 in file)" in status(app) and "threshold 0.60" in status(app)
+        await pilot.press("tab")
+        assert app.cursor == (300.0, 100.0)  # the only shown pick
+        await pilot.press("tab")
+        assert app.cursor == (300.0, 100.0)
+        await pilot.press("left_square_bracket")
+        assert "threshold 0.55" in status(app)
+        assert snapshot(folder / "matching") == before
+        cell = app.query_one(MicrographList).query_one("DataTable").get_cell("0", "picks")
+        assert str(cell) == "1"
+
+    run(folder, body)
+    state = json.loads((folder / "boxnet-tui.json").read_text())
+    assert state["thresholds"] == {"mic1": 0.55}
+
+
+def test_zoom_keys_and_the_view_following_the_cursor(folder):
+    async def body(app, pilot):
+        await pilot.press("plus", "plus")
+        assert app.view.zoom == 2
+        scale = app.view.scale
+        await pilot.press("minus")
+        assert app.view.zoom == 1 and app.view.scale == pytest.approx(scale * 2)
+        await pilot.press("equals_sign", "plus", "plus")
+        origin = app.view.origin
+        for _ in range(30):
+            await pilot.press("L")
+        assert app.view.origin != origin  # panned
+        dx, dy = app.view.to_display(*app.cursor)
+        assert 0 <= dx <= app.view.width and 0 <= dy <= app.view.height
+
+    run(folder, body)
+
+
+def test_c_marks_curated_in_list_and_state(folder):
+    async def body(app, pilot):
+        await pilot.press("c")
+        table = app.query_one(MicrographList).query_one("DataTable")
+        assert str(table.get_cell("0", "curated")) == "✓"
+        assert "curated ✓" in status(app)
+        assert json.loads((folder / "boxnet-tui.json").read_text())["curated"] == ["mic1"]
+        await pilot.press("c")
+        assert json.loads((folder / "boxnet-tui.json").read_text())["curated"] == []
+
+    run(folder, body)
+
+
+def test_brush_paints_erases_resizes_and_undoes(folder):
+    mask_file = folder / "mask" / "mic1.tif"
+
+    async def body(app, pilot):
+        await pilot.press("b")
+        assert "brush paint 64 Å" in status(app)
+        painted = int(read_mask(mask_file).sum())
+        assert painted > 0 and read_mask(mask_file).shape == (200, 200)
+        await pilot.press("right", "right")
+        more = int(read_mask(mask_file).sum())
+        assert more > painted
+        await pilot.press("left_curly_bracket")
+        assert "brush paint 32 Å" in status(app)
+        await pilot.press("right_curly_bracket", "right_curly_bracket")
+        assert "128 Å" in status(app)
+        await pilot.press("e")  # erase at the cursor with the larger brush
+        assert "brush erase" in status(app)
+        assert int(read_mask(mask_file).sum()) < more
+        await pilot.press("b")
+        await pilot.press("u")  # the erase stroke
+        assert int(read_mask(mask_file).sum()) == more
+        await pilot.press("u")  # the whole paint stroke
+        assert int(read_mask(mask_file).sum()) == 0
+        table = app.query_one(MicrographList).query_one("DataTable")
+        assert str(table.get_cell("0", "mask")) == "■"
+
+    run(folder, body)
+
+
+def test_state_survives_a_restart(folder):
+    async def first(app, pilot):
+        await pilot.press("n")
+        await ready(app, pilot, 1)
+        app.set_cursor(0.0, 0.0)
+        await pilot.press("c", "right_square_bracket", "plus", "tab")
+        await pilot.press("q")
+
+    run(folder, first)
+
+    async def second(app, pilot):
+        await ready(app, pilot, 1)
+        assert app.index == 1 and app.view.zoom == 1
+        assert app.cursor == (300.0, 100.0)
+        assert "curated ✓" in status(app) and "threshold 0.05" in status(app)
+
+    run(folder, second)
+
+
+def test_mouse_click_adds_right_click_removes_drag_moves(folder):
+    async def body(app, pilot):
+        viewer = app.query_one(Viewer)
+        g = viewer.geometry
+
+        def cell(x: float, y: float) -> tuple[int, int]:
+            dx, dy = app.view.to_display(x, y)
+            return int(dx // g.x), int(dy // g.y)
+
+        await pilot.click(Viewer, offset=cell(50, 350))
+        assert len(star(folder)) == 4
+        await pilot.click(Viewer, offset=cell(300, 100), button=3)
+        assert len(star(folder)) == 3 and false_positives(folder) == 1
+        await pilot.click(Viewer, offset=cell(100, 200), button=3, shift=True)
+        assert len(star(folder)) == 2 and false_positives(folder) == 1
+        start, end = cell(200, 300), cell(260, 330)
+        await pilot.mouse_down(Viewer, offset=start)
+        await pilot.mouse_up(Viewer, offset=end)
+        await pilot.pause()
+        picks = star(folder)
+        moved = np.flatnonzero(picks.score == 0.2)[0]
+        assert picks.x[moved] > 240 and picks.y[moved] > 315
+
+    run(folder, body)
+
+
+def test_question_mark_lists_every_key(folder):
+    async def body(app, pilot):
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = str(app.screen.query_one("DataTable").get_row_at(0))
+        assert "h j k l" in keys
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+    run(folder, body)
+
+
+def test_filter_narrows_the_list_and_n_follows_it(tmp_path):
+    folder = make_folder(tmp_path, count=4)
+    (folder / "mic4.mrc").rename(folder / "other4.mrc")
+    (folder / "matching" / "mic4_BoxNet.star").rename(folder / "matching" / "other4_BoxNet.star")
+
+    async def body(app, pilot):
+        await pilot.press("slash")
+        await pilot.press(*"other")
+        assert app.query_one(MicrographList).shown == [3]
+        await pilot.press("enter")
+        await ready(app, pilot, 3)
+        assert "other4" in status(app)
+        await pilot.press("n")  # the only one shown: stays
+        assert app.index == 3
+
+    run(folder, body)
+
+
+def test_s_switches_the_pick_set(folder):
+    write_picks(folder / "matching" / "mic1_manual.star", Picks([10.0], [10.0]), "mic1.mrc")
+
+    async def body(app, pilot):
+        await pilot.press("s")
+        assert isinstance(app.screen, SuffixScreen)
+        await pilot.press("down", "down", "up")  # to the other one, whichever order
+        options = app.screen.query_one("OptionList")
+        target = "manual" if options.highlighted is not None else None
+        options.highlighted = app.screen.suffixes.index("manual")
+        await pilot.press("enter")
+        await ready(app, pilot)
+        await pilot.pause()
+        assert target == "manual" and app.session.suffix == "manual"
+        assert "1 picks" in status(app) and "picks manual" in app.sub_title
+
+    run(folder, body)
+
+
+def test_d_sets_the_diameter_and_refuses_nonsense(folder):
+    async def body(app, pilot):
+        await pilot.press("d")
+        assert isinstance(app.screen, DiameterScreen)
+        field = app.screen.query_one("Input")
+        field.value = "5"
+        await pilot.press("enter")
+        assert isinstance(app.screen, DiameterScreen)
+        assert "10 to 700" in str(app.screen.query_one("#diameter-error").render())
+        field.value = "240"
+        await pilot.press("enter")
+        assert app.session.diameter == 240.0 and "diameter 240 Å" in app.sub_title
+
+    run(folder, body)
+
+
+def test_a_corrupt_micrograph_is_listed_with_its_error_and_the_others_work(folder):
+    (folder / "mic0.mrc").write_bytes(b"\0" * 64)
+
+    async def body(app, pilot):
+        assert app.index == 0
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(MicrographList).query_one("DataTable")
+        assert str(table.get_cell("0", "picks")) == "✗"
+        message = str(app.query_one(Viewer).query_one("#message").render())
+        assert "mic0.mrc" in message
+        await pilot.press("a")  # nothing to edit: no crash, no file
+        await pilot.press("n")
+        await ready(app, pilot, 1)
+        await pilot.press("tab", "x")
+        assert len(star(folder)) == 2
+
+    async def start(app, pilot):
+        await pilot.pause(0.3)
+        await body(app, pilot)
+
+    async def main() -> None:
+        app = BoxnetApp(CurationSession(folder, diameter=DIAMETER), graphics="halfcell")
+        async with app.run_test(size=SIZE) as pilot:
+            await start(app, pilot)
+
+    asyncio.run(main())
+
+
+def test_an_unreadable_star_is_reported_and_never_overwritten(folder):
+    bad = folder / "matching" / "mic1_BoxNet.star"
+    bad.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\nabc def\n")
+    before = snapshot(folder)
+
+    async def body(app, pilot):
+        await pilot.press("a", "tab", "x", "m", "b")
+        assert snapshot(folder / "matching") == {
+            k.removeprefix("matching/"): v for k, v in before.items() if k.startswith("matching")
+        }
+        assert any("mic1_BoxNet.star" in n.message for n in app._notifications)
+
+    run(folder, body)
+
+
+def test_edits_by_another_window_are_picked_up(folder):
+    async def body(app, pilot):
+        write_picks(folder / "matching" / "mic1_BoxNet.star", Picks([5.0], [5.0]), "mic1.mrc")
+        app._poll()
+        await pilot.pause()
+        assert "1 picks" in status(app)
+        assert any("changed on disk" in n.message for n in app._notifications)
+
+    run(folder, body)

@@ -1,0 +1,161 @@
+"""The core under the app: session, saved state, view geometry, frames, prefetch."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxnet_tui.curation import CurationSession
+from boxnet_tui.curation_state import StateStore, load_state, state_path
+from boxnet_tui.display import Overlay, PreparedImage, View, render
+from boxnet_tui.errors import UserError
+from boxnet_tui.io.micrographs import write_micrograph
+from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.micrograph_cache import Loaded, MicrographCache, load_prepared
+
+
+def _folder(tmp_path: Path, count: int = 3, suffixes: tuple[str, ...] = ("BoxNet",)) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        write_micrograph(tmp_path / f"mic{i + 1}.mrc", rng.normal(size=(200, 300)), 4.0)
+        for suffix in suffixes:
+            picks = Picks([50, 100, 150], [50, 100, 150], [0.9, 0.5, 0.2])
+            write_picks(
+                tmp_path / "matching" / f"mic{i + 1}_{suffix}.star", picks, f"mic{i + 1}.mrc"
+            )
+    return tmp_path
+
+
+def test_state_round_trips_and_merges_two_writers(tmp_path):
+    first, second = StateStore(tmp_path), StateStore(tmp_path)
+    first.set_curated("mic1", True)
+    second.set_threshold("mic2", 0.35)  # knows nothing of mic1's mark, must not drop it
+    second.set_position("mic2", (10.0, 20.0), 2)
+    state, warning = load_state(tmp_path)
+    assert warning is None
+    assert state.curated == {"mic1"} and state.thresholds == {"mic2": 0.35}
+    assert (state.last_root, state.last_position, state.zoom) == ("mic2", (10.0, 20.0), 2)
+
+
+def test_a_damaged_state_file_warns_and_starts_afresh(tmp_path):
+    state_path(tmp_path).write_text("{not json")
+    store = StateStore(tmp_path)
+    assert store.warning is not None and "boxnet-tui.json" in store.warning
+    store.set_curated("mic1", True)
+    assert json.loads(state_path(tmp_path).read_text())["curated"] == ["mic1"]
+
+
+def test_state_that_cannot_be_written_is_reported(tmp_path):
+    (tmp_path / "boxnet-tui.json").mkdir()  # a folder where the file should be
+    store = StateStore(tmp_path)
+    store.set_curated("mic1", True)
+    assert store.error is not None and "cannot save" in store.error
+    assert store.state.curated == {"mic1"}  # still known for this session
+
+
+def test_session_shows_the_newest_suffix_and_remembers_a_choice(tmp_path):
+    folder = _folder(tmp_path, suffixes=("old", "new"))
+    import os
+
+    for star in (folder / "matching").glob("*_old.star"):
+        os.utime(star, (1, 1))
+    session = CurationSession(folder)
+    assert session.suffix == "new" and set(session.suffixes) == {"new", "old"}
+    session.set_suffix("old")
+    assert CurationSession(folder).suffix == "old"
+    assert CurationSession(folder, suffix="new").suffix == "new"
+
+
+def test_session_counts_picks_above_the_display_threshold(tmp_path):
+    session = CurationSession(_folder(tmp_path))
+    entry = session.describe_entry(0)
+    assert entry.picks == 3 and entry.shape == (200, 300) and entry.pixel_size == 4.0
+    session.set_threshold("mic1", 0.6)
+    session.update_entry(0)
+    assert entry.picks == 1
+    assert CurationSession(tmp_path).threshold("mic1") == 0.6
+
+
+def test_session_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(UserError, match="no micrographs"):
+        CurationSession(tmp_path)
+
+
+def test_session_lists_a_corrupt_micrograph_with_its_error(tmp_path):
+    folder = _folder(tmp_path, count=2)
+    (folder / "mic0.mrc").write_bytes(b"\0" * 100)
+    session = CurationSession(folder)
+    assert [e.root for e in session.entries] == ["mic0", "mic1", "mic2"]
+    bad = session.describe_entry(0)
+    assert bad.error is not None and "mic0.mrc" in bad.error
+    with pytest.raises(UserError, match="mic0.mrc"):
+        session.editor(0)
+    assert session.editor(1).root == "mic1"
+
+
+def test_view_fits_then_zooms_and_maps_both_ways():
+    view = View((1000, 2000), 200, 100, (1000, 500))
+    assert view.scale == 10.0 and view.origin == (0.0, 0.0)
+    zoomed = View((1000, 2000), 200, 100, (1000, 500), zoom=2)
+    assert zoomed.scale == 2.5
+    dx, dy = zoomed.to_display(1000, 500)
+    assert (float(dx), float(dy)) == (100.0, 50.0)
+    assert zoomed.to_micrograph(100, 50) == (1000.0, 500.0)
+
+
+def test_view_follows_the_cursor_only_when_it_leaves():
+    view = View((1000, 1000), 100, 100, (500, 500), zoom=2).clamped()  # shows 250x250
+    assert view.follow(520, 480) is view
+    moved = view.follow(900, 100)
+    assert moved is not view
+    x0, y0 = moved.origin
+    assert x0 <= 900 <= x0 + 250 and y0 <= 100 <= y0 + 250
+    assert moved.clamped().centre == moved.centre  # kept inside the micrograph
+
+
+def test_frame_draws_picks_mask_and_black_outside():
+    pixels = np.full((100, 200), 128, np.uint8)
+    prepared = PreparedImage(pixels, 1, (100, 200), 1.0)
+    view = View((100, 200), 200, 200, (100, 50))  # taller than the image: black bands
+    mask = np.zeros((10, 20), bool)
+    mask[:, :5] = True  # left quarter is junk
+    overlay = Overlay(np.array([[150.0, 50.0]]), radius=10, mask=mask)
+    frame = np.asarray(render(prepared, view, overlay))
+    assert frame.shape == (200, 200, 3)
+    assert (frame[10, 100] == 0).all()  # above the micrograph
+    assert frame[100, 20, 0] > frame[100, 20, 1]  # red tint over the junk
+    assert (frame[100, 100] == 128).all()  # plain micrograph
+    assert frame[100, 160, 1] > 200  # the green circle's right edge at x = 160
+
+
+def test_cache_keeps_only_the_wanted_micrographs(tmp_path):
+    paths = [tmp_path / f"m{i}.mrc" for i in range(6)]
+    loaded: list[Path] = []
+    lock = threading.Lock()
+
+    def load(path: Path, pixel_size: float | None) -> Loaded:
+        with lock:
+            loaded.append(path)
+        return Loaded(path, error="fake")
+
+    cache = MicrographCache(paths, load=load)
+    cache.keep([2, 3, 1])
+    assert cache.get(2).path == paths[2]
+    cache.get(3)
+    cache.get(1)
+    cache.keep([3, 4, 2])
+    assert cache.get(4).path == paths[4]
+    assert sorted(cache._futures) == [2, 3, 4]  # 1 was dropped: memory flat in the folder size
+    assert loaded.count(paths[2]) == 1  # kept, not read again
+    cache.close()
+
+
+def test_load_prepared_turns_a_bad_file_into_one_line(tmp_path):
+    bad = tmp_path / "bad.mrc"
+    bad.write_bytes(b"\0" * 10)
+    result = load_prepared(bad)
+    assert result.image is None and "bad.mrc" in (result.error or "")

@@ -1,0 +1,207 @@
+"""The curation edits: each on disk when it returns, undoable, never over a changed or bad file."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from boxnet_tui.editing import MicrographEditor
+from boxnet_tui.errors import UserError
+from boxnet_tui.io.masks import read_mask, write_mask
+from boxnet_tui.io.star import Picks, read_picks, write_picks
+from tests.conftest import snapshot
+
+SHAPE = (1000, 800)  # rows, columns
+PIXEL = 4.0  # Å/px: the mask is 500 x 400
+
+
+def _editor(folder, picks: Picks | None = None, suffix: str = "BoxNet") -> MicrographEditor:
+    if picks is not None:
+        write_picks(folder / "matching" / f"mic1_{suffix}.star", picks, "mic1.mrc")
+    return MicrographEditor(folder, "mic1", suffix, "mic1.mrc", SHAPE, PIXEL)
+
+
+def _three() -> Picks:
+    return Picks([100, 300, 500], [100, 300, 500], [0.9, 0.4, 0.7])
+
+
+def _on_disk(editor: MicrographEditor) -> Picks:
+    return read_picks(editor.pick_path)
+
+
+def test_add_writes_the_star_at_once_with_a_certain_score(tmp_path):
+    editor = _editor(tmp_path, _three())
+    index = editor.add(250.4, 260.6)
+    disk = _on_disk(editor)
+    assert len(disk) == 4 and index == 3
+    assert (disk.x[3], disk.y[3], disk.score[3]) == (250.4, 260.6, 1.0)
+    # edited files carry Warp's angle columns
+    assert "rlnAngleRot" in editor.pick_path.read_text()
+
+
+def test_add_into_a_folder_without_picks_creates_the_file(tmp_path):
+    editor = _editor(tmp_path, suffix="manual")
+    assert len(editor.picks) == 0 and editor.error is None
+    editor.add(10, 20)
+    assert len(_on_disk(editor)) == 1
+
+
+def test_add_is_clamped_inside_the_micrograph(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.add(-50, 5000)
+    disk = _on_disk(editor)
+    assert (disk.x[-1], disk.y[-1]) == (0.0, SHAPE[0] - 1)
+
+
+def test_remove_records_a_false_positive_and_undo_takes_it_back(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.remove(1, record=True)
+    assert len(_on_disk(editor)) == 2
+    fp = read_picks(editor.false_positives_path)
+    assert (fp.x[0], fp.y[0]) == (300, 300)
+    editor.undo()
+    disk = _on_disk(editor)
+    assert len(disk) == 3 and (disk.x[1], disk.y[1], disk.score[1]) == (300, 300, 0.4)
+    assert len(read_picks(editor.false_positives_path)) == 0
+    editor.redo()
+    assert len(_on_disk(editor)) == 2
+    assert len(read_picks(editor.false_positives_path)) == 1
+
+
+def test_shift_remove_writes_no_false_positive(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.remove(0, record=False)
+    assert len(_on_disk(editor)) == 2
+    assert not editor.false_positives_path.exists()
+    editor.undo()
+    assert len(_on_disk(editor)) == 3 and not editor.false_positives_path.exists()
+
+
+def test_false_positives_accumulate_and_undo_drops_only_its_own(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.remove(0)
+    editor.remove(0)
+    assert len(read_picks(editor.false_positives_path)) == 2
+    editor.undo()
+    fp = read_picks(editor.false_positives_path)
+    assert len(fp) == 1 and fp.x[0] == 100
+
+
+def test_moves_of_one_gesture_undo_together(tmp_path):
+    editor = _editor(tmp_path, _three())
+    for step in range(1, 4):
+        editor.move(0, 100 + step * 10, 100, group=7)
+        assert _on_disk(editor).x[0] == 100 + step * 10  # each step is on disk
+    editor.move(0, 200, 200, group=8)
+    editor.undo()
+    assert _on_disk(editor).x[0] == 130
+    editor.undo()
+    assert _on_disk(editor).x[0] == 100
+    editor.redo()
+    assert _on_disk(editor).x[0] == 130
+
+
+def test_undo_and_redo_replay_a_mixed_sequence(tmp_path):
+    editor = _editor(tmp_path, _three())
+    original = _on_disk(editor).xy.copy()
+    editor.add(50, 60)
+    editor.remove(2)
+    editor.move(0, 111, 222)
+    after = _on_disk(editor).xy.copy()
+    for _ in range(3):
+        editor.undo()
+    np.testing.assert_array_equal(_on_disk(editor).xy, original)
+    assert editor.undo() is None  # nothing left
+    for _ in range(3):
+        editor.redo()
+    np.testing.assert_array_equal(_on_disk(editor).xy, after)
+    assert editor.redo() is None
+
+
+def test_a_new_edit_clears_redo(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.add(1, 1)
+    editor.undo()
+    editor.add(2, 2)
+    assert not editor.can_redo
+
+
+def test_nearest_ignores_hidden_picks_and_far_ones(tmp_path):
+    editor = _editor(tmp_path, _three())
+    assert editor.nearest(305, 295, within=20) == 1
+    assert editor.nearest(305, 295, within=20, threshold=0.5) is None  # 0.4 is hidden
+    assert editor.nearest(200, 200, within=20) is None
+
+
+def test_a_file_changed_by_someone_else_is_reloaded_not_overwritten(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.add(10, 10)
+    # another window adds a pick to the same file
+    other = MicrographEditor(tmp_path, "mic1", "BoxNet", "mic1.mrc", SHAPE, PIXEL)
+    other.add(700, 900)
+    os.utime(editor.pick_path, ns=(1, 1))  # make sure the stamp differs on coarse clocks
+    editor.add(20, 20)
+    disk = _on_disk(editor)
+    assert len(disk) == 6  # 3 + ours + theirs + ours again: nothing lost
+    assert any("changed on disk" in notice for notice in editor.notices)
+    assert not editor.can_undo or editor.undo() is not None
+
+
+def test_an_unreadable_star_is_reported_and_never_written(tmp_path):
+    path = tmp_path / "matching" / "mic1_BoxNet.star"
+    path.parent.mkdir()
+    path.write_text("data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\nabc def\n")
+    before = snapshot(tmp_path)
+    editor = _editor(tmp_path)
+    assert editor.error is not None and "mic1_BoxNet.star" in editor.error
+    with pytest.raises(UserError, match="not changed until it is fixed"):
+        editor.add(5, 5)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_unreadable_false_positives_file_stops_the_removal(tmp_path):
+    editor = _editor(tmp_path, _three())
+    editor.false_positives_path.write_text("garbage")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="falsepositives"):
+        editor.remove(0)
+    assert snapshot(tmp_path) == before and len(editor.picks) == 3
+
+
+def test_brush_paints_at_8_angstrom_and_undoes_per_stroke(tmp_path):
+    editor = _editor(tmp_path, _three())
+    assert editor.mask() is None and editor.mask_shape == (500, 400)
+    editor.paint(400, 500, 40.0, group=1)  # 40 Å = 5 mask px around mask (200, 250)
+    editor.paint(420, 500, 40.0, group=1)
+    mask = read_mask(editor.mask_path)
+    assert mask.shape == (500, 400)
+    assert mask[250, 200] and mask[250, 210] and not mask[250, 230] and not mask[200, 200]
+    painted = int(mask.sum())
+    editor.paint(420, 500, 40.0, junk=False, group=2)  # erase
+    assert int(read_mask(editor.mask_path).sum()) < painted
+    editor.undo()
+    assert int(read_mask(editor.mask_path).sum()) == painted
+    editor.undo()  # the whole first stroke
+    assert not read_mask(editor.mask_path).any()
+    editor.redo()
+    assert int(read_mask(editor.mask_path).sum()) == painted
+
+
+def test_brush_keeps_an_existing_masks_own_size(tmp_path):
+    write_mask(tmp_path / "mask" / "mic1.tif", np.zeros((100, 80), bool))
+    editor = _editor(tmp_path, _three())
+    editor.paint(400, 500, 8.0, group=1)  # centre of the micrograph
+    mask = read_mask(editor.mask_path)
+    assert mask.shape == (100, 80) and mask[50, 40]
+
+
+def test_a_corrupt_mask_is_not_painted_over(tmp_path):
+    (tmp_path / "mask").mkdir()
+    (tmp_path / "mask" / "mic1.tif").write_bytes(b"not a tiff")
+    editor = _editor(tmp_path, _three())
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="not painting over it"):
+        editor.paint(10, 10, 40.0, group=1)
+    assert snapshot(tmp_path) == before
