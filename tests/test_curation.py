@@ -92,7 +92,7 @@ def test_session_lists_a_corrupt_micrograph_with_its_error(tmp_path):
     assert [e.root for e in session.entries] == ["mic0", "mic1", "mic2"]
     bad = session.describe_entry(0)
     assert bad.error is not None and "mic0.mrc" in bad.error
-    with pytest.raises(UserError, match="mic0.mrc"):
+    with pytest.raises(UserError, match=r"mic0\.mrc"):
         session.editor(0)
     assert session.editor(1).root == "mic1"
 

@@ -1,0 +1,47 @@
+"""SVG snapshots of the main screen (update with `pytest --snapshot-update` and look at them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from boxnet_tui.curation import CurationSession
+from boxnet_tui.tui.app import BoxnetApp
+from tests.test_app import DIAMETER, SIZE, make_folder
+
+
+def _app(folder: Path) -> BoxnetApp:
+    return BoxnetApp(CurationSession(folder, diameter=DIAMETER), graphics="halfcell")
+
+
+async def _shown(pilot) -> None:
+    app = pilot.app
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.view is not None:
+            break
+    await app.workers.wait_for_complete()
+    app.title = "boxnet-tui  demo"  # the temp folder's path differs from run to run
+    app.set_cursor(0.0, 0.0)
+    await pilot.pause()
+
+
+def test_main_screen(snap_compare, tmp_path):
+    assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=_shown)
+
+
+def test_main_screen_after_curation_with_mask_and_zoom(snap_compare, tmp_path):
+    async def curate(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press("tab", "x", "c", "plus", "b", "right", "right", "b", "tab")
+        await pilot.pause()
+
+    assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=curate)
+
+
+def test_help_screen(snap_compare, tmp_path):
+    async def help_(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=help_)
