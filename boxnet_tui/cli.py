@@ -162,11 +162,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from boxnet_tui.training import runs
+    from boxnet_tui.training import job, runs
     from boxnet_tui.training.public_set import resolve_public_set
 
+    if args.detach and runs.torchrun_size() > 1:
+        raise UserError(
+            "--detach starts a process of its own; under torchrun leave it out "
+            "(run torchrun inside tmux, or with nohup ... &)"
+        )
+    state = None
     if args.resume:
-        run = runs.resume(args.resume, detach=args.detach)
+        if args.detach:
+            run = runs.resume(args.resume, detach=True)
+        else:
+            run, state = job.resume_here(args.resume)
     else:
         missing = [
             flag
@@ -176,28 +185,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.folder is None or missing:
             absent = " ".join(missing) or "FOLDER"
             raise UserError(f"train needs FOLDER, --name and --positives (missing: {absent})")
-        config = runs.RunConfig(
-            name=args.name,
-            folder=str(args.folder),
-            positives=str(args.positives),
-            base=args.base,
-            diameter=args.diameter,
-            extra_important=None if args.extra_important is None else str(args.extra_important),
-            uncertain=None if args.uncertain is None else str(args.uncertain),
-            public_set=resolve_public_set(args.public_set),
-            train_masking=args.train_masking,
-            pixel_size=args.pixel_size,
-            iterations=args.iterations,
-            device=args.device,
-            hold_out=not args.no_hold_out,
-        )
-        run = runs.create_run(config)
+
+        def create() -> runs.Run:
+            # under torchrun only rank 0 calls this: it may make the public set, and writes
+            config = runs.RunConfig(
+                name=args.name,
+                folder=str(args.folder),
+                positives=str(args.positives),
+                base=args.base,
+                diameter=args.diameter,
+                extra_important=None if args.extra_important is None else str(args.extra_important),
+                uncertain=None if args.uncertain is None else str(args.uncertain),
+                public_set=resolve_public_set(args.public_set),
+                train_masking=args.train_masking,
+                pixel_size=args.pixel_size,
+                iterations=args.iterations,
+                device=args.device,
+                hold_out=not args.no_hold_out,
+            )
+            return runs.create_run(config)
+
         if args.detach:
+            run = create()
             runs.start_detached(run)
         else:
-            from boxnet_tui.training.job import run_job
-
-            run_job(run.path)
+            run, state = job.run_here(create, args.device)
     status = run.status()
     if args.detach:
         print(
@@ -205,8 +217,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"follow it with: boxnet-tui runs tail {run.name}"
         )
         return 0
-    print(f"{run.name}: {status.effective_state}" + (f" ({status.error})" if status.error else ""))
-    return 0 if status.effective_state == "done" else 1
+    if runs.torchrun_rank() == 0:  # one line, not one per process
+        print(f"{run.name}: {state}" + (f" ({status.error})" if status.error else ""))
+    return 0 if state == "done" else 1
 
 
 def _run_line(run, status) -> str:

@@ -37,10 +37,11 @@ class MicrographList(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        # the name last: long names are cut by the panel, never the counts
         table.add_column("✓", key="curated", width=1)
-        table.add_column("micrograph", key="name")
-        table.add_column("picks", key="picks", width=6)
+        table.add_column("picks", key="picks", width=5)
         table.add_column("mask", key="mask", width=4)
+        table.add_column("micrograph", key="name")
 
     @staticmethod
     def row(entry: Entry, curated: bool) -> tuple[Text, Text, Text, Text]:
@@ -54,7 +55,7 @@ class MicrographList(Vertical):
             picks = Text(str(entry.picks), justify="right")
         name = Text(entry.root, style="red" if entry.error else "")
         mask = Text("■" if entry.has_mask else "", style="red")
-        return (Text("✓" if curated else "", style="bold green"), name, picks, mask)
+        return (Text("✓" if curated else "", style="bold green"), picks, mask, name)
 
     def set_entries(self, rows: list[tuple[Text, Text, Text, Text]], names: list[str]) -> None:
         self._rows = dict(enumerate(rows))
@@ -66,7 +67,7 @@ class MicrographList(Vertical):
         if index not in self.shown:
             return
         table = self.query_one(DataTable)
-        for key, value in zip(("curated", "name", "picks", "mask"), row, strict=True):
+        for key, value in zip(("curated", "picks", "mask", "name"), row, strict=True):
             table.update_cell(str(index), key, value)
 
     def select(self, index: int) -> None:
