@@ -12,6 +12,7 @@ from boxnet_tui import __version__
 from boxnet_tui.errors import UserError
 
 PROG = "boxnet-tui"
+GRAPHICS = ["auto", "halfcell", "sixel", "kitty"]  # see boxnet_tui.tui.graphics
 
 
 def _diameter(text: str) -> float:
@@ -308,6 +309,25 @@ def cmd_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from boxnet_tui.curation import CurationSession
+    from boxnet_tui.demo import DEMO_DIAMETER, demo_score, ensure_demo
+
+    show = _progress_bar if sys.stderr.isatty() else None
+    folder = ensure_demo(args.folder, progress=show)
+    if show is not None:
+        print(file=sys.stderr)
+    print(f"demo folder: {folder}")
+    print(demo_score(folder))
+    if args.no_app:
+        return 0
+    from boxnet_tui.tui.app import BoxnetApp
+
+    session = CurationSession(folder, suffix="BoxNetMask", diameter=DEMO_DIAMETER)
+    BoxnetApp(session, graphics=args.graphics).run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -328,10 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument(
         "--graphics",
         default="auto",
-        choices=["auto", "halfcell", "sixel", "kitty"],
+        choices=GRAPHICS,
         help="how the image is drawn (default: the best the terminal supports)",
     )
     app.set_defaults(run=cmd_open)
+
+    demo = commands.add_parser(
+        "demo", help="make a demo folder of synthetic micrographs, pick it, open the app on it"
+    )
+    demo.add_argument("folder", type=Path, nargs="?", help="default: $BOXNET_TUI_HOME/demo")
+    demo.add_argument("--no-app", action="store_true", help="make and pick the folder only")
+    demo.add_argument("--graphics", default="auto", choices=GRAPHICS)
+    demo.set_defaults(run=cmd_demo)
 
     synth = commands.add_parser("synth", help="write synthetic micrographs with reference picks")
     synth.add_argument("folder", type=Path)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -144,3 +146,16 @@ def test_train_runs_and_tail_from_the_command_line(tmp_path, capsys, monkeypatch
     assert main(["runs", "cancel"]) == 2
     assert main(["train", str(folder)]) == 2
     assert "missing: --name --positives" in capsys.readouterr().err
+
+
+def test_demo_makes_and_picks_its_folder_under_the_home_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current folder
+    assert main(["demo", "--no-app"]) == 0
+    out = capsys.readouterr().out
+    home = Path(os.environ["BOXNET_TUI_HOME"])
+    assert f"demo folder: {home / 'demo'}" in out and "F1" in out
+    stars = sorted((home / "demo" / "matching").glob("*_BoxNetMask.star"))
+    assert len(stars) == 6 and not list(tmp_path.iterdir())
+    stamps = [star.stat().st_mtime_ns for star in stars]
+    assert main(["demo", "--no-app"]) == 0  # already there: not made or picked again
+    assert [star.stat().st_mtime_ns for star in stars] == stamps
