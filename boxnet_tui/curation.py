@@ -171,6 +171,10 @@ class CurationSession:
             self._editors[entry.root] = editor
         return editor
 
+    def forget_editor(self, index: int) -> None:
+        """Drop the editor of entry ``index`` (its file was rewritten, e.g. by picking)."""
+        self._editors.pop(self.entries[index].root, None)
+
     def diameter_px(self, index: int) -> float:
         entry = self.entries[index]
         return self.diameter / (entry.pixel_size or self.pixel_size or 1.0)

@@ -18,16 +18,20 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Label, ProgressBar, Static
 
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.display import MAX_ZOOM, Overlay, View, render
 from boxnet_tui.editing import MicrographEditor
 from boxnet_tui.errors import UserError
 from boxnet_tui.micrograph_cache import Loaded, MicrographCache
+from boxnet_tui.retrain_form import RetrainForm
 from boxnet_tui.tui.graphics import image_widget_class
+from boxnet_tui.tui.screens.export import ExportScreen
 from boxnet_tui.tui.screens.help import HelpScreen
+from boxnet_tui.tui.screens.pick import PickRequest, PickScreen, choose_paths
 from boxnet_tui.tui.screens.prompts import DiameterScreen, SuffixScreen
+from boxnet_tui.tui.screens.retrain import RetrainScreen
 from boxnet_tui.tui.widgets.micrograph_list import MicrographList
 from boxnet_tui.tui.widgets.viewer import Viewer
 
@@ -78,6 +82,11 @@ class BoxnetApp(App[None]):
         Binding("slash", "filter", "filter", show=False),
         Binding("s", "choose_suffix", "pick set", show=False),
         Binding("d", "choose_diameter", "diameter", show=False),
+        Binding("r", "retrain", "retrain"),
+        Binding("P", "pick", "pick", show=False),
+        Binding("E", "export", "export", show=False),
+        Binding("v", "compare", "compare", show=False),
+        Binding("ctrl+x", "cancel_job", "cancel job", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
     ]
@@ -100,6 +109,7 @@ class BoxnetApp(App[None]):
         self._position_dirty = False
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
+        self._job_cancelled = False
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -107,6 +117,9 @@ class BoxnetApp(App[None]):
         with Horizontal(id="main"):
             yield MicrographList(id="browser")
             yield Viewer(self.image_class, id="viewer")
+        with Horizontal(id="job"):
+            yield Label("", id="job-label")
+            yield ProgressBar(id="job-progress", show_eta=True)
         yield Static("", id="status")
         yield Footer()
 
@@ -637,6 +650,120 @@ class BoxnetApp(App[None]):
         if editor is not None:
             editor.reload()
             self.redraw()
+
+    # -- retraining, picking, export ----------------------------------------------------
+    def action_retrain(self) -> None:
+        form = RetrainForm(str(self.session.folder), diameter=f"{self.session.diameter:g}")
+        suffix = self.session.suffix
+        for choice in RetrainScreen.choices_for(self.session.folder):
+            if choice.suffix == suffix and choice.path.parent.name == "matching":
+                form.positives = str(choice.path)  # the set being curated, as a start
+        self.push_screen(RetrainScreen(form), self._retrain_started)
+
+    def _retrain_started(self, name: str | None) -> None:
+        if name:
+            self.notify(f"training {name} in the background; it goes on if you quit or log out")
+            self.open_run(name)
+
+    def open_run(self, name: str) -> None:
+        """Show a run's monitor (the screen comes with the training monitor)."""
+        monitor = getattr(self, "action_runs", None)
+        if monitor is not None:
+            monitor()
+
+    def action_pick(self) -> None:
+        if self.workers_in("pick"):
+            self.notify("picking is already running (ctrl+x cancels it)")
+            return
+        self.push_screen(PickScreen(self.session.diameter, self.session.model), self._pick)
+
+    def workers_in(self, group: str) -> bool:
+        return any(w.group == group and w.is_running for w in self.workers)
+
+    def _pick(self, request: PickRequest | None) -> None:
+        if request is None:
+            return
+        from boxnet_tui.io import layout
+
+        entries = self.session.entries
+        unpicked = [
+            i
+            for i, e in enumerate(entries)
+            if not layout.pick_path(self.session.folder, e.root, request.model).exists()
+        ]
+        paths = choose_paths(
+            request.which,
+            [e.path for e in entries],
+            self.query_one(MicrographList).shown,
+            self.index,
+            unpicked,
+        )
+        if not paths:
+            self.notify("no micrographs to pick")
+            return
+        # show the new picks as they land
+        if self.session.suffix != request.model:
+            self.session.set_suffix(request.model)
+            self._update_header()
+        self._job_cancelled = False
+        self._show_job(f"picking {len(paths)} with {request.model}", len(paths))
+        self._run_pick(request, paths)
+
+    @work(thread=True, exclusive=True, group="pick")
+    def _run_pick(self, request: PickRequest, paths: list) -> None:
+        from boxnet_tui.batch_picking import PickSettings, pick_folder
+
+        settings = PickSettings(diameter=request.diameter, threshold=request.threshold)
+        try:
+            summary = pick_folder(
+                self.session.folder,
+                request.model,
+                settings,
+                device=request.device,
+                paths=paths,
+                progress=lambda p: self.call_from_thread(self._picked_one, p),
+                should_stop=lambda: self._job_cancelled,
+            )
+        except UserError as error:
+            self.call_from_thread(self._job_done, str(error), "error")
+            return
+        stopped = " (cancelled)" if self._job_cancelled else ""
+        message = (
+            f"picked {summary.picked} micrographs, {summary.particles} particles in "
+            f"{summary.seconds:.0f} s{stopped}; {len(summary.errors)} failed"
+        )
+        for error in summary.errors[:3]:
+            self.call_from_thread(self.notify, error, severity="error")
+        self.call_from_thread(self._job_done, message, "information")
+
+    def _picked_one(self, progress) -> None:
+        self.query_one("#job-progress", ProgressBar).update(progress=progress.done)
+        index = self.session.index_of(progress.current.stem) if progress.current else None
+        if index is None:
+            return
+        self.session.forget_editor(index)
+        self.session.update_entry(index)
+        self._refresh_row(index)
+        if index == self.index:
+            self.redraw()
+
+    def action_cancel_job(self) -> None:
+        if self.workers_in("pick"):
+            self._job_cancelled = True
+            self.notify("cancelling after the current micrograph…")
+
+    def _show_job(self, text: str, total: int) -> None:
+        self.query_one("#job-label", Label).update(text + "  (ctrl+x cancels)")
+        self.query_one("#job-progress", ProgressBar).update(total=total, progress=0)
+        self.query_one("#job").display = True
+
+    def _job_done(self, message: str, severity: str) -> None:
+        self.query_one("#job").display = False
+        self.notify(message, severity=severity, timeout=8)  # type: ignore[arg-type]
+        self.session.refresh_suffixes()
+
+    def action_export(self) -> None:
+        self.push_screen(ExportScreen(self.session.folder, self.session.diameter))
 
     # -- housekeeping ---------------------------------------------------------------------
     def _poll(self) -> None:

@@ -1,0 +1,146 @@
+"""The export screen (`E`): curated picks as Warp's training-example TIFF, with a progress bar.
+
+Writes ``<folder>/boxnet2training/<name>.tif`` (Warp's place for it) through the same core
+function as ``boxnet-tui export``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+
+from boxnet_tui import retrain_form
+from boxnet_tui.errors import UserError
+from boxnet_tui.io import layout
+from boxnet_tui.model.store import check_name
+from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+
+NONE = "none"
+
+
+class ExportScreen(ModalScreen[Path | None]):
+    """Dismisses with the written file, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "close"), Binding("ctrl+s", "start", "export")]
+
+    def __init__(self, folder: Path, diameter: float) -> None:
+        super().__init__()
+        self.folder = folder
+        self.diameter = diameter
+        self.choices = retrain_form.star_choices(folder)
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        positives = [(c.label, str(c.path)) for c in self.choices]
+        optional = [("none", NONE), *positives]
+        with VerticalScroll(classes="form", id="export-form"):
+            yield Static("[b]Export training examples[/b]  (ctrl+s exports, escape closes)")
+            yield Label("Positive examples", classes="field-title")
+            yield Select(positives, id="positives")
+            yield Label("", id="positives-info", classes="info")
+            yield Label("Extra important locations", classes="field-title")
+            yield Select(optional, value=NONE, allow_blank=False, id="extra_important")
+            yield Label("Uncertain locations", classes="field-title")
+            yield Select(optional, value=NONE, allow_blank=False, id="uncertain")
+            yield Label(f"Particle diameter (Å, {MIN_DIAMETER:g}–{MAX_DIAMETER:g})",
+                        classes="field-title")  # fmt: skip
+            yield Input(value=f"{self.diameter:g}", type="number", id="diameter")
+            yield Checkbox("junk labels from mask/<root>.tif", id="train_masking")
+            yield Label("File name (in boxnet2training/)", classes="field-title")
+            yield Input(value="", placeholder="e.g. MyProtein", id="out")
+            yield Label("", id="export-error", classes="error")
+            yield ProgressBar(id="export-progress", show_eta=False)
+            with Horizontal(classes="row buttons"):
+                yield Button("Export", variant="primary", id="start")
+                yield Button("Close", id="cancel")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id != "positives" or event.value is Select.NULL:
+            return
+        try:
+            found = retrain_form.matched(self.folder, str(event.value))
+        except UserError as error:
+            self.query_one("#positives-info", Label).update(str(error))
+            return
+        self.query_one("#positives-info", Label).update(
+            f"suffix _{found.suffix}: {found.micrographs} micrographs, {found.particles} particles"
+        )
+        out = self.query_one("#out", Input)
+        if not out.value:
+            out.value = found.suffix
+
+    def _selected(self, key: str) -> str | None:
+        value = self.query_one(f"#{key}", Select).value
+        return None if value in (Select.NULL, NONE) else str(value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_start() if event.button.id == "start" else self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.running:
+            self.dismiss(None)
+
+    def action_start(self) -> None:
+        if self.running:
+            return
+        error = self.query_one("#export-error", Label)
+        positives = self._selected("positives")
+        name = self.query_one("#out", Input).value.strip()
+        try:
+            diameter = float(self.query_one("#diameter", Input).value)
+        except ValueError:
+            diameter = float("nan")
+        if positives is None:
+            error.update("choose the positive examples")
+            return
+        if not MIN_DIAMETER <= diameter <= MAX_DIAMETER:
+            error.update(f"diameter: a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å")
+            return
+        try:
+            check_name(name)
+        except UserError as problem:
+            error.update(str(problem).replace("model name", "file name"))
+            return
+        out = self.folder / layout.TRAINING / f"{name}.tif"
+        error.update("")
+        self.running = True
+        self._export(positives, diameter, out)
+
+    @work(thread=True, exclusive=True)
+    def _export(self, positives: str, diameter: float, out: Path) -> None:
+        from boxnet_tui.training.export import export_examples
+
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(self._progress, done, total)
+
+        try:
+            count = export_examples(
+                self.folder,
+                positives,
+                diameter,
+                out,
+                extra_important=self._selected("extra_important"),
+                uncertain=self._selected("uncertain"),
+                train_masking=self.query_one("#train_masking", Checkbox).value,
+                progress=progress,
+            )
+        except UserError as problem:
+            self.app.call_from_thread(self._finished, None, str(problem))
+            return
+        self.app.call_from_thread(self._finished, out, f"wrote {count} micrographs to {out}")
+
+    def _progress(self, done: int, total: int) -> None:
+        self.query_one("#export-progress", ProgressBar).update(total=total, progress=done)
+
+    def _finished(self, out: Path | None, message: str) -> None:
+        self.running = False
+        self.query_one("#export-error", Label).update(message)
+        if out is not None:
+            self.app.notify(message)
+            self.dismiss(out)

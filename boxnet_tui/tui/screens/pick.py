@@ -1,0 +1,125 @@
+"""The pick screen (`P`): which model, diameter, threshold and micrographs to pick.
+
+It only asks; the app runs the picking in a worker (``PickRequest``) with a progress bar under
+the viewer, so the user keeps curating and sees each micrograph's picks as they land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from boxnet_tui.model.store import DEFAULT_MODEL, list_models
+from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+
+WHICH = (
+    ("all micrographs", "all"),
+    ("the micrographs shown in the list (filter)", "shown"),
+    ("micrographs without picks of this model", "unpicked"),
+    ("only the current micrograph", "current"),
+)
+
+
+@dataclass
+class PickRequest:
+    model: str
+    diameter: float
+    threshold: float | None  # None: the model's calibrated default
+    which: str
+    device: str = "auto"
+
+
+class PickScreen(ModalScreen[PickRequest | None]):
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
+
+    def __init__(self, diameter: float, model: str = DEFAULT_MODEL) -> None:
+        super().__init__()
+        self.diameter = diameter
+        self.model = model
+
+    def compose(self) -> ComposeResult:
+        models = list_models()
+        names = [m.name for m in models]
+        options = []
+        for m in models:
+            default = f"default threshold {m.threshold:.2f}" if m.threshold is not None else ""
+            options.append((f"{m.name}{'  [mask]' if m.has_mask else ''}  {default}", m.name))
+        with VerticalScroll(classes="form", id="pick-form"):
+            yield Static("[b]Pick micrographs[/b]  (ctrl+s starts, escape cancels)")
+            yield Label("Model", classes="field-title")
+            value = self.model if self.model in names else DEFAULT_MODEL
+            yield Select(options, value=value, allow_blank=False, id="model")
+            yield Label("A masking model also rewrites mask/<root>.tif", classes="info")
+            yield Label(f"Particle diameter (Å, {MIN_DIAMETER:g}–{MAX_DIAMETER:g})",
+                        classes="field-title")  # fmt: skip
+            yield Input(value=f"{self.diameter:g}", type="number", id="diameter")
+            yield Label("Threshold (empty: the model's calibrated default)", classes="field-title")
+            yield Input(value="", placeholder="default", id="threshold")
+            yield Label("Which micrographs", classes="field-title")
+            yield Select(WHICH, value="all", allow_blank=False, id="which")
+            yield Label("Device", classes="field-title")
+            yield Select([(d, d) for d in ("auto", "cpu", "cuda")], value="auto",
+                         allow_blank=False, id="device")  # fmt: skip
+            yield Label("", id="pick-error", classes="error")
+            with Horizontal(classes="row buttons"):
+                yield Button("Start", variant="primary", id="start")
+                yield Button("Cancel", id="cancel")
+
+    def request(self) -> PickRequest | str:
+        """The request, or why it cannot be made."""
+        try:
+            diameter = float(self.query_one("#diameter", Input).value)
+        except ValueError:
+            diameter = float("nan")
+        if not MIN_DIAMETER <= diameter <= MAX_DIAMETER:
+            return f"diameter: a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å"
+        text = self.query_one("#threshold", Input).value.strip()
+        threshold = None
+        if text:
+            try:
+                threshold = float(text)
+            except ValueError:
+                threshold = float("nan")
+            if not 0.0 <= threshold <= 1.0:
+                return "threshold: a number from 0 to 1, or empty for the model's default"
+        return PickRequest(
+            str(self.query_one("#model", Select).value),
+            diameter,
+            threshold,
+            str(self.query_one("#which", Select).value),
+            str(self.query_one("#device", Select).value),
+        )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_start() if event.button.id == "start" else self.action_cancel()
+
+    def action_start(self) -> None:
+        request = self.request()
+        if isinstance(request, str):
+            self.query_one("#pick-error", Label).update(request)
+            return
+        self.dismiss(request)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def choose_paths(
+    which: str, all_paths: list[Path], shown: list[int], current: int | None, unpicked: list[int]
+) -> list[Path]:
+    """The micrographs a request means, in folder order."""
+    if which == "shown":
+        indices = shown
+    elif which == "current":
+        indices = [] if current is None else [current]
+    elif which == "unpicked":
+        indices = unpicked
+    else:
+        indices = list(range(len(all_paths)))
+    return [all_paths[i] for i in sorted(indices)]

@@ -1,0 +1,190 @@
+"""The retraining form (`r`): every option of Warp's dialog, checked as it is typed.
+
+Each change re-reads the form and asks the core (``retrain_form.check``) what is wrong; the
+reason shows under its field and Start stays disabled until nothing is. Start makes the run
+and launches it detached (it outlives the app and the SSH session), then dismisses with the
+run's name so the app can open its monitor.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from boxnet_tui import retrain_form
+from boxnet_tui.errors import UserError
+from boxnet_tui.model.store import list_models
+from boxnet_tui.retrain_form import RetrainForm
+
+NONE = "none"
+
+
+class RetrainScreen(ModalScreen[str | None]):
+    """Dismisses with the started run's name, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
+
+    def __init__(self, form: RetrainForm) -> None:
+        super().__init__()
+        self.form = form
+        self.choices = retrain_form.star_choices(form.folder)
+        self.starting = False
+
+    @staticmethod
+    def choices_for(folder: object) -> list[retrain_form.StarChoice]:
+        return retrain_form.star_choices(folder)  # type: ignore[arg-type]
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        form = self.form
+        models = [(f"{m.name}  [mask]" if m.has_mask else m.name, m.name) for m in list_models()]
+        positives = [(c.label, str(c.path)) for c in self.choices]
+        optional = [("none", NONE), *positives]
+        with VerticalScroll(id="retrain", classes="form"):
+            yield Static("[b]Retrain a BoxNet[/b]  (ctrl+s starts, escape cancels)")
+            yield from self._field("Base model (the masking ones marked)", "base")
+            yield Select(models, value=form.base, allow_blank=False, id="base")
+            yield from self._field("New model name", "name")
+            yield Input(value=form.name, placeholder="e.g. MyProteinMaskNet", id="name")
+            yield from self._field("Positive examples (curated picks)", "positives")
+            yield Select(positives, value=form.positives or Select.NULL, id="positives")
+            yield from self._field("Extra important locations (x4 weight)", "extra_important")
+            yield Select(optional, value=form.extra_important or NONE, id="extra_important",
+                         allow_blank=False)  # fmt: skip
+            yield from self._field("Uncertain locations (ignored in training)", "uncertain")
+            yield Select(optional, value=form.uncertain or NONE, id="uncertain",
+                         allow_blank=False)  # fmt: skip
+            yield from self._field("Particle diameter (Å, 10–700)", "diameter")
+            yield Input(value=form.diameter, type="number", id="diameter")
+            yield from self._field("Public example set (1:1 dilution; 'auto' = built in)",
+                                   "public_folder")  # fmt: skip
+            with Horizontal(classes="row"):
+                yield Checkbox("use it", value=form.public_set, id="public_set")
+                yield Input(value=form.public_folder, id="public_folder")
+            yield from self._field("Train masking (junk from mask/<root>.tif)", "train_masking")
+            yield Checkbox("train masking", value=form.train_masking, id="train_masking")
+            yield from self._field("Iterations (empty: Warp's rule)", "iterations")
+            yield Input(value=form.iterations, id="iterations")
+            yield from self._field("Device", "device")
+            yield Select([(d, d) for d in retrain_form.DEVICES], value=form.device,
+                         allow_blank=False, id="device")  # fmt: skip
+            with Horizontal(classes="row buttons"):
+                yield Button("Start", variant="primary", id="start", disabled=True)
+                yield Button("Cancel", id="cancel")
+            yield Label("", id="form-status")
+
+    @staticmethod
+    def _field(title: str, key: str) -> ComposeResult:
+        yield Label(title, classes="field-title")
+        yield Label("", id=f"{key}-info", classes="info")
+        yield Label("", id=f"{key}-error", classes="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self.refresh_form()
+
+    # -- reading and checking -------------------------------------------------------------
+    def read_form(self) -> RetrainForm:
+        form = self.form
+
+        def selected(key: str) -> str | None:
+            value = self.query_one(f"#{key}", Select).value
+            return None if value in (Select.NULL, NONE) else str(value)
+
+        form.base = selected("base") or form.base
+        form.name = self.query_one("#name", Input).value.strip()
+        form.positives = selected("positives")
+        form.extra_important = selected("extra_important")
+        form.uncertain = selected("uncertain")
+        form.diameter = self.query_one("#diameter", Input).value.strip()
+        form.public_set = self.query_one("#public_set", Checkbox).value
+        form.public_folder = self.query_one("#public_folder", Input).value.strip()
+        form.train_masking = self.query_one("#train_masking", Checkbox).value
+        form.iterations = self.query_one("#iterations", Input).value.strip()
+        form.device = selected("device") or "auto"
+        return form
+
+    def refresh_form(self) -> dict[str, str]:
+        """Re-check the form; show each problem and advice under its field."""
+        form = self.read_form()
+        problems = retrain_form.check(form)
+        advice = retrain_form.warnings(form)
+        keys = ("base", "name", "positives", "extra_important", "uncertain", "diameter",
+                "public_folder", "train_masking", "iterations", "device")  # fmt: skip
+        for key in keys:
+            text = problems.get(key) or (f"⚠ {advice[key]}" if key in advice else "")
+            self.query_one(f"#{key}-error", Label).update(text)
+        for key in ("positives", "extra_important", "uncertain"):
+            self.query_one(f"#{key}-info", Label).update(self._matched_text(key))
+        have, total = retrain_form.mask_counts(form)
+        self.query_one("#train_masking-info", Label).update(
+            f"{have} of {total} curated micrographs have a mask" if total else ""
+        )
+        self.query_one(
+            "#iterations", Input
+        ).placeholder = f"{retrain_form.default_iterations(form)} (Warp's rule)"
+        self.query_one("#public_folder", Input).disabled = not form.public_set
+        self.query_one("#start", Button).disabled = bool(problems) or self.starting
+        return problems
+
+    def _matched_text(self, key: str) -> str:
+        value = getattr(self.form, key)
+        if value is None:
+            return ""
+        try:
+            found = retrain_form.matched(self.form.folder, value)
+        except UserError:
+            return ""
+        return (
+            f"suffix _{found.suffix}: {found.micrographs} micrographs, {found.particles} particles"
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refresh_form()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.refresh_form()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.refresh_form()
+
+    # -- actions -----------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.starting:
+            self.dismiss(None)
+
+    def action_start(self) -> None:
+        if self.starting or self.refresh_form():
+            return
+        self.starting = True
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#form-status", Label).update("starting… (the first use makes the "
+                                                     "built-in public set: a minute)")  # fmt: skip
+        self._start(self.read_form())
+
+    @work(thread=True, exclusive=True)
+    def _start(self, form: RetrainForm) -> None:
+        from boxnet_tui.training import runs
+
+        try:
+            run = runs.create_run(retrain_form.to_config(form))
+            runs.start_detached(run)
+        except UserError as error:
+            self.app.call_from_thread(self._failed, str(error))
+            return
+        self.app.call_from_thread(self.dismiss, run.name)
+
+    def _failed(self, message: str) -> None:
+        self.starting = False
+        self.query_one("#form-status", Label).update(f"[red]{message}[/red]")
+        self.refresh_form()
