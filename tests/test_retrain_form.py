@@ -1,0 +1,128 @@
+"""The retraining form's checks: each field's problem named, Warp's warnings, the run config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from boxnet_tui import retrain_form
+from boxnet_tui.errors import UserError
+from boxnet_tui.io.masks import write_mask
+from boxnet_tui.io.micrographs import write_micrograph
+from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.retrain_form import RetrainForm, check, to_config, warnings
+
+
+def _folder(tmp_path, count=4):
+    for i in range(count):
+        write_micrograph(tmp_path / f"mic{i + 1}.mrc", np.zeros((64, 64), np.float32), 4.0)
+        picks = Picks([10.0, 20.0], [10.0, 20.0])
+        write_picks(tmp_path / "matching" / f"mic{i + 1}_manual.star", picks, f"mic{i + 1}.mrc")
+        write_picks(tmp_path / "matching" / "training" / f"mic{i + 1}_manual.star", picks, "x")
+    write_picks(tmp_path / "matching" / "mic1_manual_falsepositives.star", Picks([5.0], [5.0]), "x")
+    return tmp_path
+
+
+def _good(folder) -> RetrainForm:
+    return RetrainForm(
+        str(folder),
+        name="MyNet",
+        positives=str(folder / "matching" / "mic1_manual.star"),
+        public_set=False,
+    )
+
+
+def test_star_choices_group_by_suffix_and_folder(tmp_path):
+    folder = _folder(tmp_path)
+    labels = [c.label for c in retrain_form.star_choices(folder)]
+    assert labels == [
+        "matching/*_manual.star  (4 micrographs)",
+        "matching/*_manual_falsepositives.star  (1 micrographs)",
+        "training/*_manual.star  (4 micrographs)",
+    ]
+
+
+def test_matched_counts_micrographs_and_particles(tmp_path):
+    folder = _folder(tmp_path)
+    found = retrain_form.matched(folder, folder / "matching" / "mic3_manual.star")
+    assert (found.suffix, found.micrographs, found.particles) == ("manual", 4, 8)
+
+
+def test_a_good_form_has_no_problems_and_warp_iterations(tmp_path):
+    form = _good(_folder(tmp_path))
+    assert check(form) == {}
+    assert retrain_form.default_iterations(form) == 300  # 4 micrographs, one held out
+    form.public_set = True
+    assert retrain_form.default_iterations(form) == 600
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"name": ""}, "name", "give the new model a name"),
+        ({"name": "my net!"}, "name", "letters, digits"),
+        ({"name": "BoxNetMask"}, "name", "of its own"),
+        ({"name": "BoxNet"}, "name", "exists already"),
+        ({"positives": None}, "positives", "choose"),
+        ({"diameter": "5"}, "diameter", "10 to 700"),
+        ({"diameter": "abc"}, "diameter", "10 to 700"),
+        ({"iterations": "0"}, "iterations", "at least 1"),
+        ({"iterations": "1.5"}, "iterations", "whole number"),
+        ({"public_set": True, "public_folder": "/no/such"}, "public_folder", "no such folder"),
+        ({"base": "Nope"}, "base", "no model named"),
+        ({"train_masking": True}, "train_masking", "4 of 4 micrographs have no mask"),
+    ],
+)
+def test_each_problem_is_named_at_its_field(tmp_path, change, field, words):
+    form = _good(_folder(tmp_path))
+    for key, value in change.items():
+        setattr(form, key, value)
+    problems = check(form)
+    assert field in problems and words in problems[field]
+
+
+def test_a_star_whose_name_matches_no_micrograph(tmp_path):
+    folder = _folder(tmp_path)
+    stray = folder / "matching" / "other_manual.star"
+    write_picks(stray, Picks([1.0], [1.0]), "other.mrc")
+    form = _good(folder)
+    form.extra_important = str(stray)
+    assert "does not start with the name of any micrograph" in check(form)["extra_important"]
+
+
+def test_empty_positives_are_refused(tmp_path):
+    folder = _folder(tmp_path)
+    for star in (folder / "matching").glob("*_manual.star"):
+        write_picks(star, Picks(), "x")
+    assert "no particles" in check(_good(folder))["positives"]
+
+
+def test_masking_warnings_follow_warp(tmp_path):
+    folder = _folder(tmp_path)
+    for i in range(4):
+        write_mask(folder / "mask" / f"mic{i + 1}.tif", np.zeros((32, 32), bool))
+    form = _good(folder)
+    form.train_masking, form.base = True, "BoxNet"
+    assert check(form) == {}
+    advice = warnings(form)
+    assert "Mask" in advice["name"] and "masking base" in advice["base"]
+    form.name, form.base = "MyMaskNet", "BoxNetMask"
+    assert warnings(form) == {}
+
+
+def test_to_config_carries_every_option(tmp_path):
+    folder = _folder(tmp_path)
+    form = _good(folder)
+    form.iterations, form.device, form.diameter = "50", "cpu", "150"
+    form.uncertain = str(folder / "matching" / "mic1_manual_falsepositives.star")
+    config = to_config(form)
+    assert (config.name, config.iterations, config.device, config.diameter) == (
+        "MyNet",
+        50,
+        "cpu",
+        150.0,
+    )
+    assert config.public_set is None and config.uncertain == form.uncertain
+    form.name = ""
+    with pytest.raises(UserError, match="name"):
+        to_config(form)
