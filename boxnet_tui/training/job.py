@@ -13,6 +13,12 @@ iteration, writes a checkpoint and ends "cancelled". Any error ends it "failed" 
 one-line message in ``status.json`` and the traceback in ``log.txt``. A kill -9 leaves the
 status "running" with no live process, which reads as "stale" and can be resumed.
 
+Under torchrun (``WORLD_SIZE`` > 1), e.g. ``torchrun --nproc_per_node=4 -m
+boxnet_tui.training.job RUN_DIR``, every rank runs this job: rank 0 holds the lock and writes
+every file (status, metrics, log, checkpoints, the model) and alone calibrates the threshold
+and checks the held-out micrograph; the other ranks train their share of each batch and wait
+for rank 0 at barriers. Checkpoints hold every rank's random streams.
+
 Top-level imports are light (no torch) so that the signal handlers are in place before the
 heavy imports of a freshly started process.
 """
@@ -46,6 +52,7 @@ from boxnet_tui.training.runs import (
     _process_start,
     now_iso,
     public_set_files,
+    torchrun_size,
 )
 
 LOCK_WAIT = 5.0  # s to wait for the run's lock (a reader may probe it for an instant)
@@ -155,30 +162,26 @@ def choose_held_out(examples: Sequence) -> str | None:
     return names[-1] if len(examples) >= 3 and len(names) == len(examples) else None
 
 
-# --------------------------------------------------------------------------- progress
+# --------------------------------------------------------------------------- ranks
 
 
-class _Progress:
-    """Counts the loop's ``should_stop`` calls: the loop asks once before each iteration, so
-    when it is told to stop, ``start + calls`` iterations are complete."""
+class _QuietRun(Run):
+    """The run as a rank other than 0 sees it under torchrun: it reads, and writes nothing."""
 
-    def __init__(self, start: int, stop: Callable[[], bool]) -> None:
-        self.start = start
-        self.calls = 0
-        self.stop = stop
-        self.stopped = False
-        self.counting = True  # cleared if the loop's log steps disagree with the count
+    def log(self, text: str) -> None:
+        pass
 
-    def should_stop(self) -> bool:
-        if self.stop():
-            self.stopped = True
-            return True
-        self.calls += 1
-        return False
+    def write_status(self, status: RunStatus) -> RunStatus:
+        return status
 
-    @property
-    def completed(self) -> int:
-        return self.start + self.calls
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        pass
+
+    def truncate_metrics(self, iteration: int) -> None:
+        pass
+
+    def save_checkpoint(self, iteration: int, state: dict[str, Any]) -> Path:
+        return self.checkpoint_dir / f"ckpt_{iteration}.pt"
 
 
 # --------------------------------------------------------------------------- the job
@@ -205,19 +208,105 @@ def run_job(
     run = Run(run_dir)
     requested = threading.Event()
     previous = _install_handlers(signals, requested)
+
+    def stop() -> bool:
+        return requested.is_set() or bool(should_stop and should_stop())
+
     try:
+        if torchrun_size() > 1:
+            return _run_distributed(run, stop)
         fd = _acquire(run)
         if fd is None:
             raise UserError(f"run {run.name!r} is running already in another process")
         try:
-            return _run_locked(
-                run, lambda: requested.is_set() or bool(should_stop and should_stop())
-            )
+            return _run_locked(run, stop)
         finally:
             os.close(fd)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _run_distributed(run: Run, stop: Callable[[], bool]) -> str:
+    """One rank of a torchrun job: rank 0 takes the lock and tells the others whether to train."""
+    from boxnet_tui.model.inference import resolve_device
+    from boxnet_tui.training import distributed
+
+    config = run.config()
+    world, _ = distributed.setup(resolve_device(config.device))
+    if world.is_main:
+        fd = _acquire(run)
+        if fd is None:
+            distributed.broadcast("locked", world)
+            raise UserError(f"run {run.name!r} is running already in another process")
+        try:
+            state = _run_locked(run, stop, world)
+        finally:
+            os.close(fd)
+    else:
+        verdict = distributed.broadcast(None, world)
+        if verdict == "locked":
+            raise UserError(f"run {run.name!r} is running already in another process")
+        try:
+            if verdict != RUNNING:  # done or cancelled already: nothing to train
+                state = verdict
+            else:
+                state = _train(_QuietRun(run.path), run.config(), stop, RunStatus(), world)
+        except Cancelled:
+            state = CANCELLED
+        except UserError as error:
+            print(f"boxnet-tui job (rank {world.rank}): {error}", file=sys.stderr)
+            return FAILED
+        except Exception:
+            traceback.print_exc()  # torchrun shows it; rank 0 records the failure in the run
+            return FAILED
+    if state in (DONE, CANCELLED):
+        # the others end only once rank 0 has written its last file: torchrun stops every
+        # process as soon as one of them exits with an error code
+        distributed.barrier(world)
+    return state
+
+
+def run_here(prepare: Callable[[], Run], device: str = "auto") -> tuple[Run, str]:
+    """Make (or ready) a run with ``prepare`` and train it in this process until it ends.
+
+    Under torchrun only rank 0 calls ``prepare`` (it writes files) and the other ranks are
+    given its run; every rank then runs the job.
+
+    Args:
+        device: the run's device option, which picks the process group's backend.
+
+    Returns:
+        The run and its final state ("done", "cancelled" or "failed").
+    """
+    if torchrun_size() <= 1:
+        run = prepare()
+        return run, run_job(run.path)
+    from boxnet_tui.model.inference import resolve_device
+    from boxnet_tui.training import distributed
+
+    world, _ = distributed.setup(resolve_device(device))
+    if world.is_main:
+        try:
+            run = prepare()
+        except BaseException as error:
+            distributed.broadcast(("error", str(error)), world)
+            raise
+        distributed.broadcast(("ok", str(run.path)), world)
+    else:
+        kind, value = distributed.broadcast(None, world)
+        if kind == "error":
+            raise UserError(value)
+        run = Run(value)
+    return run, run_job(run.path)
+
+
+def resume_here(name: str) -> tuple[Run, str]:
+    """Continue an unfinished run in this process (every rank under torchrun)."""
+    from boxnet_tui.training.runs import find_run, prepare_resume
+
+    device = find_run(name).config().device
+    return run_here(lambda: prepare_resume(name), device)
 
 
 def _install_handlers(signals: tuple[int, ...], requested: threading.Event) -> dict[int, Any]:
@@ -239,23 +328,31 @@ def _acquire(run: Run) -> int | None:
         time.sleep(0.05)
 
 
-def _run_locked(run: Run, stop: Callable[[], bool]) -> str:
+def _run_locked(run: Run, stop: Callable[[], bool], world: Any = None) -> str:
     status = run.raw_status()
+    verdict = RUNNING
     if status.state == DONE:
         run.log("the run is done already; nothing to do")
-        return DONE
-    if status.state == CANCELLED:
+        verdict = DONE
+    elif status.state == CANCELLED:
         run.log("the run was cancelled before it started")
-        return CANCELLED
+        verdict = CANCELLED
+    if world is not None:  # tell the other ranks whether to train
+        from boxnet_tui.training import distributed
+
+        distributed.broadcast(verdict, world)
+    if verdict != RUNNING:
+        return verdict
     status.state, status.error, status.phase = RUNNING, None, "preparing"
     status.pid, status.pid_start = os.getpid(), _process_start(os.getpid())
     status.host = socket.gethostname()
     status.started = status.started or now_iso()
     run.write_status(status)
-    run.log(f"job started (pid {os.getpid()})")
+    ranks = f", {world.size} processes (torchrun)" if world is not None else ""
+    run.log(f"job started (pid {os.getpid()}{ranks})")
     try:
         config = run.config()
-        state = _train(run, config, stop, status)
+        state = _train(run, config, stop, status, world)
     except Cancelled:
         run.log("cancelled")
         state = CANCELLED
@@ -277,83 +374,120 @@ def _run_locked(run: Run, stop: Callable[[], bool]) -> str:
     return state
 
 
-def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunStatus) -> str:
+def _train(
+    run: Run,
+    config: RunConfig,
+    stop: Callable[[], bool],
+    status: RunStatus,
+    world: Any = None,
+) -> str:
+    """Prepare, train, checkpoint, and (rank 0) calibrate, save and check the held-out one.
+
+    Under torchrun every rank runs this with the same arguments (the others with a
+    :class:`_QuietRun`); their collective steps happen at the same points on all ranks.
+    """
     import numpy as np
     import torch
 
     from boxnet_tui.model.inference import resolve_device
     from boxnet_tui.model.store import load_model
+    from boxnet_tui.training import distributed
     from boxnet_tui.training.loop import LogLine, make_optimizer, train
 
+    world = world or distributed.World()
     device = resolve_device(config.device)
-    run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
-    examples = list(collect_new(config))
-    if not examples:
-        raise UserError(f"{config.positives}: no curated micrographs match these picks")
-    held = choose_held_out(examples) if config.hold_out else None
-    training = [e for e in examples if e.name != held] if held else examples
-    old = load_public_set(config.public_set) if config.public_set else None
-    run.log(
-        f"{len(training)} micrograph(s) to train on"
-        + (f", {held} held out for a check" if held else "")
-        + (f", {len(old)} public example(s)" if old is not None else "")
-    )
-    if stop():
-        raise Cancelled
-    network, base_info = load_model(config.base, device)
-    checkpoint = run.load_checkpoint()
+    if world.distributed:
+        _, device = distributed.setup(device)  # joined already; gives cuda:LOCAL_RANK
+
+    def prepare() -> tuple:
+        run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
+        examples = list(collect_new(config))
+        if not examples:
+            raise UserError(f"{config.positives}: no curated micrographs match these picks")
+        held = choose_held_out(examples) if config.hold_out else None
+        training = [e for e in examples if e.name != held] if held else examples
+        old = load_public_set(config.public_set) if config.public_set else None
+        run.log(
+            f"{len(training)} micrograph(s) to train on"
+            + (f", {held} held out for a check" if held else "")
+            + (f", {len(old)} public example(s)" if old is not None else "")
+        )
+        if stop():
+            raise Cancelled
+        network, base_info = load_model(config.base, device)
+        return held, training, old, network, base_info, run.load_checkpoint()
+
+    try:
+        held, training, old, network, base_info, checkpoint = distributed.together(prepare, world)
+    except distributed.RankFailed as error:
+        if error.kind == Cancelled.__name__:
+            raise Cancelled from None
+        raise UserError(str(error)) from None
     if checkpoint is not None and config.iterations is None:
         iterations = int(checkpoint["iterations"])
     else:
         iterations = config.iterations or config.default_iterations(len(training))
     train_config = config.train_config(iterations)
     optimizer = make_optimizer(network, train_config)
-    rng = np.random.default_rng(config.seed)
+    # every rank its own streams (rank 0's are those of a single process)
+    rng = np.random.default_rng(config.seed + world.rank)
     start, elapsed = 0, 0.0
     if checkpoint is not None:
         network.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        rng.bit_generator.state = checkpoint["numpy_rng"]
-        torch.set_rng_state(checkpoint["torch_rng"])
-        if checkpoint.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+        _restore_streams(run, checkpoint, rng, world, config.seed)
         start, elapsed = int(checkpoint["iteration"]), float(checkpoint.get("elapsed", 0.0))
         names = [e.name for e in training]
         if checkpoint.get("examples") not in (None, names):
             run.log("warning: the curated micrographs changed since the checkpoint")
         run.log(f"resumed from checkpoint at iteration {start}/{iterations}")
     else:
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed + world.rank)
     run.truncate_metrics(start)
     status.iteration, status.iterations, status.phase = start, iterations, "training"
     run.write_status(status)
+    processes = f", {world.size} processes" if world.distributed else ""
     run.log(
-        f"training {config.base} -> {config.name} on {device}: iterations {start}..{iterations}, "
-        f"batch {config.batch_size}, crop {config.crop}, {config.optimizer} lr {config.lr:g}"
+        f"training {config.base} -> {config.name} on {device}{processes}: iterations "
+        f"{start}..{iterations}, batch {config.batch_size}, crop {config.crop}, "
+        f"{config.optimizer} lr {config.lr:g}"
     )
 
-    progress = _Progress(start, stop)
     last_checkpoint = start
     last_losses: dict[str, float | None] = {"new": None, "old": None}
+    stopped_at: list[int] = []
 
-    def checkpoint_state(iteration: int, seconds: float) -> dict[str, Any]:
+    def streams() -> dict[str, Any]:
         return {
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }
+
+    def write_checkpoint(iteration: int, seconds: float) -> None:
+        """Write a checkpoint (rank 0), with every rank's random streams (a collective)."""
+        ranks = distributed.gather(streams(), world)
+        state = {
             "iteration": iteration,
             "iterations": iterations,
             "model": network.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "numpy_rng": rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+            "numpy_rng": ranks[0]["numpy_rng"],
+            "torch_rng": ranks[0]["torch_rng"],
+            # under torchrun rank 0's own GPU only: all of them would open a context on each
+            "cuda_rng": ranks[0]["cuda_rng"]
+            if world.distributed or device.type != "cuda"
+            else torch.cuda.get_rng_state_all(),
             "elapsed": seconds,
             "examples": [e.name for e in training],
             "base": config.base,
         }
+        if world.distributed:
+            state["ranks"] = ranks
+        run.save_checkpoint(iteration, state)
 
     def on_log(line: LogLine) -> None:
         nonlocal last_checkpoint
-        if line.iteration != progress.completed:
-            progress.counting = False
         seconds = elapsed + line.time
         loss_new = line.loss_new if line.loss_new == line.loss_new else None
         last_losses["new"], last_losses["old"] = loss_new, line.loss_old
@@ -376,7 +510,7 @@ def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunSta
         if line.iteration - last_checkpoint >= config.checkpoint_every or (
             line.iteration == iterations
         ):
-            run.save_checkpoint(line.iteration, checkpoint_state(line.iteration, seconds))
+            write_checkpoint(line.iteration, seconds)
             last_checkpoint = line.iteration
         status.iteration = line.iteration
         run.write_status(status)
@@ -392,21 +526,88 @@ def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunSta
         optimizer=optimizer,
         rng=rng,
         on_log=on_log,
-        should_stop=progress.should_stop,
+        should_stop=stop,
+        on_stop=stopped_at.append,
     )
     seconds = elapsed + time.perf_counter() - began
-    if progress.stopped:
-        reached = progress.completed if progress.counting else last_checkpoint
+    if stopped_at:
+        reached = stopped_at[0]
         if reached > last_checkpoint:
-            run.save_checkpoint(reached, checkpoint_state(reached, seconds))
+            write_checkpoint(reached, seconds)
         status.iteration = reached
         run.log(f"stopped at iteration {reached}/{iterations}; checkpoint written")
         raise Cancelled
     if last_checkpoint < iterations:
-        run.save_checkpoint(iterations, checkpoint_state(iterations, seconds))
+        write_checkpoint(iterations, seconds)
     status.iteration, status.phase = iterations, "saving"
     run.write_status(status)
+    if not world.is_main:
+        distributed.barrier(world)  # while rank 0 calibrates, saves and checks
+        return DONE
+    try:
+        _finish(
+            run,
+            config,
+            stop,
+            status,
+            training,
+            held,
+            network,
+            base_info,
+            device,
+            seconds,
+            iterations,
+            last_losses,
+        )
+    finally:
+        distributed.barrier(world)
+    return DONE
 
+
+def _restore_streams(run: Run, checkpoint: dict[str, Any], rng: Any, world: Any, seed: int) -> None:
+    """This rank's random streams from a checkpoint (fresh ones if it had no such rank)."""
+    import numpy as np
+    import torch
+
+    ranks = checkpoint.get("ranks")
+    if ranks is not None and world.rank < len(ranks):
+        mine = ranks[world.rank]
+    elif world.rank == 0:
+        mine = checkpoint
+    else:
+        mine = None
+    if (len(ranks) if ranks is not None else 1) != world.size:
+        run.log("warning: the number of processes changed since the checkpoint")
+    if mine is None:
+        fresh = np.random.default_rng([seed, world.rank, int(checkpoint["iteration"])])
+        rng.bit_generator.state = fresh.bit_generator.state
+        torch.manual_seed(seed + world.rank + int(checkpoint["iteration"]))
+        return
+    rng.bit_generator.state = mine["numpy_rng"]
+    torch.set_rng_state(mine["torch_rng"])
+    cuda = mine.get("cuda_rng")
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, list | tuple):  # a single process saves every GPU's
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            torch.cuda.set_rng_state(cuda)
+
+
+def _finish(
+    run: Run,
+    config: RunConfig,
+    stop: Callable[[], bool],
+    status: RunStatus,
+    training: list,
+    held: str | None,
+    network: Any,
+    base_info: Any,
+    device: Any,
+    seconds: float,
+    iterations: int,
+    last_losses: dict[str, float | None],
+) -> None:
+    """Calibrate the threshold, save the model and check the held-out micrograph."""
     summary = {
         "run": run.name,
         "run_path": str(run.path),
@@ -437,7 +638,6 @@ def _train(run: Run, config: RunConfig, stop: Callable[[], bool], status: RunSta
             run.append_metrics({"heldout": record})
             run.log(_format_heldout(record))
     run.log(f"done: model {config.name} saved")
-    return DONE
 
 
 def _calibrate(

@@ -6,6 +6,10 @@ rather than in alternating batches: with batch norm, single-source batches train
 on statistics that differ from the mixed running statistics it sees at inference, which broke
 picking on one of the two sources in our measurements. The running mean of each half's loss
 is what the "new" and "old" loss curves show.
+
+Under torchrun (``WORLD_SIZE`` > 1) the network is wrapped in DistributedDataParallel, each
+rank draws its share of every batch from its own random stream (seed + rank), and the logged
+losses are averaged over the ranks (see :mod:`boxnet_tui.training.distributed`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from boxnet_tui.model.network import BoxNet
+from boxnet_tui.training import distributed
 from boxnet_tui.training.augment import sample_batch
 from boxnet_tui.training.labels import Example, class_weights
 
@@ -90,27 +95,41 @@ def train(
     scaler: torch.amp.GradScaler | None = None,
     on_log: Callable[[LogLine], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_stop: Callable[[int], None] | None = None,
 ) -> BoxNet:
     """Train ``network`` in place from ``start_iteration`` to ``config.iterations``.
 
     Args:
+        device: under torchrun a CUDA device becomes ``cuda:LOCAL_RANK``.
+        rng: the sampling stream; default seeded with ``config.seed`` + rank.
         weights: class weights; default from ``new`` and a sample of ``old``.
         scaler: the CUDA mixed-precision scaler, to carry its state across a resume.
+        on_log: called on every rank at each log step, with losses averaged over the ranks
+            (a caller that writes files does so on rank 0 only).
+        should_stop: asked before each iteration; under torchrun a stop on any rank stops all.
+        on_stop: told the number of completed iterations when ``should_stop`` ends the run
+            early (on every rank).
     """
-    device = torch.device(device)
+    world, device = distributed.setup(device)
     network.to(device).train()
+    model = distributed.wrap(network, device, world)
     optimizer = optimizer or make_optimizer(network, config)
-    rng = rng or np.random.default_rng(config.seed)
+    # each rank its own stream: the same seed would give every rank the same crops
+    rng = rng or np.random.default_rng(config.seed + world.rank)
     if weights is None:
         weights = class_weights(list(new) + _weight_sample(old or []))
     weight_tensor = torch.from_numpy(np.asarray(weights, np.float32)).to(device)
     use_amp = device.type == "cuda"
     scaler = scaler or torch.amp.GradScaler("cuda", enabled=use_amp)
     running: dict[str, list[float]] = {"new": [], "old": []}
-    n_new = config.batch_size // 2 if old else config.batch_size
+    share = distributed.batch_share(config.batch_size, world, minimum=2 if old else 1)
+    n_new = share // 2 if old else share
     start = time.perf_counter()
     for iteration in range(start_iteration, config.iterations):
-        if should_stop is not None and should_stop():
+        stop = should_stop is not None and should_stop()
+        if distributed.any_rank(stop, world):  # every rank stops at the same iteration
+            if on_stop is not None:
+                on_stop(iteration)
             break
         parts = [
             sample_batch(new, n_new, config.crop, rng, particle_fraction=config.particle_fraction)
@@ -119,7 +138,7 @@ def train(
             parts.append(
                 sample_batch(
                     old,
-                    config.batch_size - n_new,
+                    share - n_new,
                     config.crop,
                     rng,
                     particle_fraction=config.particle_fraction,
@@ -130,7 +149,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(device.type, enabled=use_amp):
-            logits = network(image.to(device))
+            logits = model(image.to(device))
         label, importance = label.to(device), importance.to(device)
         loss_new = weighted_loss(logits[:n_new], label[:n_new], importance[:n_new], weight_tensor)
         loss = loss_new
@@ -147,10 +166,13 @@ def train(
         running["new"].append(float(loss_new.detach()))
         done = iteration + 1
         if on_log is not None and (done % config.log_every == 0 or done == config.iterations):
+            mean_new = float(np.mean(running["new"][-config.log_every :]))
+            mean_old = float(np.mean(running["old"][-config.log_every :])) if old else math.nan
+            mean_new, mean_old = distributed.mean_over_ranks([mean_new, mean_old], world)
             line = LogLine(
                 done,
-                float(np.mean(running["new"][-config.log_every :])) if running["new"] else math.nan,
-                float(np.mean(running["old"][-config.log_every :])) if running["old"] else None,
+                mean_new,
+                mean_old if old else None,
                 lr,
                 time.perf_counter() - start,
             )

@@ -751,11 +751,24 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def resume(name: str, detach: bool = True) -> Run:
-    """Continue a run that did not finish, from its latest checkpoint.
+def torchrun_size() -> int:
+    """The number of training processes torchrun started (``WORLD_SIZE``; 1 without it)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    except ValueError:
+        return 1
 
-    Args:
-        detach: start a detached job (default), or run it here and return when it ends.
+
+def torchrun_rank() -> int:
+    """This process's rank under torchrun (``RANK``; 0 without it)."""
+    try:
+        return int(os.environ.get("RANK", "0") or 0) if torchrun_size() > 1 else 0
+    except ValueError:
+        return 0
+
+
+def prepare_resume(name: str) -> Run:
+    """Check that a run can be continued and mark it queued for a job in this process.
 
     Raises:
         UserError: no such run, it is done, or it is running.
@@ -769,13 +782,26 @@ def resume(name: str, detach: bool = True) -> Run:
     latest = run.checkpoints()
     where = f"iteration {latest[-1][0]}" if latest else "the start (no checkpoint)"
     run.log(f"resume requested: continuing from {where}")
-    if detach:
-        start_detached(run)  # checks and resets the status itself
-    else:
-        from boxnet_tui.training.job import run_job
+    run.update_status(state=QUEUED, error=None, pid=None, pid_start=None, host=None)
+    return run
 
-        run.update_status(state=QUEUED, error=None, pid=None, pid_start=None, host=None)
-        run_job(run.path)
+
+def resume(name: str, detach: bool = True) -> Run:
+    """Continue a run that did not finish, from its latest checkpoint.
+
+    Args:
+        detach: start a detached job (default), or run it here and return when it ends
+            (every rank of a torchrun launch calls this; rank 0 alone writes).
+
+    Raises:
+        UserError: no such run, it is done, or it is running.
+    """
+    if not detach:
+        from boxnet_tui.training.job import resume_here
+
+        return resume_here(name)[0]
+    run = prepare_resume(name)
+    start_detached(run)  # checks and resets the status itself
     return run
 
 
