@@ -1,0 +1,298 @@
+"""The installed ``boxnet-tui`` in a real terminal (tmux), driven by keys as a user would.
+
+Each step waits for the status line to show its result (polling ``capture-pane``), then the
+STAR files on disk are checked: ``x`` removes and records a false positive, ``a`` adds,
+``X`` removes without recording, ``u`` undoes, ``n`` shows the next micrograph, and a
+``kill -9`` 0.3 s after an ``x`` leaves a valid pick file without that pick.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from boxnet_tui.io import layout
+from boxnet_tui.io.star import Picks, read_picks
+from tests.conftest import shared_data_dir
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+
+COLUMNS, ROWS = 160, 48
+START_TIMEOUT = 30.0  # s: Python, Textual and the first micrograph, on a busy machine
+KEY_TIMEOUT = 10.0  # s: one key's result on screen
+KILL_AFTER = 0.3  # s between the x and the kill -9
+REAL_ROOTS = (
+    "Falcon_2012_06_12-14_33_35_0",
+    "Falcon_2012_06_12-15_07_41_0",
+    "Falcon_2012_06_12-15_17_31_0",
+)
+
+STATUS = re.compile(
+    r"(?P<index>\d+)/(?P<total>\d+) (?P<root>\S+)\s+│\s+"
+    r"x (?P<x>-?\d+) y (?P<y>-?\d+) px\s+│\s+(?P<picks>\d+) picks"
+)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the status line says."""
+
+    index: int
+    total: int
+    root: str
+    x: int
+    y: int
+    picks: int
+
+
+def parse_status(text: str) -> Status | None:
+    for line in text.splitlines():
+        match = STATUS.search(line)
+        if match:
+            g = match.groupdict()
+            return Status(
+                int(g["index"]),
+                int(g["total"]),
+                g["root"],
+                int(g["x"]),
+                int(g["y"]),
+                int(g["picks"]),
+            )
+    return None
+
+
+def command() -> list[str]:
+    """The installed console script (as a user runs it), else the module."""
+    script = shutil.which("boxnet-tui")
+    return [script] if script else [sys.executable, "-m", "boxnet_tui"]
+
+
+class Pane:
+    """One app in one detached tmux session on a private server."""
+
+    def __init__(self, home: Path) -> None:
+        # a private server; its socket in a short temporary folder (sockets have a length limit)
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="boxnet-tmux-"))
+        self.socket = str(self.socket_dir / "socket")
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        self.env["BOXNET_TUI_HOME"] = str(home)
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TMUX, "-S", self.socket, "-f", "/dev/null", *args],  # type: ignore[list-item]
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=10,
+        )
+
+    def start(self, args: list[str]) -> None:
+        line = "exec " + shlex.join(command() + args)
+        self.tmux(
+            "new-session", "-d", "-x", str(COLUMNS), "-y", str(ROWS), "-s", "app",
+            "-e", f"BOXNET_TUI_HOME={self.home}",
+            line,
+            ";", "set-option", "-t", "app", "remain-on-exit", "on",
+        )  # fmt: skip
+
+    def text(self) -> str:
+        result = self.tmux("capture-pane", "-p", "-t", "app", check=False)
+        return result.stdout if result.returncode == 0 else f"(no pane: {result.stderr.strip()})"
+
+    def send(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "app", *keys)
+
+    def wait(self, ok: Callable[[Status], bool], what: str, timeout: float = KEY_TIMEOUT) -> Status:
+        """Poll the screen until the status line satisfies ``ok``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            status = parse_status(text)
+            if status is not None and ok(status):
+                return status
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:g} s waiting for {what}; pane:\n{text}")
+            time.sleep(0.05)
+
+    def pid(self) -> int:
+        """The app's process: the pane's own (it runs the command via exec), else a child."""
+        pane = int(self.tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").stdout.split()[0])
+        if "boxnet" in _cmdline(pane):
+            return pane
+        for child in _children(pane):
+            if "boxnet" in _cmdline(child):
+                return child
+        pytest.fail(f"no boxnet-tui process under pane pid {pane}")
+
+    def dead(self) -> bool:
+        result = self.tmux("list-panes", "-t", "app", "-F", "#{pane_dead}", check=False)
+        return result.returncode != 0 or result.stdout.strip() == "1"
+
+    def close(self) -> None:
+        self.tmux("kill-server", check=False)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True)
+        return result.stdout.decode()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        ps = ["ps", "-o", "pid=", "--ppid", str(pid)]
+        text = subprocess.run(ps, capture_output=True, text=True).stdout
+    return [int(p) for p in text.split()]
+
+
+def keyed(picks: Picks) -> Counter[tuple[float, float]]:
+    pairs = zip(picks.x, picks.y, strict=True)
+    return Counter((round(float(x), 1), round(float(y), 1)) for x, y in pairs)
+
+
+def near(pick: tuple[float, float], status: Status) -> bool:
+    """The status line shows the cursor rounded to whole pixels."""
+    return abs(pick[0] - status.x) <= 1 and abs(pick[1] - status.y) <= 1
+
+
+def curate(folder: Path, roots: list[str], suffix: str, diameter: float, home: Path) -> None:
+    """The user's session: x, a, X, u, n, then x and kill -9 on the second micrograph."""
+    first, second = roots[0], roots[1]
+    stars = {root: layout.pick_path(folder, root, suffix) for root in roots}
+    fps = {root: layout.false_positives_path(folder, root, suffix) for root in roots}
+    original = {root: read_picks(stars[root]) for root in roots}
+
+    def fp_count(root: str) -> int:
+        return len(read_picks(fps[root])) if fps[root].exists() else 0
+
+    pane = Pane(home)
+    try:
+        pane.start([str(folder), "--suffix", suffix, "--diameter", f"{diameter:g}"])
+        start = pane.wait(
+            lambda s: s.root == first and s.picks == len(original[first]),
+            f"{first} shown with {len(original[first])} picks",
+            START_TIMEOUT,
+        )
+        assert (start.index, start.total) == (1, len(roots))
+        count = start.picks
+
+        # Tab, then x: one pick gone from the STAR, the same one in the false positives
+        pane.send("Tab")
+        on_pick = pane.wait(lambda s: (s.x, s.y) != (start.x, start.y), "Tab to move the cursor")
+        pane.send("x")
+        pane.wait(lambda s: s.picks == count - 1, f"x to leave {count - 1} picks")
+        after_x = read_picks(stars[first])
+        assert len(after_x) == count - 1
+        gone = list((keyed(original[first]) - keyed(after_x)).elements())
+        assert len(gone) == 1 and near(gone[0], on_pick), (gone, on_pick)
+        assert fp_count(first) == 1
+        recorded = read_picks(fps[first])
+        assert near((float(recorded.x[0]), float(recorded.y[0])), on_pick)
+
+        # a: one pick added at the cursor, nothing more recorded
+        pane.send("a")
+        pane.wait(lambda s: s.picks == count, f"a to make {count} picks again")
+        after_a = read_picks(stars[first])
+        assert len(after_a) == count
+        added = list((keyed(after_a) - keyed(after_x)).elements())
+        assert len(added) == 1 and near(added[0], on_pick), (added, on_pick)
+        assert fp_count(first) == 1
+
+        # Tab, then X: removed without recording
+        pane.send("Tab")
+        moved = pane.wait(lambda s: (s.x, s.y) != (on_pick.x, on_pick.y), "Tab to the next pick")
+        pane.send("X")
+        pane.wait(lambda s: s.picks == count - 1, f"X to leave {count - 1} picks")
+        after_shift_x = read_picks(stars[first])
+        assert len(after_shift_x) == count - 1
+        gone = list((keyed(after_a) - keyed(after_shift_x)).elements())
+        assert len(gone) == 1 and near(gone[0], moved), (gone, moved)
+        assert fp_count(first) == 1, "X must not record a false positive"
+
+        # u: the unrecorded removal undone
+        pane.send("u")
+        pane.wait(lambda s: s.picks == count, f"u to bring back {count} picks")
+        assert keyed(read_picks(stars[first])) == keyed(after_a)
+        assert fp_count(first) == 1
+
+        # n: the next micrograph's name on screen
+        pane.send("n")
+        shown = pane.wait(
+            lambda s: s.root == second and s.picks == len(original[second]),
+            f"n to show {second}",
+        )
+        assert shown.index == 2
+        assert second in pane.text()
+
+        # Tab, x, and kill -9 0.3 s later: the STAR is valid and the pick is gone
+        pane.send("Tab")
+        target = pane.wait(lambda s: (s.x, s.y) != (shown.x, shown.y), "Tab on the second")
+        pid = pane.pid()
+        pane.send("x")
+        time.sleep(KILL_AFTER)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + KEY_TIMEOUT
+        while not pane.dead():
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app (pid {pid}) survived kill -9; pane:\n{pane.text()}")
+            time.sleep(0.05)
+    finally:
+        pane.close()
+
+    killed = read_picks(stars[second])  # valid STAR
+    assert len(killed) == len(original[second]) - 1
+    gone = list((keyed(original[second]) - keyed(killed)).elements())
+    assert len(gone) == 1 and near(gone[0], target), (gone, target)
+    assert fp_count(second) == 1
+    # the first micrograph as the session left it; every STAR in matching/ still reads
+    assert keyed(read_picks(stars[first])) == keyed(after_a)
+    for path in sorted(layout.matching_dir(folder).glob("*.star")):
+        read_picks(path)
+
+
+def test_curating_a_copied_real_folder_in_tmux(tmp_path: Path) -> None:
+    real = shared_data_dir() / "empiar-10017"
+    if not all((real / f"{root}.mrc").is_file() for root in REAL_ROOTS):
+        pytest.skip(f"real data ({real}) is not present")
+    folder = tmp_path / "micrographs"
+    (folder / "matching").mkdir(parents=True)
+    for root in REAL_ROOTS:
+        shutil.copy(real / f"{root}.mrc", folder)
+        shutil.copy(layout.pick_path(real, root, "manual"), folder / "matching")
+    curate(folder, list(REAL_ROOTS), "manual", 190.0, tmp_path / "home")
+
+
+def test_curating_a_synthetic_folder_in_tmux(tmp_path: Path) -> None:
+    folder = tmp_path / "synthetic"
+    home = tmp_path / "home"
+    subprocess.run(
+        [*command(), "synth", str(folder), "--count", "2", "--size", "512", "--pixel-size", "3"],
+        env={**os.environ, "BOXNET_TUI_HOME": str(home)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    roots = sorted(path.stem for path in folder.glob("*.mrc"))
+    assert len(roots) == 2
+    curate(folder, roots, "truth", 180.0, home)
