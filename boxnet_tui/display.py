@@ -97,7 +97,9 @@ class View:
             1 - margin
         ) and self.height * margin <= dy <= self.height * (1 - margin):
             return self
-        return View(self.shape, self.width, self.height, (x, y), self.zoom).clamped()
+        moved = View(self.shape, self.width, self.height, (x, y), self.zoom).clamped()
+        # at an edge the clamped view is this one: same object, so no new frame is made
+        return self if moved == self else moved
 
 
 @dataclass

@@ -9,9 +9,12 @@ columns.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 NETWORK_PIXEL_SIZE = 8.0
 HIGHPASS_ANGSTROM = 500.0
@@ -35,7 +38,9 @@ def _crop_or_pad_last(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
     have = spectrum.shape[-1]
     if keep <= have:
         return spectrum[..., :keep]
-    return torch.nn.functional.pad(spectrum, (0, keep - have))
+    from torch.nn.functional import pad
+
+    return pad(spectrum, (0, keep - have))
 
 
 def _crop_or_pad_first(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
@@ -93,6 +98,8 @@ def fourier_rescale(
     Returns:
         The float32 rescaled image (mean preserved) and its exact pixel size along x.
     """
+    import torch  # here, not at the top: the curation app shows images without torch
+
     src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
     n_y, n_x = src.shape
     out_y, out_x = out_shape or scaled_shape((n_y, n_x), pixel_size, target_pixel_size)

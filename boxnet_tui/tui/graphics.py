@@ -9,29 +9,37 @@ the terminal its cell size at import and cannot once Textual owns the terminal.
 from __future__ import annotations
 
 from textual.widget import Widget
+from textual_image.renderable import HalfcellImage as HalfcellRenderable
 from textual_image.renderable import Image as AutoRenderable
 from textual_image.renderable import UnicodeImage as UnicodeRenderable
 from textual_image.widget import HalfcellImage, SixelImage, TGPImage
 from textual_image.widget import Image as AutoImage
+from textual_image.widget._base import Image as BaseImage
+
+from boxnet_tui.tui.halfcell import FastHalfcell
 
 GRAPHICS = ("auto", "halfcell", "sixel", "kitty")
+
+
+class FastHalfcellImage(BaseImage, Renderable=FastHalfcell):
+    """textual-image's widget drawing half-block cells with our faster renderable."""
 
 
 def image_widget_class(graphics: str = "auto") -> type[Widget]:
     """The image widget for ``graphics`` (one of ``GRAPHICS``)."""
     if graphics == "halfcell":
-        return HalfcellImage
+        return FastHalfcellImage
     if graphics == "sixel":
         return SixelImage
     if graphics == "kitty":
         return TGPImage
-    if AutoRenderable is UnicodeRenderable:
-        return HalfcellImage
+    if AutoRenderable in (UnicodeRenderable, HalfcellRenderable):
+        return FastHalfcellImage
     return AutoImage
 
 
 def is_halfcell(widget_class: type[Widget]) -> bool:
-    return issubclass(widget_class, HalfcellImage)
+    return issubclass(widget_class, (HalfcellImage, FastHalfcellImage))
 
 
 def draws_over_text(widget_class: type[Widget]) -> bool:
