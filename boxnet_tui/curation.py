@@ -17,7 +17,6 @@ from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.store import DEFAULT_MODEL, find_model
 
 DEFAULT_DIAMETER = 200.0  # Å, Warp's default
 MANUAL_SUFFIX = "manual"
@@ -79,6 +78,8 @@ class CurationSession:
     @property
     def model(self) -> str:
         """The model the shown picks came from, when the suffix names one; else the default."""
+        from boxnet_tui.model.store import DEFAULT_MODEL, find_model  # imports torch: late
+
         try:
             return find_model(self.suffix.lstrip("_")).name
         except UserError:
