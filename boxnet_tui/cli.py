@@ -239,6 +239,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     if args.action == "tail":
         return _tail_run(runs.find_run(_need_name(args)), follow=not args.once)
+    if args.action == "attach":
+        return _attach_run(runs.find_run(_need_name(args)))
     if args.action == "cancel":
         run = runs.find_run(_need_name(args))
         status = runs.cancel(run, wait=10.0)
@@ -256,6 +258,17 @@ def _need_name(args: argparse.Namespace) -> str:
     if not args.name:
         raise UserError(f"runs {args.action} needs the name of a run")
     return args.name
+
+
+def _attach_run(run) -> int:
+    from boxnet_tui.tui.monitor_app import MonitorApp
+
+    model = MonitorApp(run).run()
+    if model:
+        print(f"{model}: pick with it: {PROG} pick FOLDER --model {model}")
+    else:
+        print(f"{run.name}: {run.status().effective_state}")
+    return 0
 
 
 def _tail_run(run, follow: bool) -> int:
@@ -446,8 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--detach", action="store_true", help="run in the background and return")
     train.set_defaults(run=cmd_train)
 
-    runs = commands.add_parser("runs", help="list training runs; tail or cancel one")
-    runs.add_argument("action", nargs="?", choices=["list", "tail", "cancel"], default="list")
+    runs = commands.add_parser(
+        "runs", help="list training runs; tail, attach (the monitor) or cancel one"
+    )
+    runs.add_argument(
+        "action", nargs="?", choices=["list", "tail", "attach", "cancel"], default="list"
+    )
     runs.add_argument("name", nargs="?")
     runs.add_argument("--once", action="store_true", help="tail: print and return")
     runs.set_defaults(run=cmd_runs)

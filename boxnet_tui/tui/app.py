@@ -88,6 +88,7 @@ class BoxnetApp(App[None]):
         Binding("v", "compare", "compare", show=False),
         Binding("ctrl+x", "cancel_job", "cancel job", show=False),
         Binding("question_mark", "help", "help"),
+        Binding("t", "runs", "runs"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -669,7 +670,7 @@ class BoxnetApp(App[None]):
         """Show a run's monitor (the screen comes with the training monitor)."""
         monitor = getattr(self, "action_runs", None)
         if monitor is not None:
-            monitor()
+            monitor(name)
 
     def action_pick(self) -> None:
         if self.workers_in("pick"):
@@ -790,6 +791,27 @@ class BoxnetApp(App[None]):
         self._position_dirty = False
         root = self.session.entries[self.index].root
         self.session.store.set_position(root, self.cursor, self.view.zoom)
+
+    def action_runs(self, name: str = "") -> None:
+        """The training runs to choose from, or run ``name``'s monitor straight away."""
+        # imported when asked, which keeps the app's start fast
+        from boxnet_tui.training.runs import find_run
+        from boxnet_tui.tui.screens.monitor import MonitorScreen
+        from boxnet_tui.tui.screens.runs import RunsScreen
+
+        def chosen(model: str | None) -> None:
+            if model:
+                self.notify(f"model {model} is ready: pick the micrographs with it (P)")
+
+        if not name:
+            self.push_screen(RunsScreen(), chosen)
+            return
+        try:
+            run = find_run(name)
+        except UserError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.push_screen(MonitorScreen(run), chosen)
 
     async def action_quit(self) -> None:
         self._save_position()
