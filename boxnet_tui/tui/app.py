@@ -7,9 +7,11 @@ the cursor, the zoom, a grabbed pick, the brush.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Iterable
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image as PILImage
@@ -25,15 +27,17 @@ from boxnet_tui.display import MAX_ZOOM, Overlay, View, render
 from boxnet_tui.editing import MicrographEditor
 from boxnet_tui.errors import UserError
 from boxnet_tui.micrograph_cache import Loaded, MicrographCache
-from boxnet_tui.retrain_form import RetrainForm
 from boxnet_tui.tui.graphics import image_widget_class
-from boxnet_tui.tui.screens.export import ExportScreen
 from boxnet_tui.tui.screens.help import HelpScreen
-from boxnet_tui.tui.screens.pick import PickRequest, PickScreen, choose_paths
 from boxnet_tui.tui.screens.prompts import DiameterScreen, SuffixScreen
-from boxnet_tui.tui.screens.retrain import RetrainScreen
 from boxnet_tui.tui.widgets.micrograph_list import MicrographList
 from boxnet_tui.tui.widgets.viewer import Viewer
+
+if TYPE_CHECKING:
+    from boxnet_tui.tui.screens.pick import PickRequest
+
+# The retrain, pick and export screens and the model store import torch (seconds, hundreds of
+# MB): they are imported when first used, so the viewer starts at once.
 
 BIG_STEP = 8  # cells per shift+arrow
 THRESHOLD_STEP = 0.05
@@ -111,6 +115,7 @@ class BoxnetApp(App[None]):
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
         self._job_cancelled = False
+        self.model_name: str | None = None  # found in a worker: it imports torch
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -139,7 +144,9 @@ class BoxnetApp(App[None]):
         start = session.index_of(state.last_root) or 0
         self.call_after_refresh(self._start, start, state.last_position, state.zoom)
         self.describe_all()
+        self._find_model()
         self.set_interval(POLL_SECONDS, self._poll)
+        self.call_after_refresh(gc.freeze)
 
     def _start(self, index: int, position: tuple[float, float] | None, zoom: int) -> None:
         self.show_micrograph(index, position=position, zoom=zoom)
@@ -148,7 +155,20 @@ class BoxnetApp(App[None]):
         s = self.session
         self.title = f"boxnet-tui  {s.folder}"
         compare = f" · compare {self.compare_suffix}" if self.compare_suffix else ""
-        self.sub_title = f"picks {s.suffix} · model {s.model} · diameter {s.diameter:g} Å{compare}"
+        model = self.model_name or "…"
+        self.sub_title = f"picks {s.suffix} · model {model} · diameter {s.diameter:g} Å{compare}"
+
+    @work(thread=True, exclusive=True, group="model")
+    def _find_model(self) -> None:
+        name = self.session.model
+        self.call_from_thread(self._model_found, name)
+
+    def _model_found(self, name: str) -> None:
+        if self.model_name is None:
+            self.model_name = name
+        self._update_header()
+        # the import made ~10^5 long-lived objects: keep the collector from walking them again
+        gc.freeze()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -209,7 +229,6 @@ class BoxnetApp(App[None]):
         self._save_position()
         self.grabbed = None
         self.index = index
-        self.cache.keep(self._neighbours(index))
         self.query_one(MicrographList).select(index)
         self._pending = (position, zoom)
         if self.cache.ready(index):
@@ -254,6 +273,8 @@ class BoxnetApp(App[None]):
         self.view = View(shape, width, height, position, zoom).clamped()
         self.redraw()
         self._refresh_row(index)
+        # read the neighbours once this frame is on screen, not while it is drawn
+        self.call_after_refresh(self.cache.keep, self._neighbours(index))
 
     def editor(self) -> MicrographEditor | None:
         if self.index is None or self.view is None:
@@ -654,6 +675,9 @@ class BoxnetApp(App[None]):
 
     # -- retraining, picking, export ----------------------------------------------------
     def action_retrain(self) -> None:
+        from boxnet_tui.retrain_form import RetrainForm
+        from boxnet_tui.tui.screens.retrain import RetrainScreen
+
         form = RetrainForm(str(self.session.folder), diameter=f"{self.session.diameter:g}")
         suffix = self.session.suffix
         for choice in RetrainScreen.choices_for(self.session.folder):
@@ -676,7 +700,10 @@ class BoxnetApp(App[None]):
         if self.workers_in("pick"):
             self.notify("picking is already running (ctrl+x cancels it)")
             return
-        self.push_screen(PickScreen(self.session.diameter, self.session.model), self._pick)
+        from boxnet_tui.tui.screens.pick import PickScreen
+
+        model = self.model_name or self.session.model
+        self.push_screen(PickScreen(self.session.diameter, model), self._pick)
 
     def workers_in(self, group: str) -> bool:
         return any(w.group == group and w.is_running for w in self.workers)
@@ -685,6 +712,7 @@ class BoxnetApp(App[None]):
         if request is None:
             return
         from boxnet_tui.io import layout
+        from boxnet_tui.tui.screens.pick import choose_paths
 
         entries = self.session.entries
         unpicked = [
@@ -764,6 +792,8 @@ class BoxnetApp(App[None]):
         self.session.refresh_suffixes()
 
     def action_export(self) -> None:
+        from boxnet_tui.tui.screens.export import ExportScreen
+
         self.push_screen(ExportScreen(self.session.folder, self.session.diameter))
 
     # -- housekeeping ---------------------------------------------------------------------
@@ -801,6 +831,8 @@ class BoxnetApp(App[None]):
 
         def chosen(model: str | None) -> None:
             if model:
+                self.model_name = model  # the pick screen offers it first
+                self._update_header()
                 self.notify(f"model {model} is ready: pick the micrographs with it (P)")
 
         if not name:
