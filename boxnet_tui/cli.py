@@ -327,7 +327,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from boxnet_tui.demo import DEMO_DIAMETER, demo_score, ensure_demo
 
     show = _progress_bar if sys.stderr.isatty() else None
-    folder = ensure_demo(args.folder, progress=show)
+    folder = ensure_demo(args.folder, progress=show, count=args.count, size=args.size)
     if show is not None:
         print(file=sys.stderr)
     print(f"demo folder: {folder}")
@@ -371,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("folder", type=Path, nargs="?", help="default: $BOXNET_TUI_HOME/demo")
     demo.add_argument("--no-app", action="store_true", help="make and pick the folder only")
+    demo.add_argument("--count", type=_count, default=6, help="micrographs (default 6)")
+    demo.add_argument("--size", type=int, default=2048, help="side in pixels (default 2048)")
     demo.add_argument("--graphics", default="auto", choices=GRAPHICS)
     demo.set_defaults(run=cmd_demo)
 

@@ -24,13 +24,16 @@ def default_demo_folder() -> Path:
 def ensure_demo(
     folder: str | os.PathLike[str] | None = None,
     progress: Callable[[FolderProgress], None] | None = None,
+    *,
+    count: int = DEMO_COUNT,
+    size: int = 2048,
 ) -> Path:
     """Make the demo folder if it has no micrographs, and pick it if it has no picks yet."""
     from boxnet_tui.synth import make_dataset
 
     folder = Path(folder) if folder is not None else default_demo_folder()
     if not folder.is_dir() or not scan_folder(folder):
-        make_dataset(folder, DEMO_COUNT, diameter=DEMO_DIAMETER, seed=DEMO_SEED)
+        make_dataset(folder, count, size=size, diameter=DEMO_DIAMETER, seed=DEMO_SEED)
     roots = [path.stem for path in scan_folder(folder)]
     if not all(layout.pick_path(folder, root, DEFAULT_MODEL).exists() for root in roots):
         pick_folder(folder, DEFAULT_MODEL, PickSettings(diameter=DEMO_DIAMETER), progress=progress)
