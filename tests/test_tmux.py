@@ -9,17 +9,11 @@ STAR files on disk are checked: ``x`` removes and records a false positive, ``a`
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,143 +21,16 @@ import pytest
 from boxnet_tui.io import layout
 from boxnet_tui.io.star import Picks, read_picks
 from tests.conftest import shared_data_dir
+from tests.tmux_session import KEY_TIMEOUT, START_TIMEOUT, TMUX, Pane, Status, command
 
-TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 
-COLUMNS, ROWS = 160, 48
-START_TIMEOUT = 30.0  # s: Python, Textual and the first micrograph, on a busy machine
-KEY_TIMEOUT = 10.0  # s: one key's result on screen
 KILL_AFTER = 0.3  # s between the x and the kill -9
 REAL_ROOTS = (
     "Falcon_2012_06_12-14_33_35_0",
     "Falcon_2012_06_12-15_07_41_0",
     "Falcon_2012_06_12-15_17_31_0",
 )
-
-STATUS = re.compile(
-    r"(?P<index>\d+)/(?P<total>\d+) (?P<root>\S+)\s+│\s+"
-    r"x (?P<x>-?\d+) y (?P<y>-?\d+) px\s+│\s+(?P<picks>\d+) picks"
-)
-
-
-@dataclass(frozen=True)
-class Status:
-    """What the status line says."""
-
-    index: int
-    total: int
-    root: str
-    x: int
-    y: int
-    picks: int
-
-
-def parse_status(text: str) -> Status | None:
-    for line in text.splitlines():
-        match = STATUS.search(line)
-        if match:
-            g = match.groupdict()
-            return Status(
-                int(g["index"]),
-                int(g["total"]),
-                g["root"],
-                int(g["x"]),
-                int(g["y"]),
-                int(g["picks"]),
-            )
-    return None
-
-
-def command() -> list[str]:
-    """The installed console script (as a user runs it), else the module."""
-    script = shutil.which("boxnet-tui")
-    return [script] if script else [sys.executable, "-m", "boxnet_tui"]
-
-
-class Pane:
-    """One app in one detached tmux session on a private server."""
-
-    def __init__(self, home: Path) -> None:
-        # a private server; its socket in a short temporary folder (sockets have a length limit)
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="boxnet-tmux-"))
-        self.socket = str(self.socket_dir / "socket")
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        self.env["BOXNET_TUI_HOME"] = str(home)
-
-    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TMUX, "-S", self.socket, "-f", "/dev/null", *args],  # type: ignore[list-item]
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=10,
-        )
-
-    def start(self, args: list[str]) -> None:
-        line = "exec " + shlex.join(command() + args)
-        self.tmux(
-            "new-session", "-d", "-x", str(COLUMNS), "-y", str(ROWS), "-s", "app",
-            "-e", f"BOXNET_TUI_HOME={self.home}",
-            line,
-            ";", "set-option", "-t", "app", "remain-on-exit", "on",
-        )  # fmt: skip
-
-    def text(self) -> str:
-        result = self.tmux("capture-pane", "-p", "-t", "app", check=False)
-        return result.stdout if result.returncode == 0 else f"(no pane: {result.stderr.strip()})"
-
-    def send(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "app", *keys)
-
-    def wait(self, ok: Callable[[Status], bool], what: str, timeout: float = KEY_TIMEOUT) -> Status:
-        """Poll the screen until the status line satisfies ``ok``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.text()
-            status = parse_status(text)
-            if status is not None and ok(status):
-                return status
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:g} s waiting for {what}; pane:\n{text}")
-            time.sleep(0.05)
-
-    def pid(self) -> int:
-        """The app's process: the pane's own (it runs the command via exec), else a child."""
-        pane = int(self.tmux("list-panes", "-t", "app", "-F", "#{pane_pid}").stdout.split()[0])
-        if "boxnet" in _cmdline(pane):
-            return pane
-        for child in _children(pane):
-            if "boxnet" in _cmdline(child):
-                return child
-        pytest.fail(f"no boxnet-tui process under pane pid {pane}")
-
-    def dead(self) -> bool:
-        result = self.tmux("list-panes", "-t", "app", "-F", "#{pane_dead}", check=False)
-        return result.returncode != 0 or result.stdout.strip() == "1"
-
-    def close(self) -> None:
-        self.tmux("kill-server", check=False)
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True)
-        return result.stdout.decode()
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        ps = ["ps", "-o", "pid=", "--ppid", str(pid)]
-        text = subprocess.run(ps, capture_output=True, text=True).stdout
-    return [int(p) for p in text.split()]
 
 
 def keyed(picks: Picks) -> Counter[tuple[float, float]]:
