@@ -449,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--public-set",
         default="none",
-        help="dilute 1:1 with a public example set: 'auto' (the package's own, made on first "
-        "use), a folder of Warp example TIFFs (boxnet2training), or 'none' (default)",
+        help="dilute 1:1 with a public example set (twice the iterations): 'auto' (the "
+        "package's own, made on first use), a folder of Warp example TIFFs (boxnet2training), "
+        "or 'none' (default: as accurate in benchmarks/bench_retrain.py, in half the time)",
     )
     train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
