@@ -677,8 +677,13 @@ def start_detached(run: Run) -> int:
         raise UserError(f"run {run.name!r} is running already (pid {status.pid})")
     if status.state == DONE:
         raise UserError(f"run {run.name!r} is done already; start a new run to train more")
-    # A killed job's lock may linger a moment after its death: the job waits for it.
     run.update_status(state=QUEUED, error=None, pid=None, pid_start=None, host=None)
+    return _launch(run)
+
+
+def _launch(run: Run) -> int:
+    """Start the job of a run already checked and marked queued; returns its pid."""
+    # A killed job's lock may linger a moment after its death: the job waits for it.
     with open(run.path / LOG, "ab") as log:
         process = subprocess.Popen(
             job_command(run),
@@ -801,7 +806,9 @@ def resume(name: str, detach: bool = True) -> Run:
 
         return resume_here(name)[0]
     run = prepare_resume(name)
-    start_detached(run)  # checks and resets the status itself
+    # Not start_detached: its check would see the killed job's lingering lock, now that
+    # prepare_resume has cleared the dead pid that showed the lock to be stale.
+    _launch(run)
     return run
 
 
