@@ -62,7 +62,8 @@ def test_retrain_form_shows_every_field_and_checks_as_typed(folder, monkeypatch)
         assert "letters, digits" in str(screen.query_one("#name-error").render())
         assert screen.query_one("#start").disabled
         screen.query_one("#name").value = "MyNet"
-        screen.query_one("#public_set").value = False
+        assert screen.query_one("#public_set").value is False  # as the CLI's default
+        assert screen.query_one("#public_folder").disabled
         screen.query_one("#diameter").value = "5"
         await pilot.pause()
         assert "10 to 700" in str(screen.query_one("#diameter-error").render())
@@ -84,6 +85,28 @@ def test_retrain_form_shows_every_field_and_checks_as_typed(folder, monkeypatch)
     run(folder, body)
     config = runs.find_run("MyNet").config()
     assert config.diameter == 160.0 and config.public_set is None and started == ["MyNet"]
+
+
+def test_tab_moves_the_focus_in_a_dialog_and_jumps_between_picks_outside(folder):
+    async def body(app, pilot):
+        await pilot.press("tab")
+        first = app.cursor
+        await pilot.press("tab")
+        assert app.cursor != first  # the main screen: Tab jumps to the next pick
+        await pilot.press("r")
+        screen = app.screen
+        assert isinstance(screen, RetrainScreen)
+        before = screen.focused
+        await pilot.press("tab")
+        assert screen.focused is not before and app.cursor != first
+        cursor = app.cursor
+        await pilot.press("shift+tab")
+        assert screen.focused is before and app.cursor == cursor
+        await pilot.press("escape")
+        await pilot.press("shift+tab")
+        assert app.cursor == first
+
+    run(folder, body)
 
 
 def test_retrain_form_cancel_starts_nothing(folder):

@@ -45,3 +45,14 @@ def test_help_screen(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=help_)
+
+
+def test_retrain_form(snap_compare, tmp_path):
+    async def form(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press("r")
+        await pilot.pause(0.5)
+        await pilot.press(*"BetaGal2")
+        await pilot.pause()
+
+    assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=form)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image as PILImage
 from textual import work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -393,6 +394,10 @@ class BoxnetApp(App[None]):
 
     def action_jump(self, direction: int) -> None:
         """Cursor to the next / previous shown pick in reading order."""
+        if self.screen is not self.screen_stack[0]:
+            # a dialog is open: Tab moves its focus (the binding is a priority one so that
+            # it beats the focus chain of the main screen only)
+            raise SkipAction()
         editor = self.editor()
         if editor is None or self.index is None:
             return

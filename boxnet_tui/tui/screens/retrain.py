@@ -47,31 +47,34 @@ class RetrainScreen(ModalScreen[str | None]):
         with VerticalScroll(id="retrain", classes="form"):
             yield Static("[b]Retrain a BoxNet[/b]  (ctrl+s starts, escape cancels)")
             yield from self._field("Base model (the masking ones marked)", "base")
-            yield Select(models, value=form.base, allow_blank=False, id="base")
+            yield Select(models, value=form.base, allow_blank=False, id="base", compact=True)
             yield from self._field("New model name", "name")
-            yield Input(value=form.name, placeholder="e.g. MyProteinMaskNet", id="name")
+            yield Input(value=form.name, placeholder="e.g. MyProteinMaskNet", id="name",
+                        compact=True)  # fmt: skip
             yield from self._field("Positive examples (curated picks)", "positives")
-            yield Select(positives, value=form.positives or Select.NULL, id="positives")
+            yield Select(positives, value=form.positives or Select.NULL, id="positives",
+                         compact=True)  # fmt: skip
             yield from self._field("Extra important locations (x4 weight)", "extra_important")
             yield Select(optional, value=form.extra_important or NONE, id="extra_important",
-                         allow_blank=False)  # fmt: skip
+                         allow_blank=False, compact=True)  # fmt: skip
             yield from self._field("Uncertain locations (ignored in training)", "uncertain")
             yield Select(optional, value=form.uncertain or NONE, id="uncertain",
-                         allow_blank=False)  # fmt: skip
+                         allow_blank=False, compact=True)  # fmt: skip
             yield from self._field("Particle diameter (Å, 10–700)", "diameter")
-            yield Input(value=form.diameter, type="number", id="diameter")
+            yield Input(value=form.diameter, type="number", id="diameter", compact=True)
             yield from self._field("Public example set (1:1 dilution; 'auto' = built in)",
                                    "public_folder")  # fmt: skip
             with Horizontal(classes="row"):
-                yield Checkbox("use it", value=form.public_set, id="public_set")
-                yield Input(value=form.public_folder, id="public_folder")
+                yield Checkbox("use it", value=form.public_set, id="public_set", compact=True)
+                yield Input(value=form.public_folder, id="public_folder", compact=True)
             yield from self._field("Train masking (junk from mask/<root>.tif)", "train_masking")
-            yield Checkbox("train masking", value=form.train_masking, id="train_masking")
+            yield Checkbox("train masking", value=form.train_masking, id="train_masking",
+                           compact=True)  # fmt: skip
             yield from self._field("Iterations (empty: Warp's rule)", "iterations")
-            yield Input(value=form.iterations, id="iterations")
+            yield Input(value=form.iterations, id="iterations", compact=True)
             yield from self._field("Device", "device")
             yield Select([(d, d) for d in retrain_form.DEVICES], value=form.device,
-                         allow_blank=False, id="device")  # fmt: skip
+                         allow_blank=False, id="device", compact=True)  # fmt: skip
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -80,8 +83,9 @@ class RetrainScreen(ModalScreen[str | None]):
     @staticmethod
     def _field(title: str, key: str) -> ComposeResult:
         yield Label(title, classes="field-title")
-        yield Label("", id=f"{key}-info", classes="info")
-        yield Label("", id=f"{key}-error", classes="error")
+        # empty until there is something to say: hidden, so the form fits a small terminal
+        yield Label("", id=f"{key}-info", classes="info").set_styles("display: none;")
+        yield Label("", id=f"{key}-error", classes="error").set_styles("display: none;")
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
@@ -117,12 +121,13 @@ class RetrainScreen(ModalScreen[str | None]):
                 "public_folder", "train_masking", "iterations", "device")  # fmt: skip
         for key in keys:
             text = problems.get(key) or (f"⚠ {advice[key]}" if key in advice else "")
-            self.query_one(f"#{key}-error", Label).update(text)
+            _say(self.query_one(f"#{key}-error", Label), text)
         for key in ("positives", "extra_important", "uncertain"):
-            self.query_one(f"#{key}-info", Label).update(self._matched_text(key))
+            _say(self.query_one(f"#{key}-info", Label), self._matched_text(key))
         have, total = retrain_form.mask_counts(form)
-        self.query_one("#train_masking-info", Label).update(
-            f"{have} of {total} curated micrographs have a mask" if total else ""
+        _say(
+            self.query_one("#train_masking-info", Label),
+            f"{have} of {total} curated micrographs have a mask" if total else "",
         )
         self.query_one(
             "#iterations", Input
@@ -188,3 +193,9 @@ class RetrainScreen(ModalScreen[str | None]):
         self.starting = False
         self.query_one("#form-status", Label).update(f"[red]{message}[/red]")
         self.refresh_form()
+
+
+def _say(label: Label, text: str) -> None:
+    """Show ``text`` in ``label``; an empty one takes no row."""
+    label.update(text)
+    label.display = bool(text)
