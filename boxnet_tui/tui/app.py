@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -44,6 +45,20 @@ BIG_STEP = 8  # cells per shift+arrow
 THRESHOLD_STEP = 0.05
 BRUSH_SIZES = (16.0, 32.0, 64.0, 128.0, 256.0, 512.0)  # brush radius, Å
 POLL_SECONDS = 1.0  # how often the shown files are checked for changes by others
+
+
+def short_path(path: object, limit: int = 40) -> str:
+    """``path`` for the header: the home folder as ``~``, and only its last parts when long,
+    so that the pick set, model and diameter beside it stay on screen."""
+    text = str(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        text = "~" + text[len(home) :]
+    parts = text.split(os.sep)
+    while len(text) > limit and len(parts) > 2:
+        parts = parts[1:]
+        text = "…" + os.sep + os.sep.join(parts)
+    return text
 
 
 def stylesheet() -> str:
@@ -154,7 +169,7 @@ class BoxnetApp(App[None]):
 
     def _update_header(self) -> None:
         s = self.session
-        self.title = f"boxnet-tui  {s.folder}"
+        self.title = f"boxnet-tui  {short_path(s.folder)}"
         compare = f" · compare {self.compare_suffix}" if self.compare_suffix else ""
         model = self.model_name or "…"
         self.sub_title = f"picks {s.suffix} · model {model} · diameter {s.diameter:g} Å{compare}"
