@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 
 import torch
+from real_data import upscale_real
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder
 from boxnet_tui.evaluate import Report, evaluate_folders
-from boxnet_tui.imaging import fourier_rescale
 from boxnet_tui.io import layout
 from boxnet_tui.io.interop import read_topaz
-from boxnet_tui.io.micrographs import read_micrograph, write_micrograph
-from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.io.micrographs import write_micrograph
+from boxnet_tui.io.star import write_picks
 from boxnet_tui.model.store import find_model
 from boxnet_tui.paths import scratch_dir
 from boxnet_tui.synth import make_micrograph
@@ -53,19 +53,7 @@ SYNTHETIC_DIAMETER = 150.0
 
 def make_folder(folder: Path, roots: list[str]) -> None:
     """Upscale the real 2048² / 3.54 Å micrographs to the originals' 4096² / 1.77 Å."""
-    for root in roots:
-        micrograph = read_micrograph(REAL / f"{root}.mrc")
-        big, _ = fourier_rescale(
-            micrograph.data, micrograph.pixel_size, PIXEL, out_shape=(SIZE, SIZE)
-        )
-        write_micrograph(folder / f"{root}.mrc", big, PIXEL)
-        picks = read_picks(layout.pick_path(REAL, root, "manual"))
-        scale = SIZE / micrograph.data.shape[1]
-        write_picks(
-            layout.pick_path(folder, root, "manual"),
-            Picks(picks.x * scale, picks.y * scale),
-            f"{root}.mrc",
-        )
+    upscale_real(REAL, folder, roots)
 
 
 def make_synthetic_folder(folder: Path, count: int) -> None:

@@ -48,16 +48,14 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from real_data import upscale_real
 from rich.console import Console
 from textual._compositor import CompositorUpdate
 from textual_image.renderable.halfcell import Image as HalfcellRenderable
 
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.display import Overlay, prepare, render
-from boxnet_tui.imaging import fourier_rescale
-from boxnet_tui.io import layout
-from boxnet_tui.io.micrographs import read_micrograph, write_micrograph
-from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.io.micrographs import read_micrograph
 from boxnet_tui.micrograph_cache import load_prepared
 from boxnet_tui.paths import scratch_dir
 from boxnet_tui.synth import make_dataset
@@ -80,19 +78,7 @@ def make_big_folder(folder: Path, count: int, synthetic: bool) -> tuple[str, str
     """``count`` 4096² micrographs at 1.77 Å/px with picks; returns (suffix, description)."""
     if not synthetic and REAL.is_dir():
         roots = sorted(path.stem for path in REAL.glob("*.mrc"))[:count]
-        for root in roots:
-            micrograph = read_micrograph(REAL / f"{root}.mrc")
-            big, _ = fourier_rescale(
-                micrograph.data, micrograph.pixel_size, PIXEL, out_shape=(SIZE, SIZE)
-            )
-            write_micrograph(folder / f"{root}.mrc", big, PIXEL)
-            picks = read_picks(layout.pick_path(REAL, root, "manual"))
-            scale = SIZE / micrograph.data.shape[1]
-            write_picks(
-                layout.pick_path(folder, root, "manual"),
-                Picks(picks.x * scale, picks.y * scale),
-                f"{root}.mrc",
-            )
+        upscale_real(REAL, folder, roots)
         return "manual", "real EMPIAR-10017, Fourier-upscaled from 2048² at 3.54 Å/px"
     make_dataset(folder, count, size=SIZE, pixel_size=PIXEL, diameter=180.0)
     return "truth", "synthetic (boxnet-tui synth)"

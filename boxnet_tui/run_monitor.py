@@ -8,7 +8,6 @@ width, a speed in iterations per second, an ETA, and lines of text.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from boxnet_tui.training.runs import (
     Run,
     RunStatus,
     list_runs,
+    parse_json_lines,
 )
 
 NEW, OLD = "new examples", "old examples"  # the curves' labels, as Warp names the two losses
@@ -86,25 +86,12 @@ class MetricsTail:
         end = data.rfind(b"\n") + 1
         self.offset += end
         update = TailUpdate(reset=reset)
-        for record in _parse_lines(data[:end]):
+        for record in parse_json_lines(data[:end]):
             if isinstance(record.get("iteration"), int):
                 update.steps.append(record)
             elif isinstance(record.get("heldout"), dict):
                 update.heldout = record["heldout"]
         return update
-
-
-def _parse_lines(data: bytes) -> list[dict[str, Any]]:
-    """The JSON objects among ``data``'s lines; anything else (a torn line) is skipped."""
-    records = []
-    for raw in data.splitlines():
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 # --------------------------------------------------------------------------- curves
@@ -284,7 +271,7 @@ def last_step(run: Run) -> dict[str, Any] | None:
             data = handle.read()
     except FileNotFoundError:
         return None
-    steps = [r for r in _parse_lines(data) if isinstance(r.get("iteration"), int)]
+    steps = [r for r in parse_json_lines(data) if isinstance(r.get("iteration"), int)]
     return steps[-1] if steps else None
 
 

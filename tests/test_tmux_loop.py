@@ -9,8 +9,7 @@
    and compare.
 
 Every step waits for the screen to show its result (polling ``capture-pane``) and checks the
-files on disk. Where a field of a form cannot be reached by key (Tab moves the viewer's cursor
-behind the form instead of the focus), the test clicks it, as a user with a mouse would.
+files on disk. The form is filled by keys alone: Tab between fields, space for a checkbox.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ FORM_TITLES = (
     "Uncertain locations",
     "Particle diameter",
     "Public example set",
-    "use it",  # its checkbox
+    "Start",  # the button
     "Train masking",
     "Iterations",
     "Device",
@@ -225,26 +224,24 @@ def test_whole_session_in_tmux(tmp_path: Path, home: Path) -> None:
         assert start.root == roots[0] and len(roots) == 3
         curate_two(pane, folder, roots)
 
-        # r: a name, the public set off (a click: Tab does not reach it), 30 iterations
+        # r: a name; Tab to the public set, space turns it on and off; Tab to 30 iterations
         pane.send("r")
         pane.wait_text("Retrain a BoxNet", "r to open the retrain form", TORCH_TIMEOUT)
         pane.wait_text("give the new model a name", "the form to check itself")
         pane.type(name)
-        pane.wait_text(
-            lambda t: name in t and "give the new model a name" not in t, "the name typed"
-        )
-        pane.send("PageDown")
-        pane.wait_text(
-            lambda t: "use it" in t and WARP_RULE.search(t),
-            "PageDown to show the public set's checkbox and the iterations",
-        )
-        text = pane.wait_still("the form scrolled")
-        rule = int(WARP_RULE.search(text).group(1))  # type: ignore[union-attr]
-        pane.click(*find_cell(text, "use it"))
         text = pane.wait_text(
-            f"{rule // 2} (Warp's rule)", "a click to turn the public set off (half the rule)"
+            lambda t: name in t and "give the new model a name" not in t and WARP_RULE.search(t),
+            "the name typed",
         )
-        pane.click(*find_cell(pane.wait_still("the form redrawn"), "(Warp's rule)"))
+        rule = int(WARP_RULE.search(text).group(1))  # type: ignore[union-attr]
+        pane.send(*["Tab"] * 5)  # positives, extra important, uncertain, diameter, public set
+        pane.wait_still("Tab through the form")
+        pane.send("Space")
+        pane.wait_text(f"{rule * 2} (Warp's rule)", "space to turn the public set on (twice)")
+        pane.send("Space")
+        pane.wait_text(f"{rule} (Warp's rule)", "space to turn it off again")
+        pane.send("Tab", "Tab")  # train masking, iterations
+        pane.wait_still("Tab to the iterations")
         pane.type("30")
         pane.wait_text(lambda t: "(Warp's rule)" not in t, "30 iterations typed")
         pane.send("C-s")
@@ -323,30 +320,28 @@ def curate_two(pane: Pane, folder: Path, roots: list[str]) -> None:
     def curated() -> list[str]:
         return json.loads(state_path(folder).read_text())["curated"]
 
+    def curate(root: str, shown, add_back: bool) -> None:
+        """Tab to a pick, x it (recorded), maybe a it back, c: the files checked after each."""
+        pane.send("Tab")
+        pane.wait(lambda s: (s.x, s.y) != (shown.x, shown.y), "Tab to a pick")
+        pane.send("x")
+        pane.wait(lambda s: s.picks == count[root] - 1, "x to remove it")
+        assert len(read_picks(star[root])) == count[root] - 1
+        assert len(read_picks(fps[root])) == 1
+        if add_back:
+            pane.send("a")
+            pane.wait(lambda s: s.picks == count[root], "a to add one")
+            assert len(read_picks(star[root])) == count[root]
+        pane.send("c")
+        pane.wait_text("curated ✓", "c to mark it curated")
+
     start = pane.wait(lambda s: s.picks == count[first], f"{first} with {count[first]} picks")
-    pane.send("Tab")
-    pane.wait(lambda s: (s.x, s.y) != (start.x, start.y), "Tab to a pick")
-    pane.send("x")
-    pane.wait(lambda s: s.picks == count[first] - 1, "x to remove it")
-    assert len(read_picks(star[first])) == count[first] - 1
-    assert len(read_picks(fps[first])) == 1
-    pane.send("a")
-    pane.wait(lambda s: s.picks == count[first], "a to add one")
-    assert len(read_picks(star[first])) == count[first]
-    pane.send("c")
-    pane.wait_text("curated ✓", "c to mark it curated")
+    curate(first, start, add_back=True)
     assert curated() == [first]
 
     pane.send("n")
     shown = pane.wait(lambda s: s.root == second and s.picks == count[second], "n to the next")
-    pane.send("Tab")
-    pane.wait(lambda s: (s.x, s.y) != (shown.x, shown.y), "Tab to a pick")
-    pane.send("x")
-    pane.wait(lambda s: s.picks == count[second] - 1, "x to remove it")
-    assert len(read_picks(star[second])) == count[second] - 1
-    assert len(read_picks(fps[second])) == 1
-    pane.send("c")
-    pane.wait_text("curated ✓", "c to mark it curated")
+    curate(second, shown, add_back=False)
     assert sorted(curated()) == [first, second]
 
 

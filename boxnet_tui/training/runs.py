@@ -295,15 +295,20 @@ def read_jsonl(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[dict
     except FileNotFoundError:
         return [], offset
     end = data.rfind(b"\n") + 1
+    return parse_json_lines(data[:end]), offset + end
+
+
+def parse_json_lines(data: bytes) -> list[dict[str, Any]]:
+    """The JSON objects among ``data``'s lines; anything else (a torn line) is skipped."""
     records = []
-    for raw in data[:end].splitlines():
+    for raw in data.splitlines():
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(record, dict):
             records.append(record)
-    return records, offset + end
+    return records
 
 
 # --------------------------------------------------------------------------- processes

@@ -65,10 +65,10 @@ class RetrainScreen(ModalScreen[str | None]):
             yield from self._field("Public example set (1:1 dilution; 'auto' = built in)",
                                    "public_folder")  # fmt: skip
             with Horizontal(classes="row"):
-                yield Checkbox("use it", value=form.public_set, id="public_set", compact=True)
+                yield Checkbox("off", value=form.public_set, id="public_set", compact=True)
                 yield Input(value=form.public_folder, id="public_folder", compact=True)
             yield from self._field("Train masking (junk from mask/<root>.tif)", "train_masking")
-            yield Checkbox("train masking", value=form.train_masking, id="train_masking",
+            yield Checkbox("off", value=form.train_masking, id="train_masking",
                            compact=True)  # fmt: skip
             yield from self._field("Iterations (empty: Warp's rule)", "iterations")
             yield Input(value=form.iterations, id="iterations", compact=True)
@@ -133,6 +133,9 @@ class RetrainScreen(ModalScreen[str | None]):
             "#iterations", Input
         ).placeholder = f"{retrain_form.default_iterations(form)} (Warp's rule)"
         self.query_one("#public_folder", Input).disabled = not form.public_set
+        # the box's tick shows only in colour: say it in words too (tmux, monochrome)
+        self.query_one("#public_set", Checkbox).label = "on" if form.public_set else "off"
+        self.query_one("#train_masking", Checkbox).label = "on" if form.train_masking else "off"
         self.query_one("#start", Button).disabled = bool(problems) or self.starting
         return problems
 
