@@ -8,6 +8,7 @@ folder do not wipe each other's marks.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def load_state(folder: str | os.PathLike[str]) -> tuple[CurationState, str | Non
         return CurationState.from_json(data), None
     except FileNotFoundError:
         return CurationState(), None
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
         return CurationState(), f"{path}: unreadable curation state ({error}); starting afresh"
 
 
@@ -91,7 +92,9 @@ class StateStore:
         self.error: str | None = None  # the last failed write, for the user
 
     def _update(self, change: Any) -> None:
-        fresh, _ = load_state(self.folder)
+        fresh, damaged = load_state(self.folder)
+        if damaged:  # unreadable now: build on what this session knows, never on nothing
+            fresh = copy.deepcopy(self.state)
         change(fresh)
         change(self.state)
         try:

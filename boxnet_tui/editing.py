@@ -149,30 +149,35 @@ class MicrographEditor:
         x, y = self._clamp(x, y)
         score = MANUAL_SCORE if (self.picks.has_scores or not len(self.picks)) else math.nan
         index = len(self.picks)
-        self._insert(index, (x, y, score))
-        self._commit(Edit("add", index, after=(x, y, score)))
+        self._save_picks(self._inserted(index, (x, y, score)))
+        self._log(Edit("add", index, after=(x, y, score)))
         return index
 
     def remove(self, index: int, *, record: bool = True) -> None:
         """Remove pick ``index``; ``record`` also appends it to the false-positives file."""
-        self._begin()
+        self._begin(index_from_shown=True)
         if not 0 <= index < len(self.picks):
             raise IndexError(index)
         before = self._pick(index)
         if record:
             self._append_false_positive(before)
-        self._delete(index)
-        self._commit(Edit("remove", index, before=before, recorded=record))
+        try:
+            self._save_picks(self._deleted(index))
+        except UserError:
+            if record:  # the pick stays: so must the false positives
+                self._drop_false_positive(before)
+            raise
+        self._log(Edit("remove", index, before=before, recorded=record))
 
     def move(self, index: int, x: float, y: float, *, group: int | None = None) -> None:
         """Move pick ``index`` to (x, y); moves with the same ``group`` undo as one."""
-        self._begin()
+        self._begin(index_from_shown=True)
         if not 0 <= index < len(self.picks):
             raise IndexError(index)
         x, y = self._clamp(x, y)
         before = self._pick(index)
         after = (x, y, before[2])
-        self.picks.x[index], self.picks.y[index] = x, y
+        self._save_picks(self._moved(index, x, y))
         last = self._undo[-1] if self._undo else None
         if (
             group is not None
@@ -181,11 +186,11 @@ class MicrographEditor:
             and last.group == group
             and last.index == index
         ):
-            self._save_picks()
             last.after = after
             self._redo.clear()
             return
-        self._commit(Edit("move", index, before=before, after=after, group=group))
+        self._undo.append(Edit("move", index, before=before, after=after, group=group))
+        self._redo.clear()
 
     # -- mask ---------------------------------------------------------------------------
     @property
@@ -211,12 +216,11 @@ class MicrographEditor:
         self, x: float, y: float, radius_angstrom: float, *, junk: bool = True, group: int | None
     ) -> None:
         """Set (``junk``) or clear the mask in a disc around (x, y) micrograph px."""
-        if self.mask() is None:
-            if self.mask_error is not None:
-                raise UserError(f"{self.mask_error}; not painting over it")
-            self._mask = np.zeros(self.mask_shape, dtype=bool)
-        mask = self._mask
-        assert mask is not None
+        shown = self.mask()
+        if shown is None and self.mask_error is not None:
+            raise UserError(f"{self.mask_error}; not painting over it")
+        # a copy, held only once saved
+        mask = np.zeros(self.mask_shape, dtype=bool) if shown is None else shown.copy()
         rows, cols = mask.shape
         mx, my = x * cols / self.shape[1], y * rows / self.shape[0]
         radius = max(0.5, radius_angstrom / MASK_PIXEL_SIZE)
@@ -232,7 +236,7 @@ class MicrographEditor:
         if np.array_equal(before, region) and self.mask_path.exists():
             return
         patch = MaskPatch(y0, x0, before)
-        self._save_mask()
+        self._save_mask(mask)
         last = self._undo[-1] if self._undo else None
         self._redo.clear()
         if group is not None and last is not None and last.kind == "mask" and last.group == group:
@@ -272,22 +276,20 @@ class MicrographEditor:
             return
         if edit.kind == "move":
             x, y, _ = edit.before if reverse else edit.after  # type: ignore[misc]
-            self.picks.x[edit.index], self.picks.y[edit.index] = x, y
+            self._save_picks(self._moved(edit.index, x, y))
         elif (edit.kind == "add") != reverse:  # redo an add, or undo a removal
             pick = edit.after if edit.kind == "add" else edit.before
-            self._insert(edit.index, pick)  # type: ignore[arg-type]
             if edit.kind == "remove" and edit.recorded:
                 self._drop_false_positive(edit.before)  # type: ignore[arg-type]
+            self._save_picks(self._inserted(edit.index, pick))  # type: ignore[arg-type]
         else:  # undo an add, or redo a removal
             if edit.kind == "remove" and edit.recorded:
                 self._append_false_positive(edit.before)  # type: ignore[arg-type]
-            self._delete(edit.index)
-        self._save_picks()
+            self._save_picks(self._deleted(edit.index))
 
     def _apply_mask(self, edit: Edit, *, reverse: bool) -> None:
-        mask = self.mask()
-        if mask is None:
-            mask = self._mask = np.zeros(self.mask_shape, dtype=bool)
+        shown = self.mask()
+        mask = np.zeros(self.mask_shape, dtype=bool) if shown is None else shown.copy()
         if reverse:
             edit.after_patches = [
                 MaskPatch(
@@ -303,16 +305,22 @@ class MicrographEditor:
         for patch in patches:
             h, w = patch.before.shape
             mask[patch.y0 : patch.y0 + h, patch.x0 : patch.x0 + w] = patch.before
-        self._save_mask()
+        self._save_mask(mask)
 
     # -- internals ----------------------------------------------------------------------
-    def _begin(self) -> None:
-        self.reload_if_changed()
+    def _begin(self, *, index_from_shown: bool = False) -> None:
+        """Before an edit: take in another program's change. An edit naming a pick by its
+        index in what was shown is refused then: the index may mean another pick now."""
+        reloaded = self.reload_if_changed()
         if self.error is not None:
             raise UserError(f"{self.error}; this file is not changed until it is fixed")
+        if reloaded and index_from_shown:
+            raise UserError(
+                f"{self.pick_path.name} changed on disk and was reloaded; nothing changed, "
+                "try again on what is shown now"
+            )
 
-    def _commit(self, edit: Edit) -> None:
-        self._save_picks()
+    def _log(self, edit: Edit) -> None:
         self._undo.append(edit)
         self._redo.clear()
 
@@ -324,27 +332,42 @@ class MicrographEditor:
         p = self.picks
         return (float(p.x[index]), float(p.y[index]), float(p.score[index]))
 
-    def _insert(self, index: int, pick: tuple[float, float, float]) -> None:
+    def _inserted(self, index: int, pick: tuple[float, float, float]) -> Picks:
         index = min(index, len(self.picks))
         p = self.picks
-        self.picks = Picks(
+        return Picks(
             np.insert(p.x, index, pick[0]),
             np.insert(p.y, index, pick[1]),
             np.insert(p.score, index, pick[2]),
         )
 
-    def _delete(self, index: int) -> None:
+    def _moved(self, index: int, x: float, y: float) -> Picks:
+        p = self.picks
+        moved = Picks(p.x.copy(), p.y.copy(), p.score.copy())
+        moved.x[index], moved.y[index] = x, y
+        return moved
+
+    def _deleted(self, index: int) -> Picks:
         keep = np.ones(len(self.picks), dtype=bool)
         keep[index] = False
-        self.picks = self.picks.subset(keep)
+        return self.picks.subset(keep)
 
-    def _save_picks(self) -> None:
-        write_picks(self.pick_path, self.picks, self.micrograph_name, with_angles=True)
+    def _save_picks(self, picks: Picks) -> None:
+        """Write ``picks`` and only then hold them: what is shown is what is on disk."""
+        try:
+            write_picks(self.pick_path, picks, self.micrograph_name, with_angles=True)
+        except OSError as error:
+            raise UserError(f"{self.pick_path}: cannot save ({error.strerror or error})") from None
+        self.picks = picks
         self._stamp = file_stamp(self.pick_path)
 
-    def _save_mask(self) -> None:
-        assert self._mask is not None
-        write_mask(self.mask_path, self._mask)
+    def _save_mask(self, mask: np.ndarray) -> None:
+        """Write ``mask`` and only then hold it."""
+        try:
+            write_mask(self.mask_path, mask)
+        except OSError as error:
+            raise UserError(f"{self.mask_path}: cannot save ({error.strerror or error})") from None
+        self._mask = mask
         self._mask_stamp = file_stamp(self.mask_path)
 
     def _edit_false_positives(self, change: Callable[[Picks], Picks]) -> None:
@@ -353,7 +376,10 @@ class MicrographEditor:
             current = read_picks(path) if path.exists() else Picks()
         except StarError as error:
             raise UserError(f"{error}; not recording the false positive over it") from None
-        write_picks(path, change(current), self.micrograph_name, with_angles=True)
+        try:
+            write_picks(path, change(current), self.micrograph_name, with_angles=True)
+        except OSError as error:
+            raise UserError(f"{path}: cannot save ({error.strerror or error})") from None
 
     def _append_false_positive(self, pick: tuple[float, float, float]) -> None:
         self._edit_false_positives(

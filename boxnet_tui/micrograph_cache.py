@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +62,19 @@ class MicrographCache:
 
     def get(self, index: int) -> Loaded:
         """The prepared micrograph ``index`` (waits if it is still loading)."""
-        return self._future(index).result()
+        while True:
+            future = self._future(index)
+            try:
+                return future.result()
+            except CancelledError:  # dropped by keep() for a while: load it again
+                with self._lock:
+                    if self._futures.get(index) is future:
+                        del self._futures[index]
 
     def ready(self, index: int) -> bool:
         with self._lock:
             future = self._futures.get(index)
-        return future is not None and future.done()
+        return future is not None and future.done() and not future.cancelled()
 
     def keep(self, indices: Iterable[int]) -> None:
         """Hold (loading in the background) exactly ``indices``; drop everything else."""
@@ -78,12 +85,6 @@ class MicrographCache:
                     self._futures.pop(index).cancel()
         for index in wanted:
             self._future(index)
-
-    def invalidate(self, index: int) -> None:
-        with self._lock:
-            future = self._futures.pop(index, None)
-        if future is not None:
-            future.cancel()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -492,3 +492,52 @@ def test_header_shortens_a_long_folder_path(monkeypatch):
     shown = short_path(long)
     assert len(shown) <= 40 and shown.startswith("…/") and shown.endswith("/motioncorr")
     assert short_path("/" + "x" * 60) == "/" + "x" * 60  # one long name is kept whole
+
+
+def test_keys_while_a_micrograph_loads_edit_nothing(folder):
+    before = snapshot(folder / "matching")
+
+    async def body(app, pilot):
+        app.cache.keep([])  # nothing prefetched,
+        app._load = lambda index: None  # and the load never ends
+        await pilot.press("n")
+        assert app.index == 1 and app.view is None
+        await pilot.press("a", "x", "m", "right", "b", "u")
+        assert "loading mic2" in str(app.query_one(Viewer).query_one("#message").render())
+
+    run(folder, body)
+    assert snapshot(folder / "matching") == before
+    assert not (folder / "mask").exists()
+
+
+def test_a_cursor_move_is_remembered_without_switching_micrograph(folder):
+    async def body(app, pilot):
+        await pilot.press("n")
+        await ready(app, pilot, 1)
+        await pilot.press("right", "right", "down")
+        app._poll()  # what the once-a-second poll does
+
+    run(folder, body)
+    last = json.loads((folder / "boxnet-tui.json").read_text())["last"]
+    assert last["micrograph"] == "mic2" and last["position"] != [200.0, 200.0]
+
+
+def test_a_picking_failure_that_is_a_bug_is_reported_and_the_app_goes_on(folder, monkeypatch):
+    from boxnet_tui import batch_picking
+    from boxnet_tui.tui.screens.pick import PickRequest
+
+    def broken(*args, **kwargs):
+        raise AssertionError("Torch not compiled with CUDA enabled")
+
+    monkeypatch.setattr(batch_picking, "pick_folder", broken)
+
+    async def body(app, pilot):
+        app._pick(PickRequest("BoxNet", DIAMETER, None, "current", "cuda"))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.query_one("#job").display
+        assert any("picking failed" in str(n.message) for n in app._notifications)
+        await pilot.press("a")  # still working
+        assert len(star(folder)) == len(PICKS) + 1
+
+    run(folder, body)

@@ -49,6 +49,22 @@ def test_a_damaged_state_file_warns_and_starts_afresh(tmp_path):
     assert json.loads(state_path(tmp_path).read_text())["curated"] == ["mic1"]
 
 
+@pytest.mark.parametrize("text", ['{"thresholds": [1]}', '{"last": "x"}', '{"curated": 5}'])
+def test_a_hand_edited_state_of_the_wrong_shape_warns(tmp_path, text):
+    state_path(tmp_path).write_text(text)
+    store = StateStore(tmp_path)
+    assert store.warning is not None and "unreadable curation state" in store.warning
+
+
+def test_a_state_file_damaged_mid_session_keeps_this_sessions_marks(tmp_path):
+    store = StateStore(tmp_path)
+    store.set_curated("mic1", True)
+    state_path(tmp_path).write_text("{torn")  # damaged by hand or another program
+    store.set_threshold("mic1", 0.4)
+    state, warning = load_state(tmp_path)
+    assert warning is None and state.curated == {"mic1"} and state.thresholds == {"mic1": 0.4}
+
+
 def test_state_that_cannot_be_written_is_reported(tmp_path):
     (tmp_path / "boxnet-tui.json").mkdir()  # a folder where the file should be
     store = StateStore(tmp_path)
@@ -151,6 +167,30 @@ def test_cache_keeps_only_the_wanted_micrographs(tmp_path):
     assert cache.get(4).path == paths[4]
     assert sorted(cache._futures) == [2, 3, 4]  # 1 was dropped: memory flat in the folder size
     assert loaded.count(paths[2]) == 1  # kept, not read again
+    cache.close()
+
+
+def test_a_load_dropped_while_waited_for_is_loaded_again(tmp_path):
+    paths = [tmp_path / f"m{i}.mrc" for i in range(4)]
+    started, release = threading.Event(), threading.Event()
+
+    def load(path: Path, pixel_size: float | None) -> Loaded:
+        if path == paths[0]:
+            started.set()
+            release.wait(5)
+        return Loaded(path, error="fake")
+
+    cache = MicrographCache(paths, load=load)
+    cache.keep([0, 1])  # 0 loads (slowly), 1 waits in the queue
+    assert started.wait(5)
+    waited: list[Loaded] = []
+    waiter = threading.Thread(target=lambda: waited.append(cache.get(1)))
+    waiter.start()
+    cache.keep([0, 2])  # the user moved on: 1's queued load is cancelled under the waiter
+    assert not cache.ready(1)
+    release.set()
+    waiter.join(5)
+    assert waited and waited[0].path == paths[1]  # loaded again, not a CancelledError
     cache.close()
 
 

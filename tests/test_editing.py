@@ -205,3 +205,45 @@ def test_a_corrupt_mask_is_not_painted_over(tmp_path):
     with pytest.raises(UserError, match="not painting over it"):
         editor.paint(10, 10, 40.0, group=1)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("edit", ["remove", "move"])
+def test_an_edit_by_index_after_a_change_on_disk_is_refused(tmp_path, edit):
+    editor = _editor(tmp_path, _three())
+    index = editor.nearest(100, 100, within=10)
+    assert index == 0
+    # another program rewrites the file: the same picks in another order
+    os.utime(editor.pick_path, ns=(0, 0))  # a different stamp even within one clock tick
+    write_picks(editor.pick_path, Picks([500, 300, 100], [500, 300, 100]), "mic1.mrc")
+    with pytest.raises(UserError, match="changed on disk and was reloaded; nothing changed"):
+        if edit == "remove":
+            editor.remove(index, record=True)
+        else:
+            editor.move(index, 50, 50)
+    assert len(_on_disk(editor)) == 3 and list(_on_disk(editor).x) == [500, 300, 100]
+    assert not editor.false_positives_path.exists()
+    editor.remove(editor.nearest(100, 100, within=10), record=True)  # again: the right pick
+    assert list(_on_disk(editor).x) == [500, 300]
+
+
+@pytest.mark.parametrize("edit", ["add", "remove", "move", "paint"])
+def test_a_failed_write_is_one_message_and_leaves_memory_as_the_disk(tmp_path, monkeypatch, edit):
+    editor = _editor(tmp_path, _three())
+    before = snapshot(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("boxnet_tui.editing.write_picks", full_disk)
+    monkeypatch.setattr("boxnet_tui.editing.write_mask", full_disk)
+    actions = {
+        "add": lambda: editor.add(10, 10),
+        "remove": lambda: editor.remove(0, record=False),
+        "move": lambda: editor.move(0, 20, 20),
+        "paint": lambda: editor.paint(100, 100, 64.0, group=1),
+    }
+    with pytest.raises(UserError, match="cannot save \\(No space left on device\\)"):
+        actions[edit]()
+    assert snapshot(tmp_path) == before
+    assert list(editor.picks.x) == [100, 300, 500] and editor.mask() is None
+    assert not editor.can_undo

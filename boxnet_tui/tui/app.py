@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static
+from textual.worker import get_current_worker
 
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.display import MAX_ZOOM, Overlay, View, render
@@ -208,7 +209,10 @@ class BoxnetApp(App[None]):
     @work(thread=True, exclusive=True, group="describe")
     def describe_all(self) -> None:
         """Headers, pick counts and masks of every micrograph, in the background."""
+        worker = get_current_worker()
         for index in range(len(self.session.entries)):
+            if worker.is_cancelled:  # a newer call (another pick set) does it over
+                return
             if self.session.entries[index].described:
                 continue
             self.session.describe_entry(index)
@@ -250,6 +254,8 @@ class BoxnetApp(App[None]):
         if self.cache.ready(index):
             self._display_loaded(index, self.cache.get(index))
         else:
+            # no view while it loads: keys must not edit a micrograph that is not on screen
+            self.view = self.loaded = None
             self.query_one(Viewer).show_frame(None, f"loading {self.session.entries[index].root}…")
             self._load(index)
 
@@ -287,10 +293,17 @@ class BoxnetApp(App[None]):
         self.cursor = position
         width, height = viewer.frame_size
         self.view = View(shape, width, height, position, zoom).clamped()
+        self._position_dirty = True  # a new SSH session resumes on this micrograph
         self.redraw()
         self._refresh_row(index)
-        # read the neighbours once this frame is on screen, not while it is drawn
-        self.call_after_refresh(self.cache.keep, self._neighbours(index))
+        # read the neighbours once this frame is on screen, not while it is drawn; those of
+        # the micrograph current by then (the user may have moved on, and what keep drops
+        # is cancelled)
+        self.call_after_refresh(self._prefetch)
+
+    def _prefetch(self) -> None:
+        if self.index is not None:
+            self.cache.keep(self._neighbours(self.index))
 
     def editor(self) -> MicrographEditor | None:
         if self.index is None or self.view is None:
@@ -385,6 +398,7 @@ class BoxnetApp(App[None]):
             return
         rows, cols = self.view.shape
         self.cursor = (min(max(x, 0.0), cols - 1.0), min(max(y, 0.0), rows - 1.0))
+        self._position_dirty = True  # saved by the poll, at most once a second
         editor = self.editor()
         changed = False
         if editor is not None and self.grabbed is not None:
@@ -653,15 +667,19 @@ class BoxnetApp(App[None]):
 
         def chosen(suffix: str | None) -> None:
             if suffix and suffix != self.session.suffix:
-                self.session.set_suffix(suffix)
-                self._update_header()
-                self.describe_all()
-                if self.index is not None:
-                    self.show_micrograph(
-                        self.index, position=self.cursor, zoom=self.view.zoom if self.view else 0
-                    )
+                self._switch_suffix(suffix)
 
         self.push_screen(SuffixScreen(suffixes, self.session.suffix), chosen)
+
+    def _switch_suffix(self, suffix: str) -> None:
+        """Show pick set ``suffix``: header, list counts and the current micrograph."""
+        self.session.set_suffix(suffix)
+        self._update_header()
+        self.describe_all()
+        if self.index is not None:
+            self.show_micrograph(
+                self.index, position=self.cursor, zoom=self.view.zoom if self.view else 0
+            )
 
     def action_compare(self) -> None:
         suffixes = [s for s in self.session.refresh_suffixes() if s != self.session.suffix]
@@ -752,8 +770,7 @@ class BoxnetApp(App[None]):
             return
         # show the new picks as they land
         if self.session.suffix != request.model:
-            self.session.set_suffix(request.model)
-            self._update_header()
+            self._switch_suffix(request.model)
         self._job_cancelled = False
         self._show_job(f"picking {len(paths)} with {request.model}", len(paths))
         self._run_pick(request, paths)
@@ -776,6 +793,9 @@ class BoxnetApp(App[None]):
         except UserError as error:
             self.call_from_thread(self._job_done, str(error), "error")
             return
+        except Exception as error:  # a bug or the machine (no CUDA, no memory): keep the app
+            self.call_from_thread(self._job_done, f"picking failed: {error!r}", "error")
+            return
         stopped = " (cancelled)" if self._job_cancelled else ""
         message = (
             f"picked {summary.picked} micrographs, {summary.particles} particles in "
@@ -794,6 +814,7 @@ class BoxnetApp(App[None]):
         self.session.update_entry(index)
         self._refresh_row(index)
         if index == self.index:
+            self.grabbed = None  # an index into the picks just replaced
             self.redraw()
 
     def action_cancel_job(self) -> None:

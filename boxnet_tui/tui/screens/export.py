@@ -110,10 +110,16 @@ class ExportScreen(ModalScreen[Path | None]):
         out = self.folder / layout.TRAINING / f"{name}.tif"
         error.update("")
         self.running = True
-        self._export(positives, diameter, out)
+        options = {
+            "extra_important": self._selected("extra_important"),
+            "uncertain": self._selected("uncertain"),
+            "train_masking": self.query_one("#train_masking", Checkbox).value,
+        }
+        self._export(positives, diameter, out, options)
 
     @work(thread=True, exclusive=True)
-    def _export(self, positives: str, diameter: float, out: Path) -> None:
+    def _export(self, positives: str, diameter: float, out: Path, options: dict) -> None:
+        """The export, off the UI thread (it reads the widgets' values only from ``options``)."""
         from boxnet_tui.training.export import export_examples
 
         def progress(done: int, total: int) -> None:
@@ -121,17 +127,13 @@ class ExportScreen(ModalScreen[Path | None]):
 
         try:
             count = export_examples(
-                self.folder,
-                positives,
-                diameter,
-                out,
-                extra_important=self._selected("extra_important"),
-                uncertain=self._selected("uncertain"),
-                train_masking=self.query_one("#train_masking", Checkbox).value,
-                progress=progress,
+                self.folder, positives, diameter, out, progress=progress, **options
             )
         except UserError as problem:
             self.app.call_from_thread(self._finished, None, str(problem))
+            return
+        except Exception as problem:  # a bug or the machine: say it, keep the app
+            self.app.call_from_thread(self._finished, None, f"export failed: {problem!r}")
             return
         self.app.call_from_thread(self._finished, out, f"wrote {count} micrographs to {out}")
 

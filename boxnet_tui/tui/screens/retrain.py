@@ -190,6 +190,9 @@ class RetrainScreen(ModalScreen[str | None]):
         except UserError as error:
             self.app.call_from_thread(self._failed, str(error))
             return
+        except Exception as error:  # a bug or the machine: say it, keep the app
+            self.app.call_from_thread(self._failed, f"could not start: {error!r}")
+            return
         self.app.call_from_thread(self.dismiss, run.name)
 
     def _failed(self, message: str) -> None:
