@@ -8,8 +8,10 @@ the run's ``RunConfig``. Nothing here reads an image, so it is cheap to call on 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
@@ -19,6 +21,8 @@ from boxnet_tui.model.store import DEFAULT_MODEL, check_name, list_models, model
 from boxnet_tui.paths import runs_dir
 from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
 from boxnet_tui.training.runs import RunConfig
+
+T = TypeVar("T")
 
 DEVICES = ("auto", "cpu", "cuda")
 AUTO_PUBLIC_SET = "auto"
@@ -105,31 +109,64 @@ class RetrainForm:
     iterations: str = ""  # empty: Warp's rule
     device: str = "auto"
     hold_out: bool = True
+    # what was read from disk for this form (folder scan, STAR counts, models): the form is
+    # checked on every key, and a folder of 1000 micrographs takes seconds to read
+    _memo: dict[tuple[str, ...], object] = field(default_factory=dict, repr=False, compare=False)
+
+    def remembered(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        """``compute()``'s result (or UserError) for ``key``, read once per form."""
+        if key not in self._memo:
+            try:
+                self._memo[key] = compute()
+            except UserError as error:
+                self._memo[key] = error
+        value = self._memo[key]
+        if isinstance(value, UserError):
+            raise value
+        return value  # type: ignore[return-value]
+
+    def forget(self) -> None:
+        """Read the disk afresh at the next check (as Start does)."""
+        self._memo.clear()
 
 
-def base_has_mask(base: str) -> bool:
-    for model in list_models():
-        if model.name == base:
-            return bool(model.has_mask)
-    return False
+def matched_for(form: RetrainForm, star: str) -> Matched:
+    """:func:`matched` of ``star`` in the form's folder, read once per form."""
+    return form.remembered(("matched", star), lambda: matched(form.folder, star))
+
+
+def _roots(form: RetrainForm) -> list[str]:
+    return form.remembered(("roots",), lambda: [p.stem for p in scan_folder(form.folder)])
+
+
+def _model_masks(form: RetrainForm) -> dict[str, bool]:
+    return form.remembered(("models",), lambda: {m.name: bool(m.has_mask) for m in list_models()})
 
 
 def mask_counts(form: RetrainForm) -> tuple[int, int]:
     """(micrographs with a mask, micrographs with positives)."""
     roots = _positive_roots(form)
-    have = sum(layout.mask_path(form.folder, root).is_file() for root in roots)
-    return have, len(roots)
+
+    def count() -> int:
+        return sum(layout.mask_path(form.folder, root).is_file() for root in roots)
+
+    return form.remembered(("masks", str(form.positives)), count), len(roots)
 
 
 def _positive_roots(form: RetrainForm) -> list[str]:
-    if not form.positives:
+    positives = form.positives
+    if not positives:
         return []
+
+    def find() -> list[str]:
+        roots = _roots(form)
+        _, suffix = layout.match_suffix(positives, roots)
+        return list(layout.matched_files(Path(positives).parent, suffix, roots))
+
     try:
-        roots = [path.stem for path in scan_folder(form.folder)]
-        _, suffix = layout.match_suffix(form.positives, roots)
+        return form.remembered(("positive roots", positives), find)
     except UserError:
         return []
-    return list(layout.matched_files(Path(form.positives).parent, suffix, roots))
 
 
 def default_iterations(form: RetrainForm) -> int:
@@ -159,7 +196,7 @@ def check(form: RetrainForm) -> dict[str, str]:
                 problems["name"] = f"a model or run named {form.name!r} exists already"
         except UserError as error:
             problems["name"] = str(error)
-    if form.base not in {m.name for m in list_models()}:
+    if form.base not in _model_masks(form):
         problems["base"] = f"no model named {form.base!r}"
     for key in ("positives", "extra_important", "uncertain"):
         value = getattr(form, key)
@@ -168,7 +205,7 @@ def check(form: RetrainForm) -> dict[str, str]:
                 problems[key] = "choose the curated STAR files"
             continue
         try:
-            found = matched(form.folder, value)
+            found = matched_for(form, value)
         except UserError as error:
             problems[key] = str(error)
             continue
@@ -208,7 +245,7 @@ def warnings(form: RetrainForm) -> dict[str, str]:
     advice = {}
     if form.train_masking and "mask" not in form.name.lower():
         advice["name"] = "a masking model is best named with 'Mask' in it"
-    if form.train_masking and not base_has_mask(form.base):
+    if form.train_masking and not _model_masks(form).get(form.base, False):
         advice["base"] = "training masking works best from a masking base model"
     return advice
 
@@ -221,6 +258,7 @@ def to_config(form: RetrainForm) -> RunConfig:
     """
     from boxnet_tui.training.public_set import resolve_public_set
 
+    form.forget()  # Start checks the files as they are now
     problems = check(form)
     if problems:
         key, message = next(iter(problems.items()))

@@ -126,3 +126,21 @@ def test_to_config_carries_every_option(tmp_path):
     form.name = ""
     with pytest.raises(UserError, match="name"):
         to_config(form)
+
+
+def test_the_form_reads_the_folder_once_and_start_reads_it_afresh(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    form = _good(folder)
+    reads: list[str] = []
+    real = retrain_form.read_picks
+    monkeypatch.setattr(retrain_form, "read_picks", lambda path: reads.append(path) or real(path))
+    for typed in ("M", "My", "MyN", "MyNe", "MyNet"):  # a check on every key
+        form.name = typed
+        assert check(form) == {}
+        retrain_form.default_iterations(form)
+        retrain_form.mask_counts(form)
+    assert len(reads) == 4  # each matched STAR once
+    (folder / "matching" / "mic2_manual.star").write_text("not a star")
+    assert check(form) == {}  # still the remembered reading
+    with pytest.raises(UserError, match="unreadable STAR: mic2_manual.star"):
+        to_config(form)

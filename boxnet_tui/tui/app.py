@@ -717,11 +717,8 @@ class BoxnetApp(App[None]):
         from boxnet_tui.tui.screens.retrain import RetrainScreen
 
         form = RetrainForm(str(self.session.folder), diameter=f"{self.session.diameter:g}")
-        suffix = self.session.suffix
-        for choice in RetrainScreen.choices_for(self.session.folder):
-            if choice.suffix == suffix and choice.path.parent.name == "matching":
-                form.positives = str(choice.path)  # the set being curated, as a start
-        self.push_screen(RetrainScreen(form), self._retrain_started)
+        screen = RetrainScreen(form, curating=self.session.suffix)
+        self.push_screen(screen, self._retrain_started)
 
     def _retrain_started(self, name: str | None) -> None:
         if name:
@@ -730,9 +727,7 @@ class BoxnetApp(App[None]):
 
     def open_run(self, name: str) -> None:
         """Show a run's monitor (the screen comes with the training monitor)."""
-        monitor = getattr(self, "action_runs", None)
-        if monitor is not None:
-            monitor(name)
+        self.action_runs(name)
 
     def action_pick(self) -> None:
         if self.workers_in("pick"):

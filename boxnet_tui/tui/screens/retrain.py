@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from boxnet_tui import retrain_form
 from boxnet_tui.errors import UserError
+from boxnet_tui.io import layout
 from boxnet_tui.model.store import list_models
 from boxnet_tui.retrain_form import RetrainForm
 
@@ -28,15 +29,16 @@ class RetrainScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
 
-    def __init__(self, form: RetrainForm) -> None:
+    def __init__(self, form: RetrainForm, *, curating: str | None = None) -> None:
+        """``curating``: the pick set being curated, chosen as the positives to start with."""
         super().__init__()
         self.form = form
         self.choices = retrain_form.star_choices(form.folder)
         self.starting = False
-
-    @staticmethod
-    def choices_for(folder: object) -> list[retrain_form.StarChoice]:
-        return retrain_form.star_choices(folder)  # type: ignore[arg-type]
+        in_matching = [c for c in self.choices if c.path.parent.name == layout.MATCHING]
+        for choice in in_matching:
+            if form.positives is None and choice.suffix == curating:
+                form.positives = str(choice.path)
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -144,7 +146,7 @@ class RetrainScreen(ModalScreen[str | None]):
         if value is None:
             return ""
         try:
-            found = retrain_form.matched(self.form.folder, value)
+            found = retrain_form.matched_for(self.form, value)
         except UserError:
             return ""
         return (
