@@ -26,6 +26,18 @@ MIN_DIAMETER, MAX_DIAMETER = 10.0, 700.0
 MIN_MASK_COMPONENT = 20  # px at 8 Å/px
 
 
+DIAMETER_RANGE = f"a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å"  # for a form's hint
+
+
+def diameter_from_text(text: str) -> float | None:
+    """The diameter (Å) a user typed, or None when it is not a number within 10–700 Å."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if MIN_DIAMETER <= value <= MAX_DIAMETER else None
+
+
 def check_diameter(diameter: float) -> float:
     """Return ``diameter`` (Å) if it is within Warp's 10–700 Å, else raise a UserError."""
     if not (MIN_DIAMETER <= diameter <= MAX_DIAMETER):

@@ -19,7 +19,7 @@ from boxnet_tui.io.micrographs import scan_folder
 from boxnet_tui.io.star import read_picks
 from boxnet_tui.model.store import DEFAULT_MODEL, check_name, list_models, models_dir
 from boxnet_tui.paths import runs_dir
-from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+from boxnet_tui.picking import DIAMETER_RANGE, diameter_from_text
 from boxnet_tui.training.runs import RunConfig
 
 T = TypeVar("T")
@@ -213,12 +213,8 @@ def check(form: RetrainForm) -> dict[str, str]:
             problems[key] = f"unreadable STAR: {', '.join(found.unreadable[:3])}"
         elif key == "positives" and not found.particles:
             problems[key] = "these STAR files hold no particles"
-    try:
-        diameter = float(form.diameter)
-    except ValueError:
-        diameter = float("nan")
-    if not MIN_DIAMETER <= diameter <= MAX_DIAMETER:
-        problems["diameter"] = f"a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å"
+    if diameter_from_text(form.diameter) is None:
+        problems["diameter"] = DIAMETER_RANGE
     public = form.public_folder.strip()
     if form.public_set and public.lower() != AUTO_PUBLIC_SET and not Path(public).is_dir():
         problems["public_folder"] = f"{public}: no such folder"

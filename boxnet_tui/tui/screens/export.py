@@ -19,7 +19,7 @@ from boxnet_tui import retrain_form
 from boxnet_tui.errors import UserError
 from boxnet_tui.io import layout
 from boxnet_tui.model.store import check_name
-from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
 
 NONE = "none"
 
@@ -92,15 +92,12 @@ class ExportScreen(ModalScreen[Path | None]):
         error = self.query_one("#export-error", Label)
         positives = self._selected("positives")
         name = self.query_one("#out", Input).value.strip()
-        try:
-            diameter = float(self.query_one("#diameter", Input).value)
-        except ValueError:
-            diameter = float("nan")
+        diameter = diameter_from_text(self.query_one("#diameter", Input).value)
         if positives is None:
             error.update("choose the positive examples")
             return
-        if not MIN_DIAMETER <= diameter <= MAX_DIAMETER:
-            error.update(f"diameter: a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å")
+        if diameter is None:
+            error.update(f"diameter: {DIAMETER_RANGE}")
             return
         try:
             check_name(name)

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from boxnet_tui.model.store import DEFAULT_MODEL, list_models
-from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
 
 WHICH = (
     ("all micrographs", "all"),
@@ -73,12 +73,9 @@ class PickScreen(ModalScreen[PickRequest | None]):
 
     def request(self) -> PickRequest | str:
         """The request, or why it cannot be made."""
-        try:
-            diameter = float(self.query_one("#diameter", Input).value)
-        except ValueError:
-            diameter = float("nan")
-        if not MIN_DIAMETER <= diameter <= MAX_DIAMETER:
-            return f"diameter: a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å"
+        diameter = diameter_from_text(self.query_one("#diameter", Input).value)
+        if diameter is None:
+            return f"diameter: {DIAMETER_RANGE}"
         text = self.query_one("#threshold", Input).value.strip()
         threshold = None
         if text:

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
+from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
 
 
 class SuffixScreen(ModalScreen[str | None]):
@@ -62,14 +62,9 @@ class DiameterScreen(ModalScreen[float | None]):
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        try:
-            value = float(event.value)
-        except ValueError:
-            value = float("nan")
-        if not MIN_DIAMETER <= value <= MAX_DIAMETER:
-            self.query_one("#diameter-error", Label).update(
-                f"must be a number from {MIN_DIAMETER:g} to {MAX_DIAMETER:g} Å"
-            )
+        value = diameter_from_text(event.value)
+        if value is None:
+            self.query_one("#diameter-error", Label).update(f"must be {DIAMETER_RANGE}")
             return
         self.dismiss(value)
 

@@ -25,6 +25,7 @@ class MicrographList(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.shown: list[int] = []  # entry indices in display order
+        self._row_of: dict[int, int] = {}  # entry index -> its row, for a folder of thousands
         self._rows: dict[int, tuple[Text, Text, Text, Text]] = {}
         self._names: list[str] = []
         self._filling = False
@@ -64,16 +65,16 @@ class MicrographList(Vertical):
 
     def update_entry(self, index: int, row: tuple[Text, Text, Text, Text]) -> None:
         self._rows[index] = row
-        if index not in self.shown:
+        if index not in self._row_of:
             return
         table = self.query_one(DataTable)
         for key, value in zip(("curated", "picks", "mask", "name"), row, strict=True):
             table.update_cell(str(index), key, value)
 
     def select(self, index: int) -> None:
-        if index in self.shown:
+        if index in self._row_of:
             table = self.query_one(DataTable)
-            table.move_cursor(row=self.shown.index(index), scroll=True)
+            table.move_cursor(row=self._row_of[index], scroll=True)
 
     def _refill(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
@@ -81,6 +82,7 @@ class MicrographList(Vertical):
         self._filling = True
         table.clear()
         self.shown = [i for i, name in enumerate(self._names) if needle in name.lower()]
+        self._row_of = {index: row for row, index in enumerate(self.shown)}
         for index in self.shown:
             table.add_row(*self._rows[index], key=str(index))
         self._filling = False
