@@ -189,8 +189,7 @@ class MicrographEditor:
             last.after = after
             self._redo.clear()
             return
-        self._undo.append(Edit("move", index, before=before, after=after, group=group))
-        self._redo.clear()
+        self._log(Edit("move", index, before=before, after=after, group=group))
 
     # -- mask ---------------------------------------------------------------------------
     @property
@@ -255,19 +254,19 @@ class MicrographEditor:
 
     def undo(self) -> Edit | None:
         """Revert the last edit (a recorded removal also leaves the false-positives file)."""
-        if self.reload_if_changed() or not self._undo:
-            return None
-        edit = self._undo.pop()
-        self._apply(edit, reverse=True)
-        self._redo.append(edit)
-        return edit
+        return self._replay(self._undo, self._redo, reverse=True)
 
     def redo(self) -> Edit | None:
-        if self.reload_if_changed() or not self._redo:
+        return self._replay(self._redo, self._undo, reverse=False)
+
+    def _replay(self, source: list[Edit], target: list[Edit], *, reverse: bool) -> Edit | None:
+        """Apply the last edit of ``source`` and move it to ``target``; a failed write leaves
+        both as they were, so the user can try again."""
+        if self.reload_if_changed() or not source:
             return None
-        edit = self._redo.pop()
-        self._apply(edit, reverse=False)
-        self._undo.append(edit)
+        edit = source[-1]
+        self._apply(edit, reverse=reverse)
+        target.append(source.pop())
         return edit
 
     def _apply(self, edit: Edit, *, reverse: bool) -> None:
@@ -354,21 +353,25 @@ class MicrographEditor:
 
     def _save_picks(self, picks: Picks) -> None:
         """Write ``picks`` and only then hold them: what is shown is what is on disk."""
-        try:
-            write_picks(self.pick_path, picks, self.micrograph_name, with_angles=True)
-        except OSError as error:
-            raise UserError(f"{self.pick_path}: cannot save ({error.strerror or error})") from None
+        self._write(picks, self.pick_path)
         self.picks = picks
         self._stamp = file_stamp(self.pick_path)
 
     def _save_mask(self, mask: np.ndarray) -> None:
         """Write ``mask`` and only then hold it."""
-        try:
-            write_mask(self.mask_path, mask)
-        except OSError as error:
-            raise UserError(f"{self.mask_path}: cannot save ({error.strerror or error})") from None
+        self._write(mask, self.mask_path)
         self._mask = mask
         self._mask_stamp = file_stamp(self.mask_path)
+
+    def _write(self, data: Picks | np.ndarray, path: Path) -> None:
+        """Write picks (STAR) or a mask (TIFF) to ``path``; a disk's refusal is a UserError."""
+        try:
+            if isinstance(data, Picks):
+                write_picks(path, data, self.micrograph_name, with_angles=True)
+            else:
+                write_mask(path, data)
+        except OSError as error:
+            raise UserError(f"{path}: cannot save ({error.strerror or error})") from None
 
     def _edit_false_positives(self, change: Callable[[Picks], Picks]) -> None:
         path = self.false_positives_path
@@ -376,10 +379,7 @@ class MicrographEditor:
             current = read_picks(path) if path.exists() else Picks()
         except StarError as error:
             raise UserError(f"{error}; not recording the false positive over it") from None
-        try:
-            write_picks(path, change(current), self.micrograph_name, with_angles=True)
-        except OSError as error:
-            raise UserError(f"{path}: cannot save ({error.strerror or error})") from None
+        self._write(change(current), path)
 
     def _append_false_positive(self, pick: tuple[float, float, float]) -> None:
         self._edit_false_positives(

@@ -29,30 +29,27 @@ def test_main_screen(snap_compare, tmp_path):
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=_shown)
 
 
-def test_main_screen_after_curation_with_mask_and_zoom(snap_compare, tmp_path):
-    async def curate(pilot) -> None:
-        await _shown(pilot)
-        await pilot.press("tab", "x", "c", "plus", "b", "right", "right", "b", "tab")
-        await pilot.pause()
+def _after(*keys: str, settle: float = 0.0):
+    """A run_before that waits for the first frame, presses ``keys`` and lets them land."""
 
+    async def press(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press(*keys)
+        await pilot.pause(settle or None)
+
+    return press
+
+
+def test_main_screen_after_curation_with_mask_and_zoom(snap_compare, tmp_path):
+    curate = _after("tab", "x", "c", "plus", "b", "right", "right", "b", "tab")
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=curate)
 
 
 def test_help_screen(snap_compare, tmp_path):
-    async def help_(pilot) -> None:
-        await _shown(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-
+    help_ = _after("question_mark")
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=help_)
 
 
 def test_retrain_form(snap_compare, tmp_path):
-    async def form(pilot) -> None:
-        await _shown(pilot)
-        await pilot.press("r")
-        await pilot.pause(0.5)
-        await pilot.press(*"BetaGal2")
-        await pilot.pause()
-
+    form = _after("r", *"BetaGal2", settle=0.5)
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=form)

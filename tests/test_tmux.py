@@ -64,15 +64,20 @@ def curate(folder: Path, roots: list[str], suffix: str, diameter: float, home: P
         assert (start.index, start.total) == (1, len(roots))
         count = start.picks
 
+        def tab_and_remove(key: str, before: Picks, here: Status) -> tuple[Picks, Status]:
+            """Tab to the next pick, ``key`` removes it: exactly that pick gone from the STAR."""
+            pane.send("Tab")
+            on_pick = pane.wait(lambda s: (s.x, s.y) != (here.x, here.y), "Tab to a pick")
+            pane.send(key)
+            pane.wait(lambda s: s.picks == count - 1, f"{key} to leave {count - 1} picks")
+            after = read_picks(stars[first])
+            assert len(after) == count - 1
+            gone = list((keyed(before) - keyed(after)).elements())
+            assert len(gone) == 1 and near(gone[0], on_pick), (gone, on_pick)
+            return after, on_pick
+
         # Tab, then x: one pick gone from the STAR, the same one in the false positives
-        pane.send("Tab")
-        on_pick = pane.wait(lambda s: (s.x, s.y) != (start.x, start.y), "Tab to move the cursor")
-        pane.send("x")
-        pane.wait(lambda s: s.picks == count - 1, f"x to leave {count - 1} picks")
-        after_x = read_picks(stars[first])
-        assert len(after_x) == count - 1
-        gone = list((keyed(original[first]) - keyed(after_x)).elements())
-        assert len(gone) == 1 and near(gone[0], on_pick), (gone, on_pick)
+        after_x, on_pick = tab_and_remove("x", original[first], start)
         assert fp_count(first) == 1
         recorded = read_picks(fps[first])
         assert near((float(recorded.x[0]), float(recorded.y[0])), on_pick)
@@ -87,14 +92,7 @@ def curate(folder: Path, roots: list[str], suffix: str, diameter: float, home: P
         assert fp_count(first) == 1
 
         # Tab, then X: removed without recording
-        pane.send("Tab")
-        moved = pane.wait(lambda s: (s.x, s.y) != (on_pick.x, on_pick.y), "Tab to the next pick")
-        pane.send("X")
-        pane.wait(lambda s: s.picks == count - 1, f"X to leave {count - 1} picks")
-        after_shift_x = read_picks(stars[first])
-        assert len(after_shift_x) == count - 1
-        gone = list((keyed(after_a) - keyed(after_shift_x)).elements())
-        assert len(gone) == 1 and near(gone[0], moved), (gone, moved)
+        tab_and_remove("X", after_a, on_pick)
         assert fp_count(first) == 1, "X must not record a false positive"
 
         # u: the unrecorded removal undone
