@@ -156,6 +156,8 @@ def main() -> None:
             if not REAL.is_dir():
                 raise SystemExit(f"real data not found at {REAL}")
             held_out = find_model(args.model).training.get("held_out") or []
+            if isinstance(held_out, dict):  # per real protein since the two-protein recipe
+                held_out = held_out.get(REAL.name, [])
             if not held_out:
                 raise SystemExit(f"model {args.model} records no held-out micrographs")
             diameter, border = DIAMETER, BORDER

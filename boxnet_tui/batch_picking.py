@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, prepare_for_network
+from boxnet_tui.imaging import WARP_SCALE, NetworkScale, prepare_for_network, scaled_shape
 from boxnet_tui.io import layout
-from boxnet_tui.io.masks import write_mask
+from boxnet_tui.io.masks import MASK_PIXEL_SIZE, resize_mask, write_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
@@ -29,7 +29,7 @@ from boxnet_tui.model.store import DEFAULT_MODEL, ModelInfo, load_model
 from boxnet_tui.picking import check_diameter, pick
 
 DEFAULT_THRESHOLD = 0.5
-MIN_SIDE_AT_8A = 64  # px: 512 Å, below which a micrograph cannot hold a tile's context
+MIN_SIDE_PX = 64  # px of the network's input, below which a micrograph holds no tile's context
 
 
 @dataclass
@@ -45,8 +45,10 @@ class PickSettings:
 @dataclass
 class Prepared:
     path: Path
-    image: np.ndarray  # 8 Å/px, normalised
+    image: np.ndarray  # at the model's input pixel size, normalised
     scale: float  # micrograph pixels per network pixel
+    pixel_size: float = 8.0  # Å/px of ``image``
+    mask_shape: tuple[int, int] | None = None  # the micrograph's junk mask grid (8 Å/px)
 
 
 @dataclass
@@ -87,19 +89,25 @@ def default_threshold(info: ModelInfo) -> float:
     return info.threshold if info.threshold is not None else DEFAULT_THRESHOLD
 
 
-def prepare(path: Path, settings: PickSettings) -> Prepared:
-    """Read a micrograph and bring it to what the network sees (8 Å/px, normalised)."""
+def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE) -> Prepared:
+    """Read a micrograph and bring it to what the network sees (``scale``, normalised)."""
     micrograph = read_micrograph(path, settings.pixel_size)
-    image, scale = prepare_for_network(
-        micrograph.data, micrograph.pixel_size, invert=settings.invert
+    network_pixel = scale.pixel_size(settings.diameter)
+    image, factor = prepare_for_network(
+        micrograph.data,
+        micrograph.pixel_size,
+        invert=settings.invert,
+        target_pixel_size=network_pixel,
+        highpass_angstrom=scale.highpass(settings.diameter),
     )
-    if min(image.shape) < MIN_SIDE_AT_8A:
-        side = MIN_SIDE_AT_8A * NETWORK_PIXEL_SIZE / micrograph.pixel_size
+    if min(image.shape) < MIN_SIDE_PX:
+        side = MIN_SIDE_PX * network_pixel / micrograph.pixel_size
         raise UserError(
             f"{path}: too small to pick ({micrograph.data.shape[1]}x{micrograph.data.shape[0]} px "
             f"at {micrograph.pixel_size:g} Å/px); each side must be at least {side:.0f} px"
         )
-    return Prepared(path, image, scale)
+    mask_shape = scaled_shape(micrograph.data.shape, micrograph.pixel_size, MASK_PIXEL_SIZE)
+    return Prepared(path, image, factor, factor * micrograph.pixel_size, mask_shape)
 
 
 def pick_prepared(
@@ -114,8 +122,12 @@ def pick_prepared(
         settings.diameter,
         threshold,
         min_mask_distance=settings.min_mask_distance,
+        pixel_size=prepared.pixel_size,
     )
-    return MicrographPicks(prepared.path, result.to_micrograph(prepared.scale), result.junk)
+    junk = result.junk
+    if prepared.mask_shape is not None and junk.shape != prepared.mask_shape:
+        junk = resize_mask(junk, prepared.mask_shape)  # masks on disk are at 8 Å/px
+    return MicrographPicks(prepared.path, result.to_micrograph(prepared.scale), junk)
 
 
 def save_picks(
@@ -129,14 +141,18 @@ def save_picks(
         write_mask(layout.mask_path(folder, root), result.junk)
 
 
-def _prefetched(paths: list[Path], settings: PickSettings) -> Iterator[tuple[Path, Future]]:
+def _prefetched(
+    paths: list[Path], settings: PickSettings, scale: NetworkScale
+) -> Iterator[tuple[Path, Future]]:
     """Yield (path, future of Prepared) with the next micrograph already being read."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
-        pending: Future | None = pool.submit(prepare, paths[0], settings) if paths else None
+        pending: Future | None = pool.submit(prepare, paths[0], settings, scale) if paths else None
         for index, path in enumerate(paths):
             current = pending
             nxt = index + 1
-            pending = pool.submit(prepare, paths[nxt], settings) if nxt < len(paths) else None
+            pending = (
+                pool.submit(prepare, paths[nxt], settings, scale) if nxt < len(paths) else None
+            )
             assert current is not None
             yield path, current
 
@@ -174,7 +190,7 @@ def pick_folder(
     suffix = suffix or info.name
     summary = FolderSummary()
     start = time.perf_counter()
-    for done, (path, future) in enumerate(_prefetched(paths, settings), start=1):
+    for done, (path, future) in enumerate(_prefetched(paths, settings, info.scale), start=1):
         if should_stop is not None and should_stop():
             break
         try:

@@ -9,6 +9,7 @@ columns.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,49 @@ if TYPE_CHECKING:
 
 NETWORK_PIXEL_SIZE = 8.0
 HIGHPASS_ANGSTROM = 500.0
+# A diameter-scaled network sees every particle this many pixels across, whatever its size:
+# a 60 Å and a 500 Å protein look alike in size, so one model finds both (issue 10).
+DEFAULT_PIXELS_PER_DIAMETER = 20.0
+HIGHPASS_DIAMETERS = 2.6  # 500 Å for a 190 Å particle, as Warp's fixed 500 Å there
+
+
+@dataclass(frozen=True)
+class NetworkScale:
+    """The pixel size a model sees its input at, stored in its ``model.json``.
+
+    ``pixels_per_diameter`` None is Warp's rule: a fixed 8 Å/px and a 500 Å high-pass. A number
+    scales the input by the particle diameter instead, so the particle is always that many
+    pixels across and the high-pass follows (``HIGHPASS_DIAMETERS`` diameters).
+    """
+
+    pixels_per_diameter: float | None = None
+
+    def pixel_size(self, diameter: float) -> float:
+        """Å/px of the network's input for particles of ``diameter`` Å."""
+        if self.pixels_per_diameter is None:
+            return NETWORK_PIXEL_SIZE
+        return float(diameter) / self.pixels_per_diameter
+
+    def highpass(self, diameter: float) -> float:
+        """Å: the high-pass applied to the network's input."""
+        if self.pixels_per_diameter is None:
+            return HIGHPASS_ANGSTROM
+        return HIGHPASS_DIAMETERS * float(diameter)
+
+    def to_json(self) -> float | None:
+        return self.pixels_per_diameter
+
+    @classmethod
+    def from_json(cls, value: object) -> NetworkScale:
+        if value is None:
+            return cls()
+        number = float(value)  # type: ignore[arg-type]
+        if not (math.isfinite(number) and 2.0 <= number <= 200.0):
+            raise ValueError(f"pixels_per_diameter {value!r} is not from 2 to 200")
+        return cls(number)
+
+
+WARP_SCALE = NetworkScale()  # 8 Å/px: Warp's models, example TIFFs and masks
 
 
 def scaled_shape(
@@ -137,8 +181,11 @@ def prepare_for_network(
     *,
     invert: bool = False,
     target_pixel_size: float = NETWORK_PIXEL_SIZE,
+    highpass_angstrom: float = HIGHPASS_ANGSTROM,
 ) -> tuple[np.ndarray, float]:
-    """Micrograph -> what BoxNet sees: 8 Å/px, high-passed at 500 Å, normalised.
+    """Micrograph -> what BoxNet sees: ``target_pixel_size`` (Warp: 8 Å/px), high-passed
+    (Warp: at 500 Å), normalised. :meth:`NetworkScale.pixel_size` and
+    :meth:`NetworkScale.highpass` give a model's two values.
 
     Args:
         invert: for negative stain (particles bright), so particles always look dark.
@@ -147,7 +194,7 @@ def prepare_for_network(
         The prepared image and the factor from its pixels to the micrograph's pixels.
     """
     small, new_pixel = fourier_rescale(
-        image, pixel_size, target_pixel_size, highpass_angstrom=HIGHPASS_ANGSTROM
+        image, pixel_size, target_pixel_size, highpass_angstrom=highpass_angstrom
     )
     small = normalise(small)
     if invert:

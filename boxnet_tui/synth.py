@@ -2,9 +2,13 @@
 
 What is simulated, in this order (lengths in Å unless a name ends in ``_px``):
 
-1. One random "protein" per dataset: 30–80 3-D Gaussian blobs in one to three ellipsoidal
-   domains, scaled to the particle diameter, so that different orientations project
-   visibly differently.
+1. One random "protein" per dataset, built from 3-D Gaussian blobs and scaled so that its
+   largest extent is the particle diameter. Its ``family`` (:data:`FAMILIES`) sets the shape:
+   ``blobs`` (the default: 30–80 blobs in one to three ellipsoidal domains), ``shell`` (a
+   hollow cage such as apoferritin or a capsid: projections are rings, darker at the rim),
+   ``ring`` (a ring or barrel with n-fold subunits: nanodiscs, GroEL, pores), ``rod`` (2.5–4
+   times as long as wide), ``flat`` (a plate 8–20 % of its diameter thick) and ``ribosome``
+   (two unequal lobes, denser than protein). Different orientations project differently.
 2. Its projection in a uniformly random orientation per particle: the projection of a 3-D
    Gaussian is a 2-D Gaussian, so each particle is rendered exactly, as a separable sum
    (one small matrix product per particle, no loop over pixels or blobs).
@@ -12,26 +16,37 @@ What is simulated, in this order (lengths in Å unless a name ends in ``_px``):
    fewer electrons (inelastic mean free path) and adds more amorphous "texture".
 4. Junk: on some micrographs a carbon edge (the region beyond a smooth, slightly wobbly
    circle, the rim of the hole) and a few ice-contamination blobs (large, dark, irregular).
-   Both are the junk mask; no particle is placed within one radius of junk.
-5. The weak-phase image through the CTF (300 kV, Cs 2.7 mm, 7 % amplitude contrast, random
+   With ``debris``, also aggregates (clumps of 3–8 overlapping copies of the protein). All
+   three are the junk mask; no particle is placed within one radius of junk. ``debris`` also
+   adds broken particles (fragments of 30–60 % of the blobs), which are background: neither
+   picks nor junk.
+5. Particles are packed at a random coverage (sparse to crowded) or at ``coverage``.
+6. The weak-phase image through the CTF (300 kV, Cs 2.7 mm, 7 % amplitude contrast, random
    defocus 0.8–3.0 µm with some astigmatism, a B-factor envelope), applied in Fourier space.
-6. Shot noise on an effective (DQE-weighted) dose of 9–27 e/Å² (20–60 e/px at 1.5 Å/px), as
+7. Shot noise on an effective (DQE-weighted) dose of 9–27 e/Å² (20–60 e/px at 1.5 Å/px), as
    its Gaussian equivalent (the Poisson counts are far above 10 per pixel). Particles are
    then barely visible by eye, as in real micrographs, and clear after a low-pass filter.
 
-The image is in electrons per pixel (mean tens), float32. The same seed gives the same bytes.
+The image is in electrons per pixel (mean tens), float32. The same seed gives the same bytes,
+and the defaults give the bytes they gave before the keywords for variety existed.
+
+For pre-training a picker that must generalise, :func:`training_micrograph` draws all of the
+above from one seed over wider ranges (diameters 60–500 Å, defocus 0.5–4 µm, dose 5–60
+e/Å²), and hands the image over as a user might (:func:`as_user_input`, :data:`STYLES`: 8-
+and 16-bit files, contrast stretches, low-passed, binned, uncorrected gain; in
+:mod:`boxnet_tui.synth_styles`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage
+from scipy import ndimage, spatial
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import scaled_shape
@@ -39,6 +54,23 @@ from boxnet_tui.io.layout import mask_path, pick_path
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, write_mask
 from boxnet_tui.io.micrographs import write_micrograph
 from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.synth_styles import STYLES, as_user_input, bin_image2, bin_mask, bin_picks
+
+__all__ = [
+    "FAMILIES",
+    "STYLES",
+    "SynthMicrograph",
+    "TrainingMicrograph",
+    "as_user_input",
+    "bin_image2",
+    "bin_mask",
+    "bin_picks",
+    "junk_mask_8a",
+    "make_dataset",
+    "make_micrograph",
+    "micrograph_seed",
+    "training_micrograph",
+]
 
 VOLTAGE_KV = 300.0
 CS_MM = 2.7
@@ -67,6 +99,37 @@ COVERAGE_RANGE = (0.03, 0.45)  # share of the free area under particle discs: sp
 MIN_DISTANCE = 0.9  # closest two particle centres may come, in diameters (some touch)
 
 _PROTEIN_TAG = 0x70726F74  # keeps the protein's random stream apart from a micrograph's
+_RECIPE_TAG = 0x72656369  # and the training recipe's apart from both
+
+# Protein families: "blobs" is the random blob protein above; the others are shapes a generic
+# picker must also find (see _make_protein).
+FAMILIES = ("blobs", "shell", "ring", "rod", "flat", "ribosome")
+# Share of a wall's, rod's or plate's envelope that holds protein: the envelope is tight
+# around the blobs, so it is fuller than the whole-sphere PROTEIN_FILL of "blobs".
+WALL_FILL = 0.7
+# Ribosomes: compact lobes (0.7 full, as walls) of RNA and protein, and RNA scatters about
+# 1.4 times as much as protein per volume.
+RIBOSOME_FILL = 1.0
+MAX_FAMILY_BLOBS = 240  # rendering time grows with the blob count; walls need the most
+COVERAGE_LIMITS = (0.005, 0.6)  # what `coverage` accepts (0.6 is about the packing limit)
+AGGREGATE_AREA = 400.0  # one aggregate more (Poisson mean) per this many diameters² of image
+
+# The pre-training recipe (training_micrograph): wider than a single dataset's defaults.
+TRAINING_DIAMETER_PX = (25.0, 70.0)  # the particle across, in pixels of the returned image
+TRAINING_BINNED_DIAMETER_PX = (25.0, 45.0)  # the same where the style bins (see _draw_recipe)
+TRAINING_SPAN = (28.0, 45.0)  # diameters per side of the micrograph
+TRAINING_MAX_SIDE = 2600  # px of the simulated image (before any binning): bounds the time
+TRAINING_COVERAGE = (0.02, 0.5)  # log-uniform: sparse to touching
+TRAINING_DEFOCUS_UM = (0.5, 4.0)
+TRAINING_DOSE_PER_A2 = (5.0, 60.0)
+TRAINING_ICE_THICKNESS = (150.0, 1000.0)
+TRAINING_CARBON_PROBABILITY = 0.5
+TRAINING_DEBRIS_PROBABILITY = 0.5
+TRAINING_RIBOSOME_DIAMETER = (200.0, 320.0)  # ribosomes are large, where the range allows
+_FAMILY_WEIGHTS = {"blobs": 0.35, "shell": 0.13, "ring": 0.13, "rod": 0.13, "flat": 0.13}
+_FAMILY_WEIGHTS["ribosome"] = 1.0 - sum(_FAMILY_WEIGHTS.values())
+_STYLE_WEIGHTS = {style: 0.1 for style in STYLES}
+_STYLE_WEIGHTS["float"] = 1.0 - 0.1 * (len(STYLES) - 1)
 
 
 @dataclass
@@ -78,6 +141,22 @@ class SynthMicrograph:
     junk: np.ndarray  # bool (rows, cols), True = junk (carbon, contamination)
     pixel_size: float  # Å/px
     defocus_um: float  # mean defocus (underfocus positive)
+    # Centres of broken particles (``debris=True``): rendered, but neither picks nor junk.
+    broken: Picks = field(default_factory=Picks)
+
+
+@dataclass
+class TrainingMicrograph:
+    """One micrograph of the pre-training recipe (:func:`training_micrograph`)."""
+
+    image: np.ndarray  # (rows, cols), dtype and scale of ``style``
+    picks: Picks  # particle centres in pixels of ``image``
+    junk: np.ndarray  # bool, same shape as ``image``
+    pixel_size: float  # Å/px of ``image``
+    diameter: float  # Å
+    family: str  # one of FAMILIES
+    style: str  # one of STYLES
+    broken: Picks = field(default_factory=Picks)  # broken particles: hard negatives
 
 
 @dataclass(frozen=True)
@@ -104,16 +183,35 @@ def make_micrograph(
     *,
     protein_seed: int | None = None,
     shape: tuple[int, int] | None = None,
+    family: str = "blobs",
+    coverage: float | None = None,
+    debris: bool = False,
+    defocus_range: tuple[float, float] = DEFOCUS_RANGE_UM,
+    dose_range: tuple[float, float] = DOSE_PER_A2,
+    ice_range: tuple[float, float] = ICE_THICKNESS,
+    carbon_probability: float = CARBON_PROBABILITY,
 ) -> SynthMicrograph:
     """Simulate one micrograph of ``size``² pixels (or ``shape`` = (rows, cols)).
+
+    The keywords after ``shape`` widen the variety; their defaults give the same bytes as
+    before they existed.
 
     Args:
         size: side in pixels, used when ``shape`` is None.
         pixel_size: Å/px.
-        diameter: particle diameter in Å (10–700).
+        diameter: particle diameter in Å (10–700): the particle's largest extent.
         seed: everything about this micrograph (defocus, ice, junk, positions, noise).
         protein_seed: the 3-D protein (default ``seed``); a dataset shares one.
         shape: (rows, cols), overriding ``size``.
+        family: the kind of protein, one of :data:`FAMILIES` (see the module docstring).
+        coverage: share of the free area under particle discs (0.005–0.6: 0.02 is sparse,
+            0.5 touching); None draws it from ``COVERAGE_RANGE``.
+        debris: add aggregates (clumps of the protein, in the junk mask) and broken
+            particles (fragments, neither picks nor junk; their centres in ``broken``).
+        defocus_range: µm, the mean defocus is drawn uniformly from it.
+        dose_range: effective e/Å², drawn uniformly.
+        ice_range: Å, the mean ice thickness is drawn uniformly (never below 1.3 diameters).
+        carbon_probability: chance of a carbon edge.
 
     Raises:
         UserError: an argument is out of range, or the particle does not fit.
@@ -123,6 +221,12 @@ def make_micrograph(
     _check_seed(seed, "seed")
     if protein_seed is not None:
         _check_seed(protein_seed, "protein seed")
+    _check_variety(family, coverage, debris, carbon_probability)
+    ranges = {
+        "defocus_range": _check_range(defocus_range, "defocus range (µm)", 0.05, 10.0),
+        "dose_range": _check_range(dose_range, "dose range (e/Å²)", 0.1, 1000.0),
+        "ice_range": _check_range(ice_range, "ice thickness range (Å)", 10.0, 10000.0),
+    }
     return _simulate(
         rows,
         cols,
@@ -130,6 +234,11 @@ def make_micrograph(
         float(diameter),
         seed,
         seed if protein_seed is None else protein_seed,
+        family=family,
+        coverage=None if coverage is None else float(coverage),
+        debris=bool(debris),
+        carbon_probability=float(carbon_probability),
+        **ranges,
     )
 
 
@@ -177,6 +286,124 @@ def make_dataset(
             raise UserError(f"{folder}: cannot write there ({error.strerror or error})") from None
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """Everything :func:`training_micrograph` draws from its seed before simulating."""
+
+    diameter: float  # Å
+    family: str
+    style: str
+    pixel_size: float  # Å/px of the simulation (half the returned one when ``style`` bins)
+    shape: tuple[int, int]  # of the simulation
+    coverage: float
+    debris: bool
+    micrograph_seed: int
+    protein_seed: int
+    style_seed: int
+
+
+def training_micrograph(
+    seed: int, *, diameter_range: tuple[float, float] = (60.0, 500.0)
+) -> TrainingMicrograph:
+    """One micrograph of the pre-training recipe: everything drawn from ``seed``.
+
+    A diameter log-uniform in ``diameter_range`` (Å; ribosomes 200–320 Å where the range
+    allows), a family (``blobs`` most often), a pixel size that makes the particle
+    25–70 px across in the returned image, a side of 28–45 diameters (at most
+    ``TRAINING_MAX_SIDE`` px simulated), coverage log-uniform 0.02–0.5, debris on half, wider
+    defocus (0.5–4 µm), dose (5–60 e/Å²), ice (150–1000 Å) and carbon (50 %), and a
+    :data:`STYLES` style (``float`` most often). Where the style bins, the simulation runs at
+    half the pixel size and the picks, broken particles and junk mask are moved onto the
+    binned grid. The same seed gives the same bytes.
+
+    Raises:
+        UserError: ``seed`` or ``diameter_range`` is out of range.
+    """
+    _check_seed(seed, "seed")
+    low, high = _check_range(diameter_range, "diameter range (Å)", MIN_DIAMETER, MAX_DIAMETER)
+    recipe = _draw_recipe(int(seed), (low, high))
+    m = _simulate(
+        *recipe.shape,
+        recipe.pixel_size,
+        recipe.diameter,
+        recipe.micrograph_seed,
+        recipe.protein_seed,
+        family=recipe.family,
+        coverage=recipe.coverage,
+        debris=recipe.debris,
+        defocus_range=TRAINING_DEFOCUS_UM,
+        dose_range=TRAINING_DOSE_PER_A2,
+        ice_range=TRAINING_ICE_THICKNESS,
+        carbon_probability=TRAINING_CARBON_PROBABILITY,
+    )
+    image, pixel_size = as_user_input(
+        m.image, m.pixel_size, recipe.style, np.random.default_rng(recipe.style_seed)
+    )
+    picks, junk, broken = m.picks, m.junk, m.broken
+    if recipe.style == "binned":
+        picks, junk, broken = bin_picks(picks), bin_mask(junk), bin_picks(broken)
+    return TrainingMicrograph(
+        image, picks, junk, pixel_size, recipe.diameter, recipe.family, recipe.style, broken
+    )
+
+
+def _draw_recipe(seed: int, diameter_range: tuple[float, float]) -> _Recipe:
+    """The random choices of :func:`training_micrograph` (cheap: no simulation)."""
+    rng = np.random.default_rng([seed, _RECIPE_TAG])
+    low, high = diameter_range
+    diameter = _log_uniform(rng, low, high)
+    families = list(_FAMILY_WEIGHTS)
+    family = families[int(rng.choice(len(families), p=list(_FAMILY_WEIGHTS.values())))]
+    small, large = TRAINING_RIBOSOME_DIAMETER
+    if family == "ribosome" and max(low, small) <= min(high, large):
+        diameter = _log_uniform(rng, max(low, small), min(high, large))
+    styles = list(_STYLE_WEIGHTS)
+    style = styles[int(rng.choice(len(styles), p=list(_STYLE_WEIGHTS.values())))]
+    diameter_px = float(rng.uniform(*TRAINING_DIAMETER_PX))
+    if style == "binned":
+        # Simulated at twice the size and binned, the particle 25-45 px after binning: the
+        # simulation, not only the result, must stay under the side limit.
+        low_px, high_px = TRAINING_DIAMETER_PX
+        small_px, large_px = TRAINING_BINNED_DIAMETER_PX
+        diameter_px = 2 * (
+            small_px + (diameter_px - low_px) * (large_px - small_px) / (high_px - low_px)
+        )
+    span = rng.uniform(*TRAINING_SPAN, 2)
+    shape = tuple(_fast_side(n * diameter_px, TRAINING_MAX_SIDE) for n in span)
+    return _Recipe(
+        diameter=diameter,
+        family=family,
+        style=style,
+        pixel_size=diameter / diameter_px,
+        shape=(shape[0], shape[1]),
+        coverage=_log_uniform(rng, *TRAINING_COVERAGE),
+        debris=bool(rng.random() < TRAINING_DEBRIS_PROBABILITY),
+        micrograph_seed=int(rng.integers(0, 2**63)),
+        protein_seed=int(rng.integers(0, 2**63)),
+        style_seed=int(rng.integers(0, 2**63)),
+    )
+
+
+def _fast_side(n: float, limit: int) -> int:
+    """The even side nearest ``n`` (at most ``limit``) whose FFT is fast (2-, 3- and
+    5-smooth): a side of 2498 = 2·1249 takes several times as long to simulate as 2500."""
+
+    def fast(side: int) -> bool:
+        return side % 2 == 0 and scipy.fft.next_fast_len(side, real=True) == side
+
+    below = max(MIN_SIZE, min(int(n), limit))
+    while below > MIN_SIZE and not fast(below):
+        below -= 1
+    above = max(MIN_SIZE, math.ceil(n))
+    while not fast(above):
+        above += 1
+    return above if above <= limit and above - n < n - below else below
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
 def micrograph_seed(seed: int, index: int) -> int:
@@ -264,6 +491,36 @@ def _check_seed(seed: int, name: str) -> None:
         raise UserError(f"{name} must be a whole number of at least 0, got {seed!r}")
 
 
+def _check_variety(
+    family: str, coverage: float | None, debris: bool, carbon_probability: float
+) -> None:
+    if family not in FAMILIES:
+        raise UserError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    low, high = COVERAGE_LIMITS
+    if coverage is not None and (
+        not _is_number(coverage) or not math.isfinite(coverage) or not low <= coverage <= high
+    ):
+        raise UserError(f"coverage must be between {low:g} and {high:g}, got {coverage!r}")
+    if not isinstance(debris, (bool, np.bool_)):
+        raise UserError(f"debris must be True or False, got {debris!r}")
+    if not _is_number(carbon_probability) or not 0 <= carbon_probability <= 1:
+        raise UserError(f"carbon probability must be between 0 and 1, got {carbon_probability!r}")
+
+
+def _check_range(
+    bounds: tuple[float, float], name: str, low: float, high: float
+) -> tuple[float, float]:
+    try:
+        first, second = bounds
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be two numbers (low, high), got {bounds!r}") from None
+    if not (_is_number(first) and _is_number(second) and low <= first <= second <= high):
+        raise UserError(
+            f"{name} must be two numbers with {low:g} <= low <= high <= {high:g}, got {bounds!r}"
+        )
+    return float(first), float(second)
+
+
 # --- the simulation --------------------------------------------------------------------------
 
 
@@ -278,18 +535,29 @@ def _simulate(
     defocus_um: float | None = None,
     particles: bool = True,
     noise: bool = True,
+    family: str = "blobs",
+    coverage: float | None = None,
+    debris: bool = False,
+    defocus_range: tuple[float, float] = DEFOCUS_RANGE_UM,
+    dose_range: tuple[float, float] = DOSE_PER_A2,
+    ice_range: tuple[float, float] = ICE_THICKNESS,
+    carbon_probability: float = CARBON_PROBABILITY,
 ) -> SynthMicrograph:
     """The whole simulation; the keywords switch parts off for tests, leaving the rest equal.
 
     Each part draws from its own random stream, so switching one off or changing the defocus
-    changes nothing else (same positions, ice, junk and noise).
+    changes nothing else (same positions, ice, junk and noise). ``particles=False`` drops the
+    picked particles only; debris stays. The keywords from ``family`` on are those of
+    :func:`make_micrograph`, unchecked.
     """
-    protein = _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
-    rng_optics, rng_ice, rng_junk, rng_place, rng_texture, rng_noise = streams
+    protein = _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter, family)
+    # Children of a SeedSequence do not depend on how many are spawned, so the debris stream
+    # (the seventh) leaves the first six, and so the default bytes, as they were.
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    rng_optics, rng_ice, rng_junk, rng_place, rng_texture, rng_noise, rng_debris = streams
     shape = (rows, cols)
 
-    optics = _draw_optics(rng_optics)
+    optics = _draw_optics(rng_optics, defocus_range, dose_range)
     if defocus_um is not None:
         optics = _Optics(
             defocus_um,
@@ -299,7 +567,7 @@ def _simulate(
             optics.dose_per_a2,
         )
 
-    thickness = _ice_thickness(rng_ice, shape, diameter)
+    thickness = _ice_thickness(rng_ice, shape, diameter, ice_range)
     transmission = np.exp(thickness * np.float32(-1.0 / INELASTIC_MFP))
     # Phase noise of amorphous material per pixel: ∝ sqrt(thickness), ∝ 1 / pixel size
     # (it averages over the pixel's area).
@@ -307,17 +575,22 @@ def _simulate(
     del thickness
     phase = np.zeros(shape, np.float32)
     junk = np.zeros(shape, bool)
-    if rng_junk.random() < CARBON_PROBABILITY:
+    if rng_junk.random() < carbon_probability:
         _add_carbon(rng_junk, junk, transmission, texture)
     n_blobs = min(int(rng_junk.poisson(CONTAMINATION_MEAN)), 4)
     for _ in range(n_blobs):
         _add_contamination(rng_junk, junk, transmission, phase, diameter / pixel_size)
+    if debris:  # before the particles, which keep clear of aggregates as of all junk
+        _add_aggregates(rng_debris, junk, phase, protein, pixel_size, diameter)
 
     radius_px = diameter / pixel_size / 2
-    xy = _place_particles(rng_place, junk, radius_px)
+    xy = _place_particles(rng_place, junk, radius_px, coverage)
     rotations = _rotations(rng_place, len(xy))
     if particles and len(xy):
         _render_particles(phase, protein, xy, rotations, pixel_size, PHASE_PER_A)
+    broken = np.zeros((0, 2))
+    if debris:
+        broken = _add_broken(rng_debris, junk, phase, protein, xy, pixel_size, diameter)
 
     phase += texture * rng_texture.standard_normal(shape, dtype=np.float32)
     del texture
@@ -339,17 +612,26 @@ def _simulate(
         image += shot
     picks = Picks(xy[:, 0], xy[:, 1]) if len(xy) else Picks()
     return SynthMicrograph(
-        np.ascontiguousarray(image, dtype=np.float32), picks, junk, pixel_size, optics.defocus_um
+        np.ascontiguousarray(image, dtype=np.float32),
+        picks,
+        junk,
+        pixel_size,
+        optics.defocus_um,
+        Picks(broken[:, 0], broken[:, 1]) if len(broken) else Picks(),
     )
 
 
-def _draw_optics(rng: np.random.Generator) -> _Optics:
+def _draw_optics(
+    rng: np.random.Generator,
+    defocus_range: tuple[float, float] = DEFOCUS_RANGE_UM,
+    dose_range: tuple[float, float] = DOSE_PER_A2,
+) -> _Optics:
     return _Optics(
-        defocus_um=float(rng.uniform(*DEFOCUS_RANGE_UM)),
+        defocus_um=float(rng.uniform(*defocus_range)),
         astigmatism_um=float(rng.uniform(0.0, ASTIGMATISM_MAX_UM)),
         astigmatism_angle=float(rng.uniform(0.0, math.pi)),
         b_factor=float(rng.uniform(*B_FACTOR_RANGE)),
-        dose_per_a2=float(rng.uniform(*DOSE_PER_A2)),
+        dose_per_a2=float(rng.uniform(*dose_range)),
     )
 
 
@@ -387,8 +669,15 @@ def _ctf(shape: tuple[int, int], pixel_size: float, optics: _Optics) -> np.ndarr
     return ctf
 
 
-def _make_protein(rng: np.random.Generator, diameter: float) -> _Protein:
-    """Gaussian blobs in one to three ellipsoidal domains, spanning ``diameter``."""
+def _make_protein(rng: np.random.Generator, diameter: float, family: str = "blobs") -> _Protein:
+    """A protein of ``family`` spanning ``diameter`` (its largest extent).
+
+    "blobs": Gaussian blobs in one to three ellipsoidal domains. The other families are laid
+    out by their builders (_shell, _ring, ...) in the protein's own frame, so that a test can
+    choose a view: rings and rods lie along x, plates and rings in the x-y plane.
+    """
+    if family != "blobs":
+        return _finish_protein(*_FAMILY_BUILDERS[family](rng, diameter / 2), diameter / 2)
     radius = diameter / 2
     n = int(rng.integers(30, 81))
     n_domains = int(rng.integers(1, 4))
@@ -423,6 +712,179 @@ def _make_protein(rng: np.random.Generator, diameter: float) -> _Protein:
         # The pick is the centre of mass.
         centres -= (masses[:, None] * centres).sum(axis=0) / masses.sum()
     masses *= PROTEIN_FILL * math.pi / 6 * diameter**3 / masses.sum()
+    return _Protein(centres, sigmas, masses)
+
+
+# Each builder returns (centres, sigmas, relative masses, envelope volume, fill) for a particle
+# of about ``radius``; _finish_protein then centres and scales it exactly. Blobs sit about two
+# σ apart (closer leaves no texture, further leaves holes), under MAX_FAMILY_BLOBS.
+_Layout = tuple[np.ndarray, np.ndarray, np.ndarray, float, float]
+
+
+def _finish_protein(
+    centres: np.ndarray,
+    sigmas: np.ndarray,
+    weights: np.ndarray,
+    volume: float,
+    fill: float,
+    radius: float,
+) -> _Protein:
+    """Centre on the centre of mass (the pick), scale the whole layout (blobs too) so that
+    the outermost blob edge (2σ) reaches ``radius``, and give it ``fill`` × its envelope's
+    ``volume`` of protein."""
+    masses = weights * sigmas**3
+    centres = centres - (masses[:, None] * centres).sum(axis=0) / masses.sum()
+    scale = radius / float(np.max(np.linalg.norm(centres, axis=1) + 2 * sigmas))
+    centres, sigmas = centres * scale, sigmas * scale
+    masses = masses * (fill * volume * scale**3 / masses.sum())
+    return _Protein(centres, sigmas, masses)
+
+
+def _shell(rng: np.random.Generator, radius: float) -> _Layout:
+    """A hollow spherical cage (apoferritin, capsids): one layer of blobs on a sphere, so a
+    projection is a ring, darker at the rim (the wall seen edge-on) than at the centre."""
+    wall = 2 * radius * rng.uniform(0.08, 0.2)
+    sigma = wall / 3.2
+    middle = radius - wall / 2
+    area = 4 * math.pi * middle**2
+    n = int(np.clip(round(area / (2.2 * sigma) ** 2), 24, MAX_FAMILY_BLOBS))
+    # Where the blob count is capped, wider blobs close the holes (a thicker-looking wall).
+    sigma = max(sigma, math.sqrt(area / n) / 2.2)
+    # A Fibonacci lattice spreads n points evenly; jitter makes capsomer-like lumps.
+    k = np.arange(n) + 0.5
+    polar = np.arccos(1 - 2 * k / n)
+    azimuth = math.pi * (1 + math.sqrt(5)) * k
+    directions = np.stack(
+        [np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], -1
+    )
+    directions += rng.normal(0.0, 0.25 * 2.2 * sigma / middle, directions.shape)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    centres = directions * (middle + rng.normal(0.0, 0.05 * wall, n))[:, None]
+    volume = 4 / 3 * math.pi * (radius**3 - (radius - wall) ** 3)
+    return centres, sigma * rng.uniform(0.85, 1.15, n), rng.uniform(0.7, 1.3, n), volume, WALL_FILL
+
+
+def _ring(rng: np.random.Generator, radius: float) -> _Layout:
+    """A ring or barrel around z (nanodiscs, GroEL, pores): stacked layers of blobs on a
+    circle, their mass modulated with an n-fold symmetry (the subunits)."""
+    wall = 2 * radius * rng.uniform(0.14, 0.3)
+    height = 2 * radius * rng.uniform(0.15, 1.0)
+    sigma = wall / 2.6
+    middle = radius - wall / 2
+    per_layer = int(np.clip(round(2 * math.pi * middle / (2 * sigma)), 8, 60))
+    layers = int(np.clip(round((height - 2 * sigma) / (2 * sigma)) + 1, 1, 240 // per_layer))
+    heights = np.linspace(-1.0, 1.0, layers) * max(height / 2 - sigma, 0.0)
+    theta = 2 * math.pi * np.arange(per_layer) / per_layer
+    # Alternate layers turn by half a step: a closer packing than stacked columns.
+    theta = theta[None, :] + (np.arange(layers) % 2)[:, None] * (math.pi / per_layer)
+    theta = theta.ravel() + rng.normal(0.0, 0.15 * 2 * sigma / middle, theta.size)
+    reach = middle + rng.normal(0.0, 0.1 * wall, theta.size)
+    z = np.repeat(heights, per_layer) + rng.normal(0.0, 0.2 * sigma, theta.size)
+    centres = np.stack([reach * np.cos(theta), reach * np.sin(theta), z], -1)
+    subunits = int(rng.integers(5, 15))
+    weights = 1 + rng.uniform(0.2, 0.6) * np.cos(subunits * theta + rng.uniform(0, 2 * math.pi))
+    weights *= rng.uniform(0.8, 1.2, theta.size)
+    volume = math.pi * (radius**2 - (radius - wall) ** 2) * height
+    return centres, sigma * rng.uniform(0.85, 1.15, theta.size), weights, volume, WALL_FILL
+
+
+def _rod(rng: np.random.Generator, radius: float) -> _Layout:
+    """A straight rod along x, 2.5–4 times as long as wide (filament pieces, coiled coils):
+    blobs fill a cylinder, slice by slice, so the rod has an even width and density."""
+    length = 2 * radius
+    width = length / rng.uniform(2.5, 4.0)
+    sigma = width / rng.uniform(4.5, 6.5)
+    core = max(width / 2 - 1.5 * sigma, 0.0)  # blob centres within this of the axis
+    slices = round((length - 4 * sigma) / (1.3 * sigma)) + 1
+    per_slice = max(1, min(round((core / sigma) ** 2 * 1.5) + 1, MAX_FAMILY_BLOBS // slices))
+    x = np.repeat(np.linspace(-1.0, 1.0, slices) * (length / 2 - 2 * sigma), per_slice)
+    x = x + rng.normal(0.0, 0.3 * sigma, x.size)
+    angle = rng.uniform(0.0, 2 * math.pi, x.size)
+    distance = core * np.sqrt(rng.random(x.size))  # uniform in the disc
+    centres = np.stack([x, distance * np.cos(angle), distance * np.sin(angle)], -1)
+    volume = math.pi * (width / 2) ** 2 * length
+    sigmas = sigma * rng.uniform(0.85, 1.15, x.size)
+    return centres, sigmas, rng.uniform(0.7, 1.3, x.size), volume, WALL_FILL
+
+
+def _flat(rng: np.random.Generator, radius: float) -> _Layout:
+    """A plate in the x-y plane (2-D arrays, discs, flat complexes): an elliptic outline,
+    8–20 % of the diameter thick, one layer of blobs on a jittered hexagonal lattice."""
+    thickness = 2 * radius * rng.uniform(0.08, 0.2)
+    sigma = thickness / 3.2
+    minor = radius * rng.uniform(0.65, 1.0)
+    spacing = 2.2 * sigma
+    area = math.pi * radius * minor
+    # Widen the lattice where a thin, wide plate would need too many blobs.
+    spacing = max(spacing, math.sqrt(area / (0.866 * MAX_FAMILY_BLOBS)))
+    rows = np.arange(-radius, radius + spacing, spacing * 0.866)
+    grid = [
+        (x + (i % 2) * spacing / 2, y)
+        for i, y in enumerate(rows)
+        for x in np.arange(-radius, radius + spacing, spacing)
+    ]
+    xy = np.array(grid) + rng.normal(0.0, 0.15 * spacing, (len(grid), 2))
+    a, b = radius - 1.5 * sigma, minor - 1.5 * sigma
+    xy = xy[(xy[:, 0] / a) ** 2 + (xy[:, 1] / b) ** 2 <= 1]
+    if len(xy) == 0:
+        xy = np.zeros((1, 2))
+    z = rng.normal(0.0, 0.05 * thickness, len(xy))
+    centres = np.column_stack([xy, z])
+    n = len(centres)
+    volume = area * thickness
+    # The plate's own outline sets σ at most: a widened lattice gets wider blobs.
+    sigmas = max(sigma, spacing / 2.2) * rng.uniform(0.85, 1.15, n)
+    return centres, sigmas, rng.uniform(0.7, 1.3, n), volume, WALL_FILL
+
+
+def _ribosome(rng: np.random.Generator, radius: float) -> _Layout:
+    """Two unequal, dense lobes (a ribosome's large and small subunits, about 2:1 in mass):
+    ellipsoids of blobs, the small one flatter, sitting on the large one along z."""
+    large = radius * np.array([1.0, rng.uniform(0.85, 0.95), rng.uniform(0.75, 0.85)])
+    small = large[0] * np.array(
+        [rng.uniform(0.75, 0.9), rng.uniform(0.55, 0.7), rng.uniform(0.4, 0.5)]
+    )
+    gap = large[2] + small[2] * rng.uniform(0.2, 0.5)  # the lobes overlap a little
+    offset = np.array([rng.uniform(-0.15, 0.15) * large[0], 0.0, gap])
+    n_large = int(rng.integers(60, 90))
+    n_small = int(rng.integers(30, 45))
+    centres, sigmas = [], []
+    for axes, n, centre in ((large, n_large, np.zeros(3)), (small, n_small, offset)):
+        direction = _unit_vectors(rng, n)
+        depth = rng.random(n) ** (1 / 3)  # uniform in the ball
+        spacing = (4 / 3 * math.pi * float(np.prod(axes)) / n) ** (1 / 3)
+        sigma = spacing * rng.uniform(0.35, 0.45, n)
+        inner = np.maximum(axes[None, :] - 1.5 * sigma[:, None], 0.1 * axes[None, :])
+        local = direction * depth[:, None] * inner
+        # A mild tilt of the small lobe about x, so the two never line up exactly.
+        tilt = float(rng.uniform(-0.35, 0.35)) if centre.any() else 0.0
+        turn = np.array(
+            [[1, 0, 0], [0, math.cos(tilt), -math.sin(tilt)], [0, math.sin(tilt), math.cos(tilt)]]
+        )
+        centres.append(local @ turn.T + centre)
+        sigmas.append(sigma)
+    volume = 4 / 3 * math.pi * (float(np.prod(large)) + float(np.prod(small)))
+    weights = rng.uniform(0.7, 1.3, n_large + n_small)
+    return np.concatenate(centres), np.concatenate(sigmas), weights, volume, RIBOSOME_FILL
+
+
+_FAMILY_BUILDERS = {
+    "shell": _shell,
+    "ring": _ring,
+    "rod": _rod,
+    "flat": _flat,
+    "ribosome": _ribosome,
+}
+
+
+def _fragment(rng: np.random.Generator, protein: _Protein) -> _Protein:
+    """A broken particle: the 30–60 % of the blobs on one side of a random plane (a cap of a
+    shell, an arc of a ring, a piece of a rod), centred on its own centre of mass."""
+    share = float(rng.uniform(0.3, 0.6))
+    along = protein.centres @ _unit_vectors(rng, 1)[0]
+    keep = along <= np.quantile(along, share)
+    centres, sigmas, masses = protein.centres[keep], protein.sigmas[keep], protein.masses[keep]
+    centres = centres - (masses[:, None] * centres).sum(axis=0) / masses.sum()
     return _Protein(centres, sigmas, masses)
 
 
@@ -513,10 +975,15 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], length_px: f
     return field
 
 
-def _ice_thickness(rng: np.random.Generator, shape: tuple[int, int], diameter: float) -> np.ndarray:
+def _ice_thickness(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    diameter: float,
+    ice_range: tuple[float, float] = ICE_THICKNESS,
+) -> np.ndarray:
     """Ice thickness in Å: a random mean, a linear gradient and slow undulations."""
     rows, cols = shape
-    mean = max(float(rng.uniform(*ICE_THICKNESS)), 1.3 * diameter)
+    mean = max(float(rng.uniform(*ice_range)), 1.3 * diameter)
     gradient = float(rng.uniform(0.0, 0.3))  # relative change across the micrograph
     angle = float(rng.uniform(0.0, 2 * math.pi))
     undulation = float(rng.uniform(0.03, 0.1))
@@ -609,6 +1076,96 @@ def _add_contamination(
     phase[r_lo:r_hi, c_lo:c_hi] += lens
 
 
+def _add_aggregates(
+    rng: np.random.Generator,
+    junk: np.ndarray,
+    phase: np.ndarray,
+    protein: _Protein,
+    pixel_size: float,
+    diameter: float,
+) -> None:
+    """Aggregates: clumps of 3–8 overlapping copies of the protein, added to the junk mask.
+
+    At least one per micrograph, one more per AGGREGATE_AREA diameters² (Poisson). Each copy
+    sits 0.45–0.85 diameters from another, so the clump is one dense, lumpy body, and the mask
+    is the union of the copies' discs.
+    """
+    rows, cols = junk.shape
+    diameter_px = diameter / pixel_size
+    radius_px = diameter_px / 2
+    count = 1 + int(rng.poisson(rows * cols / diameter_px**2 / AGGREGATE_AREA))
+    copies = []
+    for _ in range(count):
+        members = [np.zeros(2)]
+        for _ in range(int(rng.integers(3, 9)) - 1):
+            angle = float(rng.uniform(0.0, 2 * math.pi))
+            step = float(rng.uniform(0.45, 0.85)) * diameter_px
+            base = members[int(rng.integers(len(members)))]
+            members.append(base + step * np.array([math.cos(angle), math.sin(angle)]))
+        clump = np.array(members) - np.mean(members, axis=0)
+        margin_x, margin_y = min(diameter_px, cols / 2), min(diameter_px, rows / 2)
+        centre = rng.uniform([margin_x, margin_y], [cols - margin_x, rows - margin_y])
+        copies.append(clump + centre)
+    # Whole copies inside the image: the CTF is applied to a periodic image, and a particle
+    # cut by the border would ring across to the opposite side.
+    xy = np.concatenate(copies)
+    xy[:, 0] = np.clip(xy[:, 0], radius_px, cols - 1 - radius_px)
+    xy[:, 1] = np.clip(xy[:, 1], radius_px, rows - 1 - radius_px)
+    _render_particles(phase, protein, xy, _rotations(rng, len(xy)), pixel_size, PHASE_PER_A)
+    reach = math.ceil(radius_px)
+    for x, y in xy:
+        r_lo, r_hi = max(int(y) - reach, 0), min(int(y) + reach + 2, rows)
+        c_lo, c_hi = max(int(x) - reach, 0), min(int(x) + reach + 2, cols)
+        dy = np.arange(r_lo, r_hi)[:, None] - y
+        dx = np.arange(c_lo, c_hi)[None, :] - x
+        junk[r_lo:r_hi, c_lo:c_hi] |= dy * dy + dx * dx <= radius_px * radius_px
+
+
+def _add_broken(
+    rng: np.random.Generator,
+    junk: np.ndarray,
+    phase: np.ndarray,
+    protein: _Protein,
+    particles: np.ndarray,
+    pixel_size: float,
+    diameter: float,
+) -> np.ndarray:
+    """Broken particles: fragments of the protein (see _fragment), 5–25 % as many as the
+    particles (at least one), at least MIN_DISTANCE diameters from every particle and off
+    junk. They are background to the picker: neither picks nor junk. Returns their (x, y).
+    """
+    rows, cols = junk.shape
+    diameter_px = diameter / pixel_size
+    radius_px = diameter_px / 2
+    if rows - 1 - 2 * radius_px < 0 or cols - 1 - 2 * radius_px < 0:
+        return np.zeros((0, 2))
+    count = max(1, round(len(particles) * float(rng.uniform(0.05, 0.25))))
+    candidates = rng.uniform(
+        [radius_px, radius_px], [cols - 1 - radius_px, rows - 1 - radius_px], (30 * count + 50, 2)
+    )
+    on_junk = junk[
+        np.round(candidates[:, 1]).astype(np.intp), np.round(candidates[:, 0]).astype(np.intp)
+    ]
+    candidates = candidates[~on_junk]
+    min_distance = MIN_DISTANCE * diameter_px
+    if len(particles) and len(candidates):
+        distance, _ = spatial.cKDTree(particles).query(candidates)
+        candidates = candidates[distance >= min_distance]
+    kept: list[tuple[float, float]] = []
+    for x, y in candidates.tolist():
+        if len(kept) >= count:
+            break
+        if all(math.hypot(x - ox, y - oy) >= min_distance for ox, oy in kept):
+            kept.append((x, y))
+    xy = np.array(kept, dtype=np.float64).reshape(-1, 2)
+    kinds = min(len(xy), 4)  # a few kinds of break, each at several places
+    for kind in range(kinds):
+        at = xy[kind::kinds]
+        fragment = _fragment(rng, protein)
+        _render_particles(phase, fragment, at, _rotations(rng, len(at)), pixel_size, PHASE_PER_A)
+    return xy
+
+
 def _border_taper(lo: int, hi: int, n: int) -> np.ndarray:
     """Weights for positions lo..hi-1 of n: a raised cosine from 0 at a border to 1 inside."""
     width = max(8.0, 0.05 * n)
@@ -617,12 +1174,14 @@ def _border_taper(lo: int, hi: int, n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1))).astype(np.float32)
 
 
-def _place_particles(rng: np.random.Generator, junk: np.ndarray, radius_px: float) -> np.ndarray:
+def _place_particles(
+    rng: np.random.Generator, junk: np.ndarray, radius_px: float, coverage: float | None = None
+) -> np.ndarray:
     """Random sequential placement: (n, 2) centres (x, y), one radius clear of junk and borders.
 
     No two centres closer than ``MIN_DISTANCE`` diameters; the number aimed for is a random
-    coverage of the free area (sparse to crowded). Candidates come in one batch and are
-    checked against a hash grid of cells one minimum distance wide.
+    coverage of the free area (sparse to crowded), or ``coverage`` where given. Candidates
+    come in one batch and are checked against a hash grid of cells one minimum distance wide.
     """
     rows, cols = junk.shape
     min_distance = MIN_DISTANCE * 2 * radius_px
@@ -631,7 +1190,8 @@ def _place_particles(rng: np.random.Generator, junk: np.ndarray, radius_px: floa
     span_rows, span_cols = rows - 1 - 2 * radius_px, cols - 1 - 2 * radius_px
     if span_rows < 0 or span_cols < 0:
         return np.zeros((0, 2))
-    coverage = float(rng.uniform(*COVERAGE_RANGE))
+    drawn = float(rng.uniform(*COVERAGE_RANGE))  # drawn either way: the stream stays aligned
+    coverage = drawn if coverage is None else coverage
     free_area = float(free.mean()) * max(span_rows, 1) * max(span_cols, 1)
     # At least one particle wherever one fits: a micrograph of a large particle is never empty.
     target = max(1, round(coverage * free_area / (math.pi * radius_px**2)))

@@ -1,12 +1,25 @@
 """Train the generic models shipped in the package: BoxNetMask, then BoxNet.
 
-Data: synthetic micrographs (boxnet_tui.synth: many pixel sizes, diameters, junk) and the real
-beta-galactosidase micrographs of ../shared/data/empiar-10017 with their manual picks, less the
-held-out ones (reported on, never trained on) and one whose labels miss many particles.
-Batches alternate 1:1 between real and synthetic examples. BoxNetMask learns junk from the
-synthetic junk masks; BoxNet is BoxNetMask fine-tuned with junk labelled as background.
+The network's input is scaled by the particle diameter (``NetworkScale``: every particle is
+``DEFAULT_PIXELS_PER_DIAMETER`` px across), so one model serves 60 Å and 500 Å proteins alike.
+
+Data:
+- synthetic micrographs from ``boxnet_tui.synth.training_micrograph``: proteins of six
+  families (blobs, shells, rings, rods, plates, ribosome-like) from 60 to 500 Å, sparse to
+  touching, with carbon, contamination, aggregates and broken particles, handed over as users
+  do (float, int8/uint8/uint16, stretched, filtered, binned, gain gradients);
+- the real proteins of ../shared/data (beta-galactosidase, 80S ribosome) with their manual
+  picks, less the micrographs each protein holds out (recorded in ``model.json``, never
+  trained on) and any whose labels miss many particles.
+
+Batches are half real, half synthetic. BoxNetMask learns junk from the synthetic junk masks;
+BoxNet is BoxNetMask fine-tuned with junk labelled as background. Each model's default
+threshold is the best F1 over its real training micrographs and as many synthetic micrographs
+of proteins it never trained on (a first cut that holds for an unseen protein too).
 
     python scripts/train_generic.py [--iterations 3000] [--out boxnet_tui/models]
+    python scripts/train_generic.py --leave-out empiar-10028 --out DIR --mask-only
+        # leave-one-protein-out: a model that never saw the ribosome (benchmarks/)
 
 Writes <out>/BoxNetMask and <out>/BoxNet (refusing to overwrite: delete them first) and prints
 the runtime. The command and runtime of the shipped weights are in README.md.
@@ -16,40 +29,76 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from boxnet_tui.imaging import NetworkScale
 from boxnet_tui.io import layout
 from boxnet_tui.io.atomic import atomic_write_text
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
-from boxnet_tui.io.star import Picks, read_picks
+from boxnet_tui.io.star import read_picks
 from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
-from boxnet_tui.synth import junk_mask_8a, make_micrograph
-from boxnet_tui.training.labels import JUNK, Example, make_example
+from boxnet_tui.training.generic import (
+    GENERIC_SCALE,
+    calibration_item,
+    synthetic_examples,
+    without_junk,
+)
+from boxnet_tui.training.labels import Example, make_example
 from boxnet_tui.training.loop import LogLine, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "empiar-10017"
-HELD_OUT = (
-    "Falcon_2012_06_12-14_33_35_0",
-    "Falcon_2012_06_12-15_43_48_0",
-    "Falcon_2012_06_12-16_59_12_0",
-)
-INCOMPLETE_LABELS = ("Falcon_2012_06_12-15_07_41_0",)
-REAL_DIAMETER, REAL_BORDER = 190.0, 65.0
+SHARED = Path(os.environ.get("BOXNET_TUI_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def real_examples(folder: Path) -> tuple[list[Example], list[CalibrationItem]]:
+@dataclass(frozen=True)
+class RealProtein:
+    """A real data set of ../shared/data and how it is used."""
+
+    folder: str
+    diameter: float  # Å
+    border: float  # micrograph px the annotators left unlabelled
+    held_out: tuple[str, ...]  # reported on, never trained on
+    skipped: tuple[str, ...] = ()  # labels that miss many particles
+
+    def path(self) -> Path:
+        return SHARED / self.folder
+
+
+PROTEINS = {
+    protein.folder: protein
+    for protein in (
+        RealProtein(
+            "empiar-10017",
+            190.0,
+            65.0,
+            (
+                "Falcon_2012_06_12-14_33_35_0",
+                "Falcon_2012_06_12-15_43_48_0",
+                "Falcon_2012_06_12-16_59_12_0",
+            ),
+            ("Falcon_2012_06_12-15_07_41_0",),
+        ),
+        RealProtein("empiar-10028", 300.0, 0.0, ("EMPIAR-10028_065", "EMPIAR-10028_315")),
+    )
+}
+CALIBRATION_SEED = 9_000_000  # synthetic proteins for calibration only, never trained on
+
+
+def real_examples(
+    protein: RealProtein, scale: NetworkScale
+) -> tuple[list[Example], list[CalibrationItem]]:
     examples, items = [], []
-    for path in scan_folder(folder):
-        if path.stem in HELD_OUT or path.stem in INCOMPLETE_LABELS:
+    for path in scan_folder(protein.path()):
+        if path.stem in protein.held_out or path.stem in protein.skipped:
             continue
-        star = layout.pick_path(folder, path.stem, "manual")
+        star = layout.pick_path(protein.path(), path.stem, "manual")
         if not star.is_file():
             continue
         micrograph = read_micrograph(path)
@@ -58,68 +107,23 @@ def real_examples(folder: Path) -> tuple[list[Example], list[CalibrationItem]]:
             micrograph.data,
             micrograph.pixel_size,
             picks,
-            REAL_DIAMETER,
-            ignore_border=REAL_BORDER,
+            protein.diameter,
+            ignore_border=protein.border,
             name=path.stem,
+            scale=scale,
         )
         examples.append(example)
-        scale = micrograph.data.shape[1] / example.image.shape[1]
         items.append(
-            CalibrationItem(
-                example.image,
-                Picks(picks.x / scale, picks.y / scale),
-                REAL_DIAMETER,
-                REAL_BORDER / scale,
+            calibration_item(
+                example, micrograph.data.shape, picks, protein.diameter, protein.border, scale
             )
         )
     return examples, items
-
-
-def synthetic_examples(count: int, seed: int) -> tuple[list[Example], list[CalibrationItem]]:
-    rng = np.random.default_rng(seed)
-    examples, items = [], []
-    for index in range(count):
-        pixel_size = float(rng.uniform(0.9, 2.6))
-        diameter = float(rng.uniform(90, 350))
-        size = int(rng.choice([1536, 2048, 3072]))
-        size = min(size, int(900 * 8 / pixel_size))  # about 900 px at 8 Å/px at most
-        synthetic = make_micrograph(
-            size, pixel_size, diameter, seed=seed * 1000 + index, protein_seed=seed * 1000 + index
-        )
-        example = make_example(
-            synthetic.image,
-            synthetic.pixel_size,
-            synthetic.picks,
-            diameter,
-            junk=junk_mask_8a(synthetic.junk, synthetic.pixel_size),
-            name=f"synth_{index}",
-        )
-        examples.append(example)
-        scale = synthetic.image.shape[1] / example.image.shape[1]
-        items.append(
-            CalibrationItem(
-                example.image,
-                Picks(synthetic.picks.x / scale, synthetic.picks.y / scale),
-                diameter,
-            )
-        )
-    return examples, items
-
-
-def without_junk(examples: list[Example]) -> list[Example]:
-    out = []
-    for example in examples:
-        label = example.label.copy()
-        label[label == JUNK] = 0
-        out.append(Example(example.image, label, example.importance, example.name))
-    return out
 
 
 def calibrate(network: BoxNet, items: list[CalibrationItem], device: str) -> float:
     threshold, f1 = calibrate_threshold(network, items, device=device)
-    print(
-        f"calibrated threshold {threshold:.2f} (F1 {f1:.3f} on {len(items)} training micrographs)"
-    )
+    print(f"calibrated threshold {threshold:.2f} (F1 {f1:.3f} on {len(items)} micrographs)")
     return threshold
 
 
@@ -136,9 +140,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--finetune-iterations", type=int, default=600)
-    parser.add_argument("--synthetic", type=int, default=48, help="synthetic micrographs")
+    parser.add_argument("--synthetic", type=int, default=64, help="synthetic micrographs")
+    parser.add_argument("--calibration", type=int, default=8, help="unseen synthetic ones")
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--leave-out",
+        action="append",
+        default=[],
+        choices=sorted(PROTEINS),
+        help="a real protein not to train on (repeatable), for leave-one-protein-out",
+    )
+    parser.add_argument("--mask-only", action="store_true", help="BoxNetMask only, no BoxNet")
     parser.add_argument("--out", type=Path, default=REPO / "boxnet_tui" / "models")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
@@ -148,14 +161,21 @@ def main() -> None:
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)
-    real, real_items = real_examples(REAL)
-    synthetic, synthetic_items = synthetic_examples(args.synthetic, args.seed)
+    scale = GENERIC_SCALE
+    used = [PROTEINS[name] for name in sorted(PROTEINS) if name not in args.leave_out]
+    real, real_items = [], []
+    for protein in used:
+        examples, items = real_examples(protein, scale)
+        real += examples
+        real_items += items
+    synthetic, _ = synthetic_examples(args.synthetic, args.seed * 100_000, scale)
+    _, unseen_items = synthetic_examples(args.calibration, CALIBRATION_SEED + args.seed, scale)
     took = time.perf_counter() - start
-    print(f"{len(real)} real and {len(synthetic)} synthetic examples ({took:.0f} s)")
-    # calibrate on all real training micrographs and as many synthetic ones
-    items = real_items + synthetic_items[: len(real_items)]
+    print(f"{len(real)} real and {len(synthetic)} synthetic examples ({took:.0f} s)", flush=True)
+    items = real_items + unseen_items
+    names = ("BoxNetMask",) if args.mask_only else ("BoxNetMask", "BoxNet")
     if args.calibrate_only:
-        for name in ("BoxNetMask", "BoxNet"):
+        for name in names:
             calibrate_saved(args.out / name, items, args.device)
         return
 
@@ -170,20 +190,33 @@ def main() -> None:
     network = BoxNet(architecture)
     config = TrainConfig(iterations=args.iterations, crop=args.crop, seed=args.seed, log_every=50)
     train(network, real, synthetic, config, device=args.device, on_log=log)
+    command = "python scripts/train_generic.py" + "".join(
+        f" --leave-out {name}" for name in args.leave_out
+    )
     summary = {
-        "real": sorted(e.name for e in real),
-        "held_out": list(HELD_OUT),
+        "real": {p.folder: sorted(e.name for e in real if _of(e, p)) for p in used},
+        "held_out": {p.folder: list(p.held_out) for p in used},
+        "left_out": list(args.leave_out),
         "synthetic": len(synthetic),
         "iterations": args.iterations,
-        "command": "python scripts/train_generic.py",
+        "command": command,
     }
     threshold = calibrate(network.eval(), items, args.device)
     save_model(
         network.cpu(),
-        ModelInfo("BoxNetMask", architecture, has_mask=True, threshold=threshold, training=summary),
+        ModelInfo(
+            "BoxNetMask",
+            architecture,
+            has_mask=True,
+            threshold=threshold,
+            training=summary,
+            scale=scale,
+        ),
         args.out,
     )
-    print(f"BoxNetMask saved ({time.perf_counter() - start:.0f} s)")
+    print(f"BoxNetMask saved ({time.perf_counter() - start:.0f} s)", flush=True)
+    if args.mask_only:
+        return
 
     finetune = TrainConfig(
         iterations=args.finetune_iterations,
@@ -204,10 +237,15 @@ def main() -> None:
             threshold=threshold,
             parent="BoxNetMask",
             training=summary,
+            scale=scale,
         ),
         args.out,
     )
     print(f"BoxNet saved; total {time.perf_counter() - start:.0f} s")
+
+
+def _of(example: Example, protein: RealProtein) -> bool:
+    return (protein.path() / f"{example.name}.mrc").exists()
 
 
 if __name__ == "__main__":

@@ -68,8 +68,11 @@ def fake_collect_examples(
     uncertain=None,
     train_masking=False,
     pixel_size=None,
+    scale=None,
 ) -> list[Example]:
     """Warp's suffix-matched examples, as ``training.export`` will make them."""
+    from boxnet_tui.imaging import WARP_SCALE
+
     from boxnet_tui.io.layout import mask_path, match_suffix, matched_files
     from boxnet_tui.io.masks import read_mask
     from boxnet_tui.io.micrographs import read_micrograph, scan_folder
@@ -90,6 +93,7 @@ def fake_collect_examples(
                 diameter,
                 junk=junk,
                 name=root,
+                scale=scale or WARP_SCALE,
             )
         )
     pause = float(os.environ.get(SLEEP_VARIABLE, "0"))
@@ -134,7 +138,7 @@ def _one_thread():
 
 @pytest.fixture
 def fake_export(monkeypatch):
-    monkeypatch.setattr(job, "collect_new", lambda config: _collect(config))
+    monkeypatch.setattr(job, "collect_new", lambda config, scale=None: _collect(config))
 
 
 def _collect(config: RunConfig) -> list[Example]:
@@ -418,7 +422,7 @@ def test_job_with_public_set(dataset, base_model, fake_export, monkeypatch, tmp_
 
 
 def test_failed_job_reports_one_line(dataset, base_model, monkeypatch):
-    def broken(config):
+    def broken(config, scale=None):
         raise ValueError("something broke\nsecond line")
 
     monkeypatch.setattr(job, "collect_new", broken)
@@ -427,7 +431,7 @@ def test_failed_job_reports_one_line(dataset, base_model, monkeypatch):
     status = run.status()
     assert status.state == "failed" and status.error == "ValueError: something broke"
     assert "Traceback" in (run.path / "log.txt").read_text()
-    monkeypatch.setattr(job, "collect_new", lambda config: [])
+    monkeypatch.setattr(job, "collect_new", lambda config, scale=None: [])
     run2 = create_run(make_config(dataset, "EmptyNet", base_model))
     assert job.run_job(run2.path) == "failed"
     assert "no curated micrographs" in run2.status().error

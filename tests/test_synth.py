@@ -19,7 +19,19 @@ from boxnet_tui.io.layout import mask_path, pick_path
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.micrographs import read_micrograph
 from boxnet_tui.io.star import read_micrograph_names, read_picks
-from boxnet_tui.synth import junk_mask_8a, make_dataset, make_micrograph, micrograph_seed
+from boxnet_tui.synth import (
+    FAMILIES,
+    STYLES,
+    as_user_input,
+    bin_image2,
+    bin_mask,
+    bin_picks,
+    junk_mask_8a,
+    make_dataset,
+    make_micrograph,
+    micrograph_seed,
+    training_micrograph,
+)
 
 # Small micrographs with small particles keep the file fast and still hold a dozen particles.
 SIZE, PIXEL, DIAMETER = 512, 1.5, 90.0
@@ -254,6 +266,19 @@ def test_junk_mask_at_8_angstrom_takes_the_majority() -> None:
         (lambda tmp: make_micrograph(256, seed=-1), "seed"),
         (lambda tmp: make_micrograph(shape=(256, 32)), "shape"),
         (lambda tmp: make_dataset(tmp / "file.txt", 1, size=64, diameter=30.0), "not a folder"),
+        (lambda tmp: make_micrograph(256, family="cube"), "family"),
+        (lambda tmp: make_micrograph(256, coverage=0.0), "coverage"),
+        (lambda tmp: make_micrograph(256, coverage=0.9), "coverage"),
+        (lambda tmp: make_micrograph(256, debris="yes"), "debris"),
+        (lambda tmp: make_micrograph(256, defocus_range=(3.0, 1.0)), "defocus range"),
+        (lambda tmp: make_micrograph(256, dose_range=(5.0,)), "dose range"),
+        (lambda tmp: make_micrograph(256, carbon_probability=1.5), "carbon"),
+        (lambda tmp: training_micrograph(-1), "seed"),
+        (lambda tmp: training_micrograph(0, diameter_range=(5.0, 100.0)), "diameter range"),
+        (
+            lambda tmp: as_user_input(np.zeros((8, 8)), 1.0, "jpeg", np.random.default_rng()),
+            "style",
+        ),
     ],
 )
 def test_bad_arguments_are_user_errors(tmp_path, call, words) -> None:
@@ -261,3 +286,292 @@ def test_bad_arguments_are_user_errors(tmp_path, call, words) -> None:
     with pytest.raises(UserError, match=words) as error:
         call(tmp_path)
     assert "\n" not in str(error.value)
+
+
+# --- variety: families, packing, debris, user styles, the pre-training recipe ---------------
+
+
+def _projection(family: str, seed: int, rotation: np.ndarray, size: int = 160) -> np.ndarray:
+    """Noise-free projected thickness of one 200 Å particle at 2 Å/px (100 px), centred."""
+    protein = synth._make_protein(np.random.default_rng([seed, synth._PROTEIN_TAG]), 200.0, family)
+    canvas = np.zeros((size, size), np.float32)
+    synth._render_particles(
+        canvas, protein, np.array([[size / 2, size / 2]]), rotation[None], 2.0, 1.0
+    )
+    return canvas
+
+
+def _aspect(image: np.ndarray) -> float:
+    """Ratio of the principal axes of the image's second moments (1 = round)."""
+    rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+    weights = image / image.sum()
+    my, mx = (weights * rows).sum(), (weights * cols).sum()
+    cov = [
+        [(weights * (cols - mx) ** 2).sum(), (weights * (cols - mx) * (rows - my)).sum()],
+        [(weights * (cols - mx) * (rows - my)).sum(), (weights * (rows - my) ** 2).sum()],
+    ]
+    small, large = np.linalg.eigvalsh(cov)
+    return float(np.sqrt(large / small))
+
+
+def _radial_profile(image: np.ndarray, radius_px: float) -> np.ndarray:
+    """Mean of ``image`` in rings 0.05 radius wide around its centre, out to 1.5 radii."""
+    n = image.shape[0]
+    rows, cols = np.mgrid[:n, :n]
+    ring = np.minimum((np.hypot(rows - n / 2, cols - n / 2) / radius_px * 20).astype(int), 30)
+    return np.bincount(ring.ravel(), image.ravel(), 31) / np.bincount(ring.ravel(), minlength=31)
+
+
+EDGE_ON_X = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # the particle's z into the image
+END_ON_X = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # the particle's x out of it
+
+
+def test_every_family_spans_its_diameter_around_its_centre_of_mass() -> None:
+    for family in FAMILIES:
+        for seed in range(3):
+            rng = np.random.default_rng([seed, synth._PROTEIN_TAG])
+            protein = synth._make_protein(rng, 200.0, family)
+            assert len(protein.sigmas) <= max(synth.MAX_FAMILY_BLOBS, 80)
+            # The pick is the centre of mass.
+            centre = (protein.masses[:, None] * protein.centres).sum(axis=0)
+            assert np.abs(centre / protein.masses.sum()).max() < 1e-6
+            reach = np.linalg.norm(protein.centres, axis=1) + 2 * protein.sigmas
+            if family == "blobs":  # a stray blob may stick out: the 90 % quantile sets the scale
+                assert np.quantile(reach, 0.9) <= 100.0 + 1e-6
+            else:
+                assert reach.max() == pytest.approx(100.0)
+
+
+def test_families_change_the_particles_and_nothing_else() -> None:
+    blobs = synth._simulate(256, 256, PIXEL, DIAMETER, 3, 0, noise=False)
+    images = {}
+    for family in FAMILIES[1:]:
+        m = synth._simulate(256, 256, PIXEL, DIAMETER, 3, 0, noise=False, family=family)
+        assert np.array_equal(m.picks.xy, blobs.picks.xy) and np.array_equal(m.junk, blobs.junk)
+        difference = np.abs(m.image - blobs.image)[~m.junk]
+        assert difference.max() > 0.1 * blobs.image[~m.junk].std()
+        images[family] = m.image
+    # ...and the families differ from one another.
+    for a, b in [("shell", "ring"), ("rod", "flat"), ("ribosome", "shell")]:
+        assert not np.allclose(images[a], images[b])
+
+
+def test_a_shell_projects_to_a_ring_darker_at_its_rim() -> None:
+    for seed in range(4):
+        rotation = synth._rotations(np.random.default_rng(seed), 1)[0]
+        shell = _radial_profile(_projection("shell", seed, rotation), 50)
+        blobs = _radial_profile(_projection("blobs", seed, rotation), 50)
+        # More protein along the rim (the wall edge-on) than through the centre (two walls).
+        assert shell[6:20].max() > 1.3 * shell[:3].mean()
+        assert 0.4 <= (6 + np.argmax(shell[6:20])) / 20 <= 0.95
+        assert blobs[6:20].max() < 1.3 * blobs[:3].mean()
+
+
+def test_a_ring_seen_along_its_axis_has_a_hole() -> None:
+    for seed in range(4):
+        top = _radial_profile(_projection("ring", seed, np.eye(3)), 50)
+        assert top[6:20].max() > 3 * top[:3].mean()
+
+
+def test_rods_and_plates_are_elongated_side_on_and_round_end_on() -> None:
+    for seed in range(4):
+        rod_side = _aspect(_projection("rod", seed, np.eye(3)))
+        rod_end = _aspect(_projection("rod", seed, END_ON_X))
+        assert rod_side > 1.8 and rod_end < 1.3
+        plate_edge = _aspect(_projection("flat", seed, EDGE_ON_X))
+        plate_face = _aspect(_projection("flat", seed, np.eye(3)))
+        assert plate_edge > 2.5 and plate_face < 1.7
+        assert _aspect(_projection("blobs", seed, np.eye(3))) < 1.8
+
+
+def test_a_ribosome_has_two_unequal_dense_lobes() -> None:
+    for seed in range(4):
+        rng = np.random.default_rng([seed, synth._PROTEIN_TAG])
+        protein = synth._make_protein(rng, 200.0, "ribosome")
+        # Along the axis through both lobes (z), the mass is skewed toward the large one.
+        z, mass = protein.centres[:, 2], protein.masses / protein.masses.sum()
+        spread = np.sqrt((mass * z**2).sum())
+        assert (mass * z**3).sum() / spread**3 > 0.25
+        # Dense: more protein in its thickest part than a blob protein of the same size.
+        ribosome = _projection("ribosome", seed, np.eye(3)).max()
+        assert ribosome > 1.1 * _projection("blobs", seed, np.eye(3)).max()
+
+
+def test_coverage_sets_how_densely_particles_are_packed() -> None:
+    for seed in range(2):
+        counts = [
+            len(synth._simulate(SIZE, SIZE, PIXEL, DIAMETER, seed, 0, coverage=c).picks)
+            for c in (0.02, 0.1, 0.5)
+        ]
+        assert 1 <= counts[0] < counts[1] < counts[2]
+        # Touching: most particles have a neighbour within 1.2 diameters.
+        m = make_micrograph(SIZE, PIXEL, DIAMETER, seed=seed, coverage=0.5)
+        gaps = np.hypot(*(m.picks.xy[:, None] - m.picks.xy[None]).transpose(2, 0, 1))
+        np.fill_diagonal(gaps, np.inf)
+        assert np.mean(gaps.min(axis=1) < 1.2 * 2 * RADIUS_PX) > 0.5
+
+
+def test_debris_adds_aggregates_to_the_junk_and_broken_particles_to_neither() -> None:
+    for seed in range(3):
+        clean = make_micrograph(SIZE, PIXEL, DIAMETER, seed=seed)
+        dirty = make_micrograph(SIZE, PIXEL, DIAMETER, seed=seed, debris=True)
+        assert len(clean.broken) == 0 and len(dirty.broken) >= 1
+        assert dirty.junk.sum() > clean.junk.sum() + np.pi * RADIUS_PX**2  # at least one copy
+        assert not (clean.junk & ~dirty.junk).any()
+        # Particles keep clear of aggregates as of all junk.
+        clearance = ndimage.distance_transform_edt(~dirty.junk)
+        rows, cols = np.round(dirty.picks.y).astype(int), np.round(dirty.picks.x).astype(int)
+        assert clearance[rows, cols].min() >= RADIUS_PX - 1
+        # Broken particles: not picks, not near one, and not junk.
+        bx, by = dirty.broken.x, dirty.broken.y
+        assert not dirty.junk[np.round(by).astype(int), np.round(bx).astype(int)].any()
+        if len(dirty.picks):
+            gaps = np.hypot(bx[:, None] - dirty.picks.x, by[:, None] - dirty.picks.y)
+            assert gaps.min() >= 0.9 * 2 * RADIUS_PX - 1e-9
+
+
+def test_broken_particles_are_fragments_rendered_where_reported() -> None:
+    rng = np.random.default_rng([1, synth._PROTEIN_TAG])
+    protein = synth._make_protein(rng, DIAMETER, "blobs")
+    junk = np.zeros((SIZE, SIZE), bool)
+    junk[:, :100] = True
+    particles = np.array([[300.0, 300.0], [400.0, 150.0]])
+    phase = np.zeros((SIZE, SIZE), np.float32)
+    xy = synth._add_broken(
+        np.random.default_rng(0), junk, phase, protein, particles, PIXEL, DIAMETER
+    )
+    assert len(xy) >= 1 and (xy[:, 0] >= 100).all()
+    assert np.hypot(xy[:, None, 0] - particles[:, 0], xy[:, None, 1] - particles[:, 1]).min() >= (
+        0.9 * 2 * RADIUS_PX
+    )
+    whole = np.zeros_like(phase)
+    synth._render_particles(whole, protein, xy, np.tile(np.eye(3), (len(xy), 1, 1)), PIXEL, 1.0)
+    # Each fragment holds 30-60 % of the blobs, so less than the whole particle's protein.
+    total = whole.sum() * synth.PHASE_PER_A
+    assert 0.15 * total < phase.sum() < 0.8 * total
+    for x, y in xy:
+        window = phase[int(y) - 20 : int(y) + 21, int(x) - 20 : int(x) + 21]
+        assert window.sum() > 0.1 * phase.sum() / len(xy)
+
+
+@pytest.fixture(scope="module")
+def plain_image() -> np.ndarray:
+    return _simulate(5).image[:256, :256]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_user_input_styles(style: str, plain_image: np.ndarray) -> None:
+    rng = np.random.default_rng(4)
+    image, pixel_size = as_user_input(plain_image, PIXEL, style, rng)
+    again, _ = as_user_input(plain_image, PIXEL, style, np.random.default_rng(4))
+    assert image.tobytes() == again.tobytes()  # deterministic given the generator
+    expected = {"int8": np.int8, "uint8": np.uint8, "uint16": np.uint16}.get(style, np.float32)
+    assert image.dtype == expected
+    assert pixel_size == (2 * PIXEL if style == "binned" else PIXEL)
+    assert image.shape == ((128, 128) if style == "binned" else (256, 256))
+    values = image.astype(np.float64)
+    if style == "float":
+        assert np.array_equal(image, plain_image)
+    elif style == "int8":
+        assert values.min() < -40 and values.max() > 40 and abs(np.median(values)) <= 1
+    elif style == "uint8":
+        assert values.min() < 90 and values.max() > 170 and abs(np.median(values) - 128) <= 1
+    elif style == "uint16":
+        assert values.max() > 40 and values.std() > 1
+    elif style == "stretched":
+        assert values.min() == 0 and values.max() == 255
+        assert (values == 0).mean() >= 5e-4 and (values == 255).mean() >= 5e-4  # clipped tails
+    elif style == "filtered":
+        # Smoother: neighbouring pixels differ far less; the mean stays.
+        assert np.diff(values).std() < 0.5 * np.diff(plain_image.astype(np.float64)).std()
+        assert values.mean() == pytest.approx(plain_image.mean(), rel=1e-3)
+    elif style == "binned":
+        assert values.mean() == pytest.approx(plain_image.mean(), rel=1e-4)
+    elif style == "gain":
+        ratio = values / plain_image
+        columns = np.median(ratio, axis=0)
+        rows = np.median(ratio, axis=1)
+        # A gain gradient and at least one defective line (column or row).
+        line = np.abs(np.concatenate([columns / np.median(columns), rows / np.median(rows)]) - 1)
+        assert line.max() > 0.15
+        assert np.ptp(ndimage.median_filter(ratio, 15)) > 0.02
+
+
+def test_binned_picks_and_masks_follow_the_image() -> None:
+    rows, cols = np.mgrid[:64, :64]
+    spot = np.exp(-((cols - 20.3) ** 2 + (rows - 41.7) ** 2) / (2 * 3.0**2))
+    binned = bin_image2(spot)
+    weights = binned / binned.sum()
+    r, c = np.mgrid[:32, :32]
+    moved = bin_picks(synth.Picks([20.3], [41.7]))
+    assert (weights * c).sum() == pytest.approx(moved.x[0], abs=0.01)
+    assert (weights * r).sum() == pytest.approx(moved.y[0], abs=0.01)
+    mask = np.zeros((5, 5), bool)
+    mask[0, 0:2] = True  # half of the first block
+    mask[2, 2] = True  # a quarter of the last
+    assert np.array_equal(bin_mask(mask), [[True, False], [False, False]])
+
+
+def test_the_recipe_draws_variety_within_its_bounds() -> None:
+    recipes = [synth._draw_recipe(seed, (60.0, 500.0)) for seed in range(400)]
+    families = [r.family for r in recipes]
+    styles = [r.style for r in recipes]
+    assert set(families) == set(FAMILIES) and set(styles) == set(STYLES)
+    assert max(FAMILIES, key=families.count) == "blobs"
+    assert max(STYLES, key=styles.count) == "float"
+    assert 0.35 < np.mean([r.debris for r in recipes]) < 0.65
+    for r in recipes:
+        assert 60.0 <= r.diameter <= 500.0
+        binning = 2 if r.style == "binned" else 1
+        assert 25.0 <= r.diameter / r.pixel_size / binning <= 70.0
+        assert max(r.shape) <= synth.TRAINING_MAX_SIDE and r.shape[0] % 2 == r.shape[1] % 2 == 0
+        spans = np.array(r.shape) * r.pixel_size / r.diameter
+        assert spans.max() <= 46.5 and (spans.min() >= 27.0 or max(r.shape) > 2300)
+        assert 0.02 <= r.coverage <= 0.5
+    coverages = [r.coverage for r in recipes]
+    assert min(coverages) < 0.04 and max(coverages) > 0.35
+    ribosomes = [r.diameter for r in recipes if r.family == "ribosome"]
+    assert min(ribosomes) >= 200.0 and max(ribosomes) <= 320.0
+    narrow = [synth._draw_recipe(seed, (100.0, 120.0)).diameter for seed in range(50)]
+    assert min(narrow) >= 100.0 and max(narrow) <= 120.0
+
+
+def _small_recipe_seed(binned: bool) -> int:
+    """A seed whose micrograph is small (fast), with debris, binned or not."""
+    seeds = [
+        seed
+        for seed in range(300)
+        if (synth._draw_recipe(seed, (60.0, 500.0)).style == "binned") == binned
+        and synth._draw_recipe(seed, (60.0, 500.0)).debris
+    ]
+    return min(seeds, key=lambda seed: np.prod(synth._draw_recipe(seed, (60.0, 500.0)).shape))
+
+
+@pytest.mark.parametrize("binned", [False, True])
+def test_training_micrograph_is_deterministic_and_consistent(binned: bool) -> None:
+    seed = _small_recipe_seed(binned)
+    a = training_micrograph(seed)
+    b = training_micrograph(seed)
+    assert a.image.tobytes() == b.image.tobytes() and a.image.dtype == b.image.dtype
+    assert np.array_equal(a.picks.xy, b.picks.xy) and np.array_equal(a.junk, b.junk)
+    assert (a.family, a.style, a.diameter, a.pixel_size) == (
+        b.family,
+        b.style,
+        b.diameter,
+        b.pixel_size,
+    )
+    assert a.family in FAMILIES and (a.style == "binned") == binned
+    assert 60.0 <= a.diameter <= 500.0 and 25.0 <= a.diameter / a.pixel_size <= 70.0
+    assert a.junk.shape == a.image.shape and a.junk.dtype == bool
+    rows, cols = a.image.shape
+    radius = a.diameter / a.pixel_size / 2
+    assert len(a.picks) >= 1 and len(a.broken) >= 1
+    for points in (a.picks, a.broken):
+        assert points.x.min() >= radius - 1 and points.x.max() <= cols - radius
+        assert points.y.min() >= radius - 1 and points.y.max() <= rows - radius
+    # On the returned grid, picks keep clear of the (binned) junk.
+    clearance = ndimage.distance_transform_edt(~a.junk)
+    assert clearance[np.round(a.picks.y).astype(int), np.round(a.picks.x).astype(int)].min() >= (
+        radius - 2
+    )
+    assert training_micrograph(seed + 1000).image.tobytes() != a.image.tobytes()

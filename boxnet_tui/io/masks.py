@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from scipy import ndimage
 
 from boxnet_tui.errors import MaskError
 from boxnet_tui.io.atomic import atomic_path
@@ -49,3 +50,16 @@ def write_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
     data = np.where(mask > 0, 255, 0).astype(np.uint8)
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data, compression="lzw")
+
+
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a boolean mask (masks may be off by a pixel in rounding)."""
+    mask = np.asarray(mask) > 0.5
+    if mask.shape == tuple(shape):
+        return mask
+    zoom = (shape[0] / mask.shape[0], shape[1] / mask.shape[1])
+    resized = ndimage.zoom(mask.astype(np.uint8), zoom, order=0)
+    out = np.zeros(shape, bool)
+    h, w = min(shape[0], resized.shape[0]), min(shape[1], resized.shape[1])
+    out[:h, :w] = resized[:h, :w] > 0
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from boxnet_tui.evaluate import Score, inside, score_picks
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.inference import predict_probabilities
 from boxnet_tui.model.network import BoxNet
@@ -28,10 +29,11 @@ THRESHOLDS = tuple(np.round(np.arange(0.30, 0.99, 0.02), 2))
 class CalibrationItem:
     """A training micrograph as the network sees it, with its labelled particles."""
 
-    image: np.ndarray  # 8 Å/px, normalised
-    reference: Picks  # in the same 8 Å/px pixels
+    image: np.ndarray  # at the model's input pixel size, normalised
+    reference: Picks  # in the same pixels
     diameter: float  # Å
-    border: float = 0.0  # 8 Å/px pixels left unlabelled at the edge
+    border: float = 0.0  # pixels left unlabelled at the edge
+    pixel_size: float = NETWORK_PIXEL_SIZE  # Å/px of ``image``
 
 
 def calibrate_threshold(
@@ -46,9 +48,9 @@ def calibrate_threshold(
     for item in items:
         probabilities = predict_probabilities(network, item.image, device=device)
         reference = inside(item.reference, item.image.shape, item.border)
-        radius = item.diameter / 2 / 8.0
+        radius = item.diameter / 2 / item.pixel_size
         for threshold in thresholds:
-            result = pick(probabilities, item.diameter, threshold)
+            result = pick(probabilities, item.diameter, threshold, pixel_size=item.pixel_size)
             found = inside(Picks(result.x, result.y, result.score), item.image.shape, item.border)
             totals[threshold] = totals[threshold] + score_picks(found, reference, radius)
     top = max(score.f1 for score in totals.values())
@@ -59,11 +61,15 @@ def calibrate_threshold(
 
 
 def items_for_examples(
-    examples: list, folder: str | Path, positives_star: str | Path, diameter: float
+    examples: list,
+    folder: str | Path,
+    positives_star: str | Path,
+    diameter: float,
+    pixel_size: float = NETWORK_PIXEL_SIZE,
 ) -> list[CalibrationItem]:
     """Calibration items for training examples named by micrograph root (as collected from a
     folder by :func:`boxnet_tui.training.export.collect_examples`): their curated picks are
-    read again and brought to the examples' 8 Å/px pixels."""
+    read again and brought to the examples' pixels (``pixel_size`` Å/px)."""
     from boxnet_tui.io.layout import match_suffix, pick_file_name
     from boxnet_tui.io.micrographs import read_info, scan_folder
     from boxnet_tui.io.star import read_picks
@@ -77,6 +83,11 @@ def items_for_examples(
         picks = read_picks(Path(positives_star).parent / pick_file_name(example.name, suffix))
         scale = read_info(paths[example.name]).shape[1] / example.image.shape[1]
         items.append(
-            CalibrationItem(example.image, Picks(picks.x / scale, picks.y / scale), diameter)
+            CalibrationItem(
+                example.image,
+                Picks(picks.x / scale, picks.y / scale),
+                diameter,
+                pixel_size=pixel_size,
+            )
         )
     return items

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, NetworkScale
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.paths import models_dir
 
@@ -40,7 +40,7 @@ class ModelInfo:
 
     name: str
     architecture: Architecture = field(default_factory=Architecture)
-    pixel_size: float = NETWORK_PIXEL_SIZE
+    pixel_size: float = NETWORK_PIXEL_SIZE  # Warp's field; the input's scale is ``scale``
     has_mask: bool = False
     threshold: float | None = None  # default picking threshold, calibrated on training data
     parent: str | None = None
@@ -48,12 +48,14 @@ class ModelInfo:
     date: str = ""
     path: Path | None = None
     shipped: bool = False
+    scale: NetworkScale = field(default_factory=NetworkScale)
 
     def to_json(self) -> dict:
         return {
             "name": self.name,
             "architecture": self.architecture.to_json(),
             "pixel_size": self.pixel_size,
+            "pixels_per_diameter": self.scale.to_json(),
             "has_mask": self.has_mask,
             "threshold": self.threshold,
             "parent": self.parent,
@@ -74,6 +76,7 @@ class ModelInfo:
             date=str(data.get("date", "")),
             path=path,
             shipped=shipped,
+            scale=NetworkScale.from_json(data.get("pixels_per_diameter")),
         )
 
 

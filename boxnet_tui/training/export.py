@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from boxnet_tui.errors import UserError
+from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io.examples import write_examples
 from boxnet_tui.io.layout import mask_path, match_suffix, matched_files
 from boxnet_tui.io.masks import read_mask
@@ -90,8 +91,10 @@ def collect_examples(
     pixel_size: float | None = None,
     invert: bool = False,
     progress: Progress | None = None,
+    scale: NetworkScale = WARP_SCALE,
 ) -> list[Example]:
-    """Training examples (8 Å/px image, labels, importance) of every curated micrograph.
+    """Training examples (image, labels, importance) of every curated micrograph, at 8 Å/px
+    (Warp's example TIFFs) or at a model's diameter-scaled input (``scale``).
 
     Args:
         folder: the micrograph folder (Warp's input folder).
@@ -148,6 +151,7 @@ def collect_examples(
                 uncertain=read_picks(unsure[root]) if root in unsure else None,
                 invert=invert,
                 name=root,
+                scale=scale,
             )
         )
         if progress is not None:

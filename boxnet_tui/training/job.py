@@ -66,8 +66,10 @@ class Cancelled(Exception):
 # --------------------------------------------------------------------------- examples
 
 
-def collect_new(config: RunConfig) -> list:
-    """The curated examples of the run's folder (Warp's suffix matching)."""
+def collect_new(config: RunConfig, scale: Any = None) -> list:
+    """The curated examples of the run's folder (Warp's suffix matching), at ``scale`` (the
+    base model's input scale; default Warp's 8 Å/px)."""
+    from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.training.export import collect_examples
 
     return collect_examples(
@@ -78,6 +80,7 @@ def collect_new(config: RunConfig) -> list:
         uncertain=config.uncertain,
         train_masking=config.train_masking,
         pixel_size=config.pixel_size,
+        scale=scale or WARP_SCALE,
     )
 
 
@@ -149,11 +152,18 @@ class _Chained(Sequence):
             yield from part
 
 
-def load_public_set(folder: str) -> PublicSet:
+def load_public_set(folder: str, scale: Any = None) -> PublicSet:
+    """The public set's example TIFFs (Warp's, at 8 Å/px), each brought to ``scale`` as it is
+    read when the model's input is diameter-scaled."""
+    from boxnet_tui.training.labels import RescaledExamples
+
     files = public_set_files(folder)
     if not files:
         raise UserError(f"{folder}: no example files (*.tif) in the public set folder")
-    return PublicSet([open_example_file(path) for path in files])
+    opened = [open_example_file(path) for path in files]
+    if scale is not None and scale.pixels_per_diameter is not None:
+        opened = [RescaledExamples(part, scale) for part in opened]
+    return PublicSet(opened)
 
 
 def choose_held_out(examples: Sequence) -> str | None:
@@ -390,7 +400,7 @@ def _train(
     import torch
 
     from boxnet_tui.model.inference import resolve_device
-    from boxnet_tui.model.store import load_model
+    from boxnet_tui.model.store import find_model, load_model
     from boxnet_tui.training import distributed
     from boxnet_tui.training.loop import LogLine, make_optimizer, train
 
@@ -401,12 +411,13 @@ def _train(
 
     def prepare() -> tuple:
         run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
-        examples = list(collect_new(config))
+        scale = find_model(config.base).scale
+        examples = list(collect_new(config, scale))
         if not examples:
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
         held = choose_held_out(examples) if config.hold_out else None
         training = [e for e in examples if e.name != held] if held else examples
-        old = load_public_set(config.public_set) if config.public_set else None
+        old = load_public_set(config.public_set, scale) if config.public_set else None
         run.log(
             f"{len(training)} micrograph(s) to train on"
             + (f", {held} held out for a check" if held else "")
@@ -645,8 +656,12 @@ def _calibrate(
 ) -> float | None:
     """The new model's default threshold: the best F1 on its own training micrographs."""
     from boxnet_tui.model.calibration import calibrate_threshold, items_for_examples
+    from boxnet_tui.model.store import find_model
 
-    items = items_for_examples(training, config.folder, config.positives, config.diameter)
+    network_pixel = find_model(config.base).scale.pixel_size(config.diameter)
+    items = items_for_examples(
+        training, config.folder, config.positives, config.diameter, network_pixel
+    )
     if not items:
         return None
     network.eval()
@@ -679,6 +694,7 @@ def _save(
         threshold=threshold,
         parent=base_info.name,
         training=summary,
+        scale=base_info.scale,
     )
     save_model(network.to("cpu"), info)
     network.to(device)
@@ -694,7 +710,6 @@ def held_out_check(
     threshold; score both against its curated picks (match radius: half the diameter)."""
     from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_prepared, prepare
     from boxnet_tui.evaluate import score_picks, sweep_thresholds
-    from boxnet_tui.imaging import NETWORK_PIXEL_SIZE
     from boxnet_tui.io.layout import match_suffix, pick_file_name
     from boxnet_tui.io.micrographs import scan_folder
     from boxnet_tui.io.star import read_picks
@@ -706,10 +721,9 @@ def held_out_check(
     _, suffix = match_suffix(config.positives, paths)
     reference = read_picks(Path(config.positives).parent / pick_file_name(held, suffix))
     settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
-    prepared = prepare(paths[held], settings)
-    pixel_size = NETWORK_PIXEL_SIZE / prepared.scale
-    radius = config.diameter / 2 / pixel_size
     base, base_info = load_model(config.base, device)
+    prepared = prepare(paths[held], settings, base_info.scale)
+    radius = config.diameter / 2 / (prepared.pixel_size / prepared.scale)
     thresholds = {
         "new": threshold if threshold is not None else default_threshold(base_info),
         "base": default_threshold(base_info),

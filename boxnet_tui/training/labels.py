@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, prepare_for_network
+from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, WARP_SCALE, NetworkScale, prepare_for_network
+from boxnet_tui.io.masks import resize_mask
 from boxnet_tui.io.star import Picks
 
 BACKGROUND, PARTICLE, JUNK = 0, 1, 2
@@ -64,6 +64,7 @@ def make_example(
     ignore_border: float = 0.0,
     invert: bool = False,
     name: str = "",
+    scale: NetworkScale = WARP_SCALE,
 ) -> Example:
     """A training example from a micrograph and its curated picks.
 
@@ -75,39 +76,36 @@ def make_example(
         extra_important, uncertain: locations in micrograph pixels (Warp's options).
         ignore_border: a border (micrograph px) whose importance is 0, for label sets that
             left the edge unannotated.
+        scale: the pixel size of the example: Warp's 8 Å/px (what example TIFFs hold) or the
+            model's diameter-scaled input.
     """
-    prepared, scale = prepare_for_network(image, pixel_size, invert=invert)
+    network_pixel = scale.pixel_size(diameter)
+    prepared, factor = prepare_for_network(
+        image,
+        pixel_size,
+        invert=invert,
+        target_pixel_size=network_pixel,
+        highpass_angstrom=scale.highpass(diameter),
+    )
     shape = prepared.shape
     label = np.zeros(shape, np.uint8)
-    label[paint_discs(shape, picks.x / scale, picks.y / scale, label_radius(diameter))] = PARTICLE
+    centres = (picks.x / factor, picks.y / factor)
+    label[paint_discs(shape, *centres, label_radius(diameter, factor * pixel_size))] = PARTICLE
     if junk is not None:
         label[resize_mask(junk, shape)] = JUNK
     importance = np.ones(shape, np.float32)
-    radius = diameter / 2 / NETWORK_PIXEL_SIZE
+    radius = diameter / 2 / (factor * pixel_size)
     if extra_important is not None:
-        extra = paint_discs(shape, extra_important.x / scale, extra_important.y / scale, radius)
+        extra = paint_discs(shape, extra_important.x / factor, extra_important.y / factor, radius)
         importance[extra] = EXTRA_IMPORTANCE
     if uncertain is not None:
-        unsure = paint_discs(shape, uncertain.x / scale, uncertain.y / scale, radius)
+        unsure = paint_discs(shape, uncertain.x / factor, uncertain.y / factor, radius)
         importance[unsure] = 0.0
     if ignore_border > 0:
-        edge = max(1, round(ignore_border / scale))
+        edge = max(1, round(ignore_border / factor))
         importance[:edge] = importance[-edge:] = 0.0
         importance[:, :edge] = importance[:, -edge:] = 0.0
     return Example(prepared, label, importance, name)
-
-
-def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a boolean mask (masks may be off by a pixel in rounding)."""
-    mask = np.asarray(mask) > 0.5
-    if mask.shape == tuple(shape):
-        return mask
-    zoom = (shape[0] / mask.shape[0], shape[1] / mask.shape[1])
-    resized = ndimage.zoom(mask.astype(np.uint8), zoom, order=0)
-    out = np.zeros(shape, bool)
-    h, w = min(shape[0], resized.shape[0]), min(shape[1], resized.shape[1])
-    out[:h, :w] = resized[:h, :w] > 0
-    return out
 
 
 def class_weights(examples: list[Example]) -> np.ndarray:
@@ -127,3 +125,62 @@ def class_weights(examples: list[Example]) -> np.ndarray:
             if counts[cls]:
                 weights[cls] = min(1.0, (counts[PARTICLE] / counts[cls]) ** (1.0 / 3.0))
     return weights
+
+
+def diameter_from_labels(label: np.ndarray, pixel_size: float = NETWORK_PIXEL_SIZE) -> float | None:
+    """The particle diameter (Å) an example's label discs were painted for, or None.
+
+    Warp's example TIFFs store neither pixel size nor diameter, but each disc has the radius
+    :func:`label_radius` gives (a quarter of the particle radius): the median area of the
+    isolated discs gives it back. Discs at the 1.5 px floor only say "96 Å or less" at 8 Å/px.
+    """
+    from scipy import ndimage
+
+    components, count = ndimage.label(label == PARTICLE)
+    if count == 0:
+        return None
+    areas = np.bincount(components.ravel())[1:]
+    radius = float(np.sqrt(np.median(areas) / np.pi))
+    return radius * 8.0 * pixel_size
+
+
+def _nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    return np.minimum(((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.intp), n_in - 1)
+
+
+def rescale_example(
+    example: Example, scale: NetworkScale, pixel_size: float = NETWORK_PIXEL_SIZE
+) -> Example:
+    """An example at ``pixel_size`` (Warp's TIFFs: 8 Å/px) brought to a model's input scale.
+
+    The diameter is read from the label discs; the image is Fourier-rescaled and normalised
+    again, labels and importance resampled by nearest neighbour (a disc stays a quarter of the
+    particle radius at any scale). Unlabelled examples are returned unchanged.
+    """
+    from boxnet_tui.imaging import fourier_rescale, normalise, scaled_shape
+
+    diameter = diameter_from_labels(example.label, pixel_size)
+    if diameter is None or scale.pixels_per_diameter is None:
+        return example
+    target = scale.pixel_size(diameter)
+    shape = scaled_shape(example.image.shape, pixel_size, target)
+    image, _ = fourier_rescale(example.image, pixel_size, target, out_shape=shape)
+    rows = _nearest_indices(example.image.shape[0], shape[0])[:, None]
+    cols = _nearest_indices(example.image.shape[1], shape[1])[None, :]
+    return Example(
+        normalise(image), example.label[rows, cols], example.importance[rows, cols], example.name
+    )
+
+
+class RescaledExamples:
+    """A lazy sequence of examples (e.g. an example TIFF) read through :func:`rescale_example`."""
+
+    def __init__(self, examples: object, scale: NetworkScale) -> None:
+        self.examples = examples
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.examples)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Example:
+        return rescale_example(self.examples[index], self.scale)  # type: ignore[index]

@@ -1,0 +1,77 @@
+"""The generic models' recipe: examples from synthetic micrographs and from real ones.
+
+Used by ``scripts/train_generic.py`` (which makes the shipped models) and by the tests, which
+train the same recipe for a few iterations. Every example is at the diameter-scaled input
+(``GENERIC_SCALE``), so particles of 60 Å and of 500 Å look alike in size to the network.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from boxnet_tui.imaging import DEFAULT_PIXELS_PER_DIAMETER, NetworkScale
+from boxnet_tui.io.star import Picks
+from boxnet_tui.model.calibration import CalibrationItem
+from boxnet_tui.training.labels import JUNK, Example, make_example
+
+GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER)
+
+
+def calibration_item(
+    example: Example,
+    shape: tuple[int, ...],
+    picks: Picks,
+    diameter: float,
+    border: float = 0.0,
+    scale: NetworkScale = GENERIC_SCALE,
+) -> CalibrationItem:
+    """The example with its picks in its own pixels (``shape``: the micrograph's)."""
+    factor = shape[1] / example.image.shape[1]  # micrograph px per network px
+    return CalibrationItem(
+        example.image,
+        Picks(picks.x / factor, picks.y / factor),
+        diameter,
+        border / factor,
+        pixel_size=scale.pixel_size(diameter),
+    )
+
+
+def synthetic_examples(
+    count: int,
+    first_seed: int,
+    scale: NetworkScale = GENERIC_SCALE,
+    *,
+    diameter_range: tuple[float, float] = (60.0, 500.0),
+) -> tuple[list[Example], list[CalibrationItem]]:
+    """``count`` examples of :func:`boxnet_tui.synth.training_micrograph` from ``first_seed``
+    on (every protein family, size, packing, junk and input style), with calibration items."""
+    from boxnet_tui.synth import training_micrograph
+
+    examples, items = [], []
+    for seed in range(first_seed, first_seed + count):
+        synthetic = training_micrograph(seed, diameter_range=diameter_range)
+        example = make_example(
+            synthetic.image,
+            synthetic.pixel_size,
+            synthetic.picks,
+            synthetic.diameter,
+            junk=synthetic.junk,
+            name=f"synth_{seed}_{synthetic.family}_{synthetic.style}",
+            scale=scale,
+        )
+        examples.append(example)
+        items.append(
+            calibration_item(
+                example, synthetic.image.shape, synthetic.picks, synthetic.diameter, scale=scale
+            )
+        )
+    return examples, items
+
+
+def without_junk(examples: list[Example]) -> list[Example]:
+    """The examples with junk labelled as background (for a model without the junk class)."""
+    out = []
+    for example in examples:
+        label = np.where(example.label == JUNK, 0, example.label).astype(example.label.dtype)
+        out.append(Example(example.image, label, example.importance, example.name))
+    return out

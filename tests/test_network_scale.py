@@ -1,0 +1,110 @@
+"""A model's input scale: Warp's fixed 8 Å/px or scaled by the particle diameter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from boxnet_tui.batch_picking import PickSettings, pick_folder, prepare
+from boxnet_tui.imaging import WARP_SCALE, NetworkScale
+from boxnet_tui.io import layout
+from boxnet_tui.io.masks import read_mask
+from boxnet_tui.io.star import Picks, read_picks
+from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.model.store import ModelInfo, find_model, save_model
+from boxnet_tui.synth import make_dataset, make_micrograph
+from boxnet_tui.training.labels import (
+    PARTICLE,
+    diameter_from_labels,
+    make_example,
+    rescale_example,
+)
+
+TINY = Architecture(widths=(4, 8, 8))
+SCALED = NetworkScale(20.0)
+
+
+def test_scale_pixel_size_highpass_and_json():
+    assert WARP_SCALE.pixel_size(60.0) == WARP_SCALE.pixel_size(500.0) == 8.0
+    assert WARP_SCALE.highpass(60.0) == 500.0
+    assert SCALED.pixel_size(60.0) == 3.0 and SCALED.pixel_size(500.0) == 25.0
+    assert SCALED.highpass(190.0) == pytest.approx(494.0)
+    assert NetworkScale.from_json(SCALED.to_json()) == SCALED
+    assert NetworkScale.from_json(None) == WARP_SCALE
+    for bad in (0.5, float("nan"), 1e6, "x"):
+        with pytest.raises(ValueError):
+            NetworkScale.from_json(bad)
+
+
+def test_the_scale_is_kept_in_model_json_and_old_models_read_as_warps():
+    import torch
+
+    torch.manual_seed(0)
+    saved = save_model(BoxNet(TINY).eval(), ModelInfo("ScaledTiny", TINY, scale=SCALED))
+    assert find_model(saved.name).scale == SCALED
+    warp = save_model(BoxNet(TINY).eval(), ModelInfo("WarpTiny", TINY))
+    assert find_model(warp.name).scale == WARP_SCALE
+
+
+@pytest.mark.parametrize("diameter", [60.0, 180.0, 480.0])
+def test_particles_are_the_same_size_in_pixels_whatever_their_diameter(tmp_path, diameter):
+    pixel = diameter / 40  # 40 px across in the micrograph
+    synthetic = make_micrograph(1024, pixel, diameter, seed=3)
+    example = make_example(
+        synthetic.image, pixel, synthetic.picks, diameter, name="a", scale=SCALED
+    )
+    assert example.image.shape == (512, 512)  # 40 px -> 20 px
+    assert abs(float(example.image.mean())) < 0.2
+    # each label disc sits on its particle: centroids map back to the picks
+    from scipy import ndimage
+
+    components, count = ndimage.label(example.label == PARTICLE)
+    assert count >= 0.8 * len(synthetic.picks)
+    centres = np.array(ndimage.center_of_mass(components > 0, components, range(1, count + 1)))
+    back = centres[:, ::-1] * 2.0  # (x, y) in micrograph pixels
+    nearest = np.min(np.linalg.norm(back[:, None] - synthetic.picks.xy[None], axis=2), axis=1)
+    assert np.median(nearest) < 1.5
+    assert diameter_from_labels(example.label, SCALED.pixel_size(diameter)) == pytest.approx(
+        diameter, rel=0.3
+    )
+
+
+def test_a_warp_example_at_8a_is_rescaled_to_the_models_scale():
+    diameter, pixel = 320.0, 4.0
+    synthetic = make_micrograph(1024, pixel, diameter, seed=5)
+    warp = make_example(synthetic.image, pixel, synthetic.picks, diameter, name="w")
+    assert warp.image.shape == (512, 512)  # 8 Å/px
+    assert diameter_from_labels(warp.label) == pytest.approx(diameter, rel=0.2)
+    scaled = rescale_example(warp, SCALED)
+    direct = make_example(synthetic.image, pixel, synthetic.picks, diameter, scale=SCALED)
+    assert scaled.image.shape == direct.image.shape == (256, 256)  # 16 Å/px
+    assert scaled.label.dtype == warp.label.dtype and set(np.unique(scaled.label)) <= {0, 1, 2}
+    # the same particles are labelled, within a pixel of where the direct example has them
+    assert abs(int((scaled.label == PARTICLE).sum()) - int((direct.label == PARTICLE).sum())) < (
+        0.3 * (direct.label == PARTICLE).sum()
+    )
+    correlation = np.corrcoef(scaled.image.ravel(), direct.image.ravel())[0, 1]
+    assert correlation > 0.9
+    assert rescale_example(warp, WARP_SCALE) is warp
+
+
+def test_a_scaled_model_picks_in_micrograph_pixels_and_writes_masks_at_8a(tmp_path):
+    import torch
+
+    folder = tmp_path / "mics"
+    make_dataset(folder, 1, size=768, pixel_size=2.0, diameter=180.0, seed=11)
+    torch.manual_seed(0)
+    name = save_model(
+        BoxNet(TINY).eval(), ModelInfo("ScaledMask", TINY, has_mask=True, scale=SCALED)
+    ).name
+    settings = PickSettings(diameter=180.0, threshold=0.0)
+    prepared = prepare(folder / "synth_000.mrc", settings, find_model(name).scale)
+    assert prepared.pixel_size == pytest.approx(9.0, rel=0.01)  # 180 Å / 20 px
+    assert prepared.image.shape == (170, 170) and prepared.mask_shape == (192, 192)
+    summary = pick_folder(folder, name, settings, device="cpu")
+    assert summary.picked == 1 and not summary.errors
+    picks = read_picks(layout.pick_path(folder, "synth_000", name))
+    assert isinstance(picks, Picks)
+    if len(picks):
+        assert picks.x.max() < 768 and picks.y.max() < 768
+    assert read_mask(layout.mask_path(folder, "synth_000")).shape == (192, 192)
