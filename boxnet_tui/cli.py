@@ -304,8 +304,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         origin = "shipped" if info.shipped else str(info.path)
         mask = "mask" if info.has_mask else "-"
         threshold = f"{info.threshold:.2f}" if info.threshold is not None else "0.5"
+        ppd = info.scale.pixels_per_diameter
+        scale = "8A/px" if ppd is None else f"{ppd:g}px/diameter"
         print(
-            f"{info.name}\t{mask}\tthreshold={threshold}\tparent={info.parent or '-'}"
+            f"{info.name}\t{mask}\tthreshold={threshold}\tinput={scale}"
+            f"\tparent={info.parent or '-'}"
             f"\t{info.date}\t{origin}"
         )
     return 0

@@ -108,3 +108,42 @@ def test_a_scaled_model_picks_in_micrograph_pixels_and_writes_masks_at_8a(tmp_pa
     if len(picks):
         assert picks.x.max() < 768 and picks.y.max() < 768
     assert read_mask(layout.mask_path(folder, "synth_000")).shape == (192, 192)
+
+
+def test_retraining_a_scaled_model_with_warps_8a_example_tiffs_as_public_set(tmp_path):
+    """Warp's example TIFFs stay 8 Å/px on disk; a diameter-scaled base trains on them."""
+    import torch
+
+    from boxnet_tui.io.examples import write_examples
+    from boxnet_tui.training import job
+    from boxnet_tui.training.export import collect_examples
+    from boxnet_tui.training.runs import DONE, create_run
+    from tests.test_runs import make_config
+
+    folder = tmp_path / "mics"
+    make_dataset(folder, 3, size=256, pixel_size=4.0, diameter=120.0, seed=1)
+    public = tmp_path / "public"
+    public.mkdir()
+    star = folder / "matching" / "synth_000_truth.star"
+    warp = collect_examples(folder, star, 120.0)  # Warp's format: 8 Å/px
+    assert warp[0].image.shape == (128, 128)
+    write_examples(public / "old.tif", warp)
+    torch.manual_seed(0)
+    base = save_model(
+        BoxNet(TINY).eval(), ModelInfo("ScaledBase", TINY, has_mask=True, scale=SCALED)
+    ).name
+    assert collect_examples(folder, star, 120.0, scale=SCALED)[0].image.shape == (170, 170)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = make_config(
+            folder, "ScaledRetrained", base, public_set=str(public), hold_out=True
+        )
+        run = create_run(config)
+        assert job.run_job(run.path) == DONE, run.tail_log(20)
+    finally:
+        torch.set_num_threads(threads)
+    info = find_model("ScaledRetrained")
+    assert info.scale == SCALED and info.parent == "ScaledBase"
+    assert all(m["loss_old"] is not None for m in run.metrics() if "iteration" in m)
+    assert "held-out synth_002" in (run.path / "log.txt").read_text()

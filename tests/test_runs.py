@@ -72,7 +72,6 @@ def fake_collect_examples(
 ) -> list[Example]:
     """Warp's suffix-matched examples, as ``training.export`` will make them."""
     from boxnet_tui.imaging import WARP_SCALE
-
     from boxnet_tui.io.layout import mask_path, match_suffix, matched_files
     from boxnet_tui.io.masks import read_mask
     from boxnet_tui.io.micrographs import read_micrograph, scan_folder
