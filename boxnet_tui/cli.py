@@ -10,6 +10,7 @@ from pathlib import Path
 
 from boxnet_tui import __version__
 from boxnet_tui.errors import UserError
+from boxnet_tui.names import check_model_name, check_path_name
 
 PROG = "boxnet-tui"
 GRAPHICS = ["auto", "halfcell", "sixel", "kitty"]  # see boxnet_tui.tui.graphics
@@ -60,6 +61,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from boxnet_tui.evaluate import evaluate_folders, format_report, report_json
 
+    for suffix in (args.picks_suffix, args.reference_suffix):
+        if suffix:
+            check_path_name(suffix, "suffix")
     shape = tuple(args.image_shape) if args.image_shape else None
     report = evaluate_folders(
         args.picks,
@@ -121,6 +125,8 @@ def _progress_bar(progress) -> None:
 def cmd_pick(args: argparse.Namespace) -> int:
     from boxnet_tui.batch_picking import PickSettings, pick_folder
 
+    if args.suffix is not None:
+        check_path_name(args.suffix, "suffix")  # refused before any micrograph is picked
     settings = PickSettings(
         diameter=args.diameter,
         threshold=args.threshold,
@@ -186,6 +192,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.folder is None or missing:
             absent = " ".join(missing) or "FOLDER"
             raise UserError(f"train needs FOLDER, --name and --positives (missing: {absent})")
+        check_model_name(args.name)  # before the public set may be made
 
         def create() -> runs.Run:
             # under torchrun only rank 0 calls this: it may make the public set, and writes
@@ -318,6 +325,8 @@ def cmd_open(args: argparse.Namespace) -> int:
     from boxnet_tui.curation import CurationSession
     from boxnet_tui.tui.app import BoxnetApp
 
+    if args.suffix is not None:
+        check_path_name(args.suffix, "suffix")
     session = CurationSession(
         args.folder, suffix=args.suffix, diameter=args.diameter, pixel_size=args.pixel_size
     )

@@ -17,6 +17,7 @@ from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import read_picks
+from boxnet_tui.names import check_path_name
 
 DEFAULT_DIAMETER = 200.0  # Å, Warp's default
 MANUAL_SUFFIX = "manual"
@@ -58,6 +59,8 @@ class CurationSession:
         diameter: float | None = None,
         pixel_size: float | None = None,
     ) -> None:
+        if suffix:
+            check_path_name(suffix, "suffix")  # it becomes part of the files written
         self.folder = Path(folder).resolve()
         paths = scan_folder(self.folder)
         if not paths:
@@ -90,7 +93,7 @@ class CurationSession:
         return self.suffixes
 
     def set_suffix(self, suffix: str) -> None:
-        self.suffix = suffix
+        self.suffix = check_path_name(suffix, "suffix")
         self._editors.clear()
         for entry in self.entries:
             entry.described = False

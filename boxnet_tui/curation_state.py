@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from boxnet_tui.io.atomic import atomic_write_text
+from boxnet_tui.names import path_name_problem
 
 STATE_FILE = "boxnet-tui.json"
 VERSION = 1
@@ -50,13 +51,15 @@ class CurationState:
         }
 
     @staticmethod
-    def from_json(data: dict[str, Any]) -> CurationState:
+    def from_json(data: dict[str, Any], dropped: list[str] | None = None) -> CurationState:
+        """The state in ``data``; values that must not be used are left out and, with
+        ``dropped``, described there (one phrase each)."""
         last = data.get("last") or {}
         position = last.get("position")
         return CurationState(
             curated={str(root) for root in data.get("curated", [])},
             thresholds={str(k): float(v) for k, v in (data.get("thresholds") or {}).items()},
-            suffix=data.get("suffix"),
+            suffix=_suffix(data.get("suffix"), dropped if dropped is not None else []),
             diameter=float(data["diameter"]) if data.get("diameter") else None,
             last_root=last.get("micrograph"),
             last_position=(float(position[0]), float(position[1])) if position else None,
@@ -64,18 +67,39 @@ class CurationState:
         )
 
 
+def _suffix(value: Any, dropped: list[str]) -> str | None:
+    """The pick set shown last; one that is no single path component is never used: the file
+    travels with data folders, and the suffix becomes part of the files written."""
+    if value is None or value == "":
+        return None
+    problem = path_name_problem(value)
+    if problem is None:
+        return value
+    dropped.append(f"suffix {str(value)[:48]!r} ignored ({problem})")
+    return None
+
+
 def load_state(folder: str | os.PathLike[str]) -> tuple[CurationState, str | None]:
-    """The folder's saved state and, when the file is damaged, a one-line warning."""
+    """The folder's saved state and, when the file is damaged or values in it were left out,
+    a one-line warning."""
+    state, warning = _read_state(folder)
+    return state or CurationState(), warning
+
+
+def _read_state(folder: str | os.PathLike[str]) -> tuple[CurationState | None, str | None]:
+    """The saved state (None when the file is damaged) and a one-line warning, if any."""
     path = state_path(folder)
+    dropped: list[str] = []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        return CurationState.from_json(data), None
+        state = CurationState.from_json(data, dropped)
     except FileNotFoundError:
         return CurationState(), None
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-        return CurationState(), f"{path}: unreadable curation state ({error}); starting afresh"
+        return None, f"{path}: unreadable curation state ({error}); starting afresh"
+    return state, f"{path}: {'; '.join(dropped)}; using the default" if dropped else None
 
 
 def save_state(folder: str | os.PathLike[str], state: CurationState) -> None:
@@ -92,8 +116,8 @@ class StateStore:
         self.error: str | None = None  # the last failed write, for the user
 
     def _update(self, change: Any) -> None:
-        fresh, damaged = load_state(self.folder)
-        if damaged:  # unreadable now: build on what this session knows, never on nothing
+        fresh, _ = _read_state(self.folder)
+        if fresh is None:  # unreadable now: build on what this session knows, never on nothing
             fresh = copy.deepcopy(self.state)
         change(fresh)
         change(self.state)

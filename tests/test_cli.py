@@ -159,3 +159,24 @@ def test_demo_makes_and_picks_its_folder_under_the_home_once(tmp_path, capsys, m
     stamps = [star.stat().st_mtime_ns for star in stars]
     assert main(["demo", "--no-app"]) == 0  # already there: not made or picked again
     assert [star.stat().st_mtime_ns for star in stars] == stamps
+
+
+def test_names_that_leave_their_folder_are_refused_before_anything_is_written(tmp_path, capsys):
+    from boxnet_tui.synth import make_dataset
+
+    folder = tmp_path / "data" / "mics"
+    make_dataset(folder, 1, size=256, pixel_size=4.0, diameter=120.0, seed=5)
+    star = folder / "matching" / "synth_000_truth.star"
+    before = snapshot(tmp_path), sorted(tmp_path.rglob("*"))
+    evil, matching, auto = "q/../../../outside/pk", folder / "matching", ["--public-set", "auto"]
+    commands = [
+        ["pick", str(folder), "--suffix", evil, "--diameter", "120", "--device", "cpu"],
+        ["open", str(folder), "--suffix", evil],
+        ["evaluate", str(matching), str(matching), "--radius", "5", "--picks-suffix", evil],
+        ["train", str(folder), "--name", "../../outside/Net", "--positives", str(star), *auto],
+    ]
+    for command in commands:
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("suffix 'q/" in err or "model name '../" in err), err
+    assert (snapshot(tmp_path), sorted(tmp_path.rglob("*"))) == before  # no folder made either

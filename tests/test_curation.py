@@ -86,6 +86,33 @@ def test_session_shows_the_newest_suffix_and_remembers_a_choice(tmp_path):
     assert CurationSession(folder, suffix="new").suffix == "new"
 
 
+def test_a_state_file_suffix_that_leaves_the_folder_is_never_used(tmp_path):
+    folder = _folder(tmp_path / "data", count=1)
+    state = {"suffix": "x/../../../outside/evil", "curated": ["mic1"]}
+    state_path(folder).write_text(json.dumps(state))
+    session = CurationSession(folder)
+    assert session.suffix == "BoxNet" and session.is_curated("mic1")  # the rest is kept
+    warning = session.store.warning
+    assert warning is not None and "boxnet-tui.json" in warning and "suffix" in warning
+    assert "\n" not in warning
+    session.editor(0).add(20.0, 20.0)
+    session.toggle_curated("mic1")  # a write drops the bad suffix from the file
+    assert json.loads(state_path(folder).read_text())["suffix"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    assert sorted(p.name for p in (folder / "matching").iterdir()) == ["mic1_BoxNet.star"]
+
+
+@pytest.mark.parametrize("suffix", ["q/../../../outside/pk", ".."])
+def test_session_refuses_a_suffix_that_leaves_the_folder(tmp_path, suffix):
+    folder = _folder(tmp_path, count=1)
+    with pytest.raises(UserError, match=r"^suffix "):
+        CurationSession(folder, suffix=suffix)
+    session = CurationSession(folder)
+    with pytest.raises(UserError, match=r"^suffix "):
+        session.set_suffix(suffix)
+    assert session.suffix == "BoxNet"
+
+
 def test_session_counts_picks_above_the_display_threshold(tmp_path):
     session = CurationSession(_folder(tmp_path))
     entry = session.describe_entry(0)

@@ -61,3 +61,19 @@ def test_common_tail():
     assert layout.common_tail(["a_x_BoxNet", "b_y_BoxNet"]) == "_BoxNet"
     assert layout.common_tail(["a_b", "c_d"]) == ""
     assert layout.common_tail([]) == ""
+
+
+@pytest.mark.parametrize("suffix", ["x/../../../outside/evil", "..", "a\x00b"])
+def test_a_suffix_that_leaves_matching_is_refused(tmp_path, suffix):
+    with pytest.raises(UserError, match=r"^pick suffix "):
+        layout.pick_path(tmp_path, "m", suffix)
+    with pytest.raises(UserError, match=r"^pick suffix "):
+        layout.false_positives_path(tmp_path, "m", suffix)
+    assert not any(tmp_path.iterdir())
+
+
+def test_available_suffixes_skip_names_no_pick_set_may_have(tmp_path):
+    write_picks(layout.pick_path(tmp_path, "mic1", "manual"), Picks([1.0], [1.0]), "mic1")
+    (tmp_path / "matching" / "mic1_a\x01b.star").write_text("")
+    suffixes = layout.available_suffixes(tmp_path, ["mic1"])
+    assert [s.suffix for s in suffixes] == ["manual"]

@@ -167,3 +167,44 @@ def test_fused_network_gives_the_same_output():
         fused = fuse_for_inference(network)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
         torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"widths": [-1, 0]},
+        {"widths": [100000] * 5},
+        {"widths": []},
+        {"widths": [4] * 9},
+        {"widths": "4,8"},
+        {"widths": [4.5, 8]},
+        {"widths": [True, 8]},
+        {"widths": [4, 8], "blocks_per_stage": 0},
+        {"widths": [4, 8], "blocks_per_stage": 100},
+        {"widths": [4, 8], "name": 7},
+    ],
+)
+def test_a_model_json_architecture_beyond_sense_is_one_line(change):
+    info = save_model(BoxNet(TINY), ModelInfo("Wild", TINY))
+    meta_path = info.path / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["architecture"].update(change)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(UserError) as caught:
+        find_model("Wild")  # before any network is built
+    message = str(caught.value)
+    assert message.startswith(f"{meta_path}: ") and "architecture" in message
+    assert "\n" not in message
+    assert "Wild" not in [m.name for m in list_models()]  # skipped like any broken folder
+
+
+@pytest.mark.parametrize("name", ["../../outside/evil", "..", "a\x00b", 5])
+def test_a_model_json_name_that_leaves_the_store_is_one_line(name):
+    info = save_model(BoxNet(TINY), ModelInfo("Renamed", TINY))
+    meta_path = info.path / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["name"] = name
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="model name"):
+        find_model("Renamed")
+    assert [m.name for m in list_models()] == ["BoxNet", "BoxNetMask"]

@@ -238,6 +238,25 @@ def test_create_run_validates(dataset, base_model):
         find_run("Nope")
 
 
+def test_run_names_outside_the_store_are_refused(dataset, base_model):
+    from boxnet_tui.paths import runs_dir
+
+    run = create_run(make_config(dataset, "Named", base_model))
+    (runs_dir().parent / "config.json").write_text(json.dumps(run.config().to_json()))
+    for name in ("..", ".", "a\\b", "a\x00b", ""):
+        with pytest.raises(UserError, match=r"^run name ") as caught:
+            find_run(name)
+        assert "\n" not in str(caught.value)
+    config_path = run.path / "config.json"
+    for name in ("../../outside/Evil", "..", 5):
+        data = json.loads(config_path.read_text())
+        data["name"] = name
+        config_path.write_text(json.dumps(data))
+        with pytest.raises(UserError, match="model name") as caught:
+            run.config()
+        assert str(caught.value).startswith(f"{config_path}: ")
+
+
 def test_list_runs_newest_first(dataset, base_model):
     first = create_run(make_config(dataset, "First", base_model, created="2024-01-01T00:00:00"))
     second = create_run(make_config(dataset, "Second", base_model, created="2025-01-01T00:00:00"))
@@ -514,6 +533,25 @@ def test_detached_run_finishes(dataset, base_model, detached_env):
     assert find_model("DetachedNet").parent == "TinyBase"
     assert _steps(run) == [2, 4, 6, 8, 10, 12]
     wait_for(lambda: not runs.is_alive(pid), what="the job to exit")
+
+
+def test_detached_job_imports_nothing_from_its_run_folder(
+    dataset, base_model, detached_env, tmp_path, monkeypatch
+):
+    marker = tmp_path / "planted-module-ran"
+    run = create_run(make_config(dataset, "PlantedNet", base_model, iterations=2))
+    # modules the job imports after start-up, planted where a run's files are written
+    planted = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    for module in ("bisect", "random", "tempfile", "numpy", "torch"):
+        (run.path / f"{module}.py").write_text(planted)
+    relative = tmp_path / "relative"
+    relative.mkdir()
+    monkeypatch.chdir(relative)  # a relative PYTHONPATH entry means this folder, not the run's
+    monkeypatch.setenv("PYTHONPATH", os.environ["PYTHONPATH"] + os.pathsep + ".")
+    runs.start_detached(run)
+    wait_for(lambda: _final(run) or marker.exists(), what="the detached run to finish")
+    assert not marker.exists(), marker.read_text()
+    assert run.status().state == DONE, run.tail_log(30)
 
 
 def test_detached_run_killed_then_resumed(dataset, base_model, detached_env, monkeypatch):

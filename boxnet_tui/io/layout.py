@@ -6,7 +6,9 @@
 <input>/matching/<root>_<suffix>_falsepositives.star
 <input>/mask/<root>.tif                             junk mask at 8 Å/px
 ```
-A *suffix* is written here without its leading underscore.
+A *suffix* is written here without its leading underscore. Every suffix that makes a path
+here is one path component (:func:`boxnet_tui.names.check_path_name`), so no pick file lands
+outside ``matching/`` whatever a state file, a model or a command line says.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boxnet_tui.errors import UserError
+from boxnet_tui.names import check_path_name, is_path_name
 
 MATCHING = "matching"
 MASK = "mask"
@@ -34,11 +37,23 @@ def pick_path(folder: str | os.PathLike[str], root: str, suffix: str) -> Path:
 
 
 def pick_file_name(root: str, suffix: str) -> str:
+    """``<root>_<suffix>.star`` (``<root>.star`` without a suffix).
+
+    Raises:
+        UserError: the suffix is no single path component (``a/../..``, NUL, too long).
+    """
+    _check_suffix(suffix)
     return f"{root}_{suffix}.star" if suffix else f"{root}.star"
 
 
 def false_positives_path(folder: str | os.PathLike[str], root: str, suffix: str) -> Path:
-    return pick_path(folder, root, suffix + FALSE_POSITIVES)
+    _check_suffix(suffix)
+    return matching_dir(folder) / f"{root}_{suffix}{FALSE_POSITIVES}.star"
+
+
+def _check_suffix(suffix: str) -> None:
+    if suffix:  # no suffix is Warp's <root>.star
+        check_path_name(suffix, "pick suffix")
 
 
 def mask_path(folder: str | os.PathLike[str], root: str) -> Path:
@@ -122,6 +137,8 @@ def available_suffixes(folder: str | os.PathLike[str], roots: Iterable[str]) -> 
         if split is None or split[1].endswith(FALSE_POSITIVES):
             continue
         suffix = split[1]
+        if suffix and not is_path_name(suffix):  # a name no pick set of ours may have
+            continue
         counts[suffix] = counts.get(suffix, 0) + 1
         newest[suffix] = max(newest.get(suffix, 0.0), entry.stat().st_mtime)
     infos = [SuffixInfo(s, counts[s], newest[s]) for s in counts]

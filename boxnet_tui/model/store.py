@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,12 +21,12 @@ import torch
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, NetworkScale
 from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.names import check_model_name, is_path_name
 from boxnet_tui.paths import models_dir
 
 WEIGHTS = "weights.pt"
 MODEL_JSON = "model.json"
 DEFAULT_MODEL = "BoxNetMask"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def shipped_models_dir() -> Path:
@@ -66,7 +65,7 @@ class ModelInfo:
     @classmethod
     def from_json(cls, data: dict, path: Path, shipped: bool) -> ModelInfo:
         return cls(
-            name=str(data["name"]),
+            name=check_name(data["name"]),  # it becomes a pick suffix: part of file names
             architecture=Architecture.from_json(data["architecture"]),
             pixel_size=float(data.get("pixel_size", NETWORK_PIXEL_SIZE)),
             has_mask=bool(data.get("has_mask", False)),
@@ -80,24 +79,23 @@ class ModelInfo:
         )
 
 
-def check_name(name: str) -> str:
+def check_name(name: object) -> str:
     """A model name: letters, digits, ``_ . -``; no spaces or other special characters."""
-    if not NAME_PATTERN.match(name):
-        raise UserError(
-            f"model name {name!r}: use letters, digits, '_', '.', '-' only (up to 64, "
-            "starting with a letter or digit)"
-        )
-    return name
+    return check_model_name(name)
 
 
 def _read_info(folder: Path, shipped: bool) -> ModelInfo:
     meta = folder / MODEL_JSON
     try:
         data = json.loads(meta.read_text())
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
         return ModelInfo.from_json(data, folder, shipped)
     except FileNotFoundError:
         raise UserError(f"{folder}: not a model folder (no {MODEL_JSON})") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except UserError as error:  # a name or an architecture beyond sense
+        raise UserError(f"{meta}: {error}") from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise UserError(f"{meta}: unreadable model description ({error})") from None
 
 
@@ -130,7 +128,7 @@ def find_model(name_or_path: str | os.PathLike[str]) -> ModelInfo:
         return _read_info(candidate, shipped=False)
     for root, shipped in ((models_dir(), False), (shipped_models_dir(), True)):
         folder = root / text
-        if (folder / MODEL_JSON).is_file():
+        if is_path_name(text) and (folder / MODEL_JSON).is_file():
             return _read_info(folder, shipped)
     names = ", ".join(info.name for info in list_models()) or "none"
     raise UserError(f"no model named {text!r} (models: {names})")

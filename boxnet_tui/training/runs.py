@@ -39,6 +39,7 @@ from typing import Any
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.atomic import atomic_write_text, atomic_write_with
+from boxnet_tui.names import check_model_name, check_path_name
 from boxnet_tui.paths import runs_dir
 
 CONFIG = "config.json"
@@ -146,10 +147,10 @@ def _absolute(path: str | os.PathLike[str] | None) -> str | None:
 
 def validate_config(config: RunConfig) -> RunConfig:
     """Check every option and make the paths absolute; one-line UserError on the first problem."""
-    from boxnet_tui.model.store import check_name, find_model
+    from boxnet_tui.model.store import find_model
     from boxnet_tui.picking import check_diameter
 
-    check_name(config.name)
+    check_model_name(config.name)
     folder = Path(config.folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
@@ -392,9 +393,13 @@ class Run:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
                 raise TypeError("not a JSON object")
-            return RunConfig.from_json(data)
+            config = RunConfig.from_json(data)
+            check_model_name(config.name)  # the model is saved under it
+            return config
         except FileNotFoundError:
             raise UserError(f"{self.path}: not a run folder (no {CONFIG})") from None
+        except UserError as error:
+            raise UserError(f"{path}: {error}") from None
         except (json.JSONDecodeError, TypeError, ValueError) as error:
             raise UserError(f"{path}: unreadable run configuration ({error})") from None
 
@@ -657,7 +662,7 @@ def find_run(name: str) -> Run:
         if (path / CONFIG).is_file():
             return Run(path)
         raise UserError(f"{path}: not a run folder")
-    path = run_path(name)
+    path = run_path(check_path_name(name, "run name"))
     if (path / CONFIG).is_file():
         return Run(path)
     names = ", ".join(run.name for run in list_runs()) or "none"
@@ -665,7 +670,26 @@ def find_run(name: str) -> Run:
 
 
 def job_command(run: Run) -> list[str]:
-    return [sys.executable, "-m", "boxnet_tui.training.job", str(run.path)]
+    # -P: the job's working folder (the run's) is not put on sys.path, so a module planted
+    # there (bisect.py) is never imported; unlike -I it keeps PYTHONPATH and the user site.
+    return [sys.executable, "-P", "-m", "boxnet_tui.training.job", str(run.path)]
+
+
+def job_environment() -> dict[str, str]:
+    """This environment, with relative PYTHONPATH entries made absolute: in the job they
+    would name folders under the run's folder, not the ones meant here."""
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        entries = [_absolute_entry(entry) for entry in env["PYTHONPATH"].split(os.pathsep)]
+        env["PYTHONPATH"] = os.pathsep.join(entry for entry in entries if entry is not None)
+    return env
+
+
+def _absolute_entry(entry: str) -> str | None:
+    try:
+        return os.path.abspath(entry)  # "" is the working folder, as Python reads it
+    except OSError:
+        return None  # this working folder is gone: the entry named nothing that exists
 
 
 def start_detached(run: Run) -> int:
@@ -696,6 +720,7 @@ def _launch(run: Run) -> int:
             stdout=log,
             stderr=log,
             cwd=run.path,
+            env=job_environment(),
             start_new_session=True,
             close_fds=True,
         )
