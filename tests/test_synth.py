@@ -519,7 +519,8 @@ def test_the_recipe_draws_variety_within_its_bounds() -> None:
     assert set(families) == set(FAMILIES) and set(styles) == set(STYLES)
     assert max(FAMILIES, key=families.count) == "blobs"
     assert max(STYLES, key=styles.count) == "float"
-    assert 0.35 < np.mean([r.debris for r in recipes]) < 0.65
+    share = synth.TRAINING_DEBRIS_PROBABILITY
+    assert share - 0.1 < np.mean([r.debris for r in recipes]) < share + 0.1
     for r in recipes:
         assert 60.0 <= r.diameter <= 500.0
         binning = 2 if r.style == "binned" else 1
@@ -561,7 +562,10 @@ def test_training_micrograph_is_deterministic_and_consistent(binned: bool) -> No
         b.pixel_size,
     )
     assert a.family in FAMILIES and (a.style == "binned") == binned
-    assert 60.0 <= a.diameter <= 500.0 and 25.0 <= a.diameter / a.pixel_size <= 70.0
+    # the stated diameter is the visible share of the simulated one
+    visible = synth.TRAINING_VISIBLE_FRACTION
+    assert 60.0 <= a.diameter <= 500.0
+    assert 25.0 * visible <= a.diameter / a.pixel_size <= 70.0 * visible
     assert a.junk.shape == a.image.shape and a.junk.dtype == bool
     rows, cols = a.image.shape
     radius = a.diameter / a.pixel_size / 2

@@ -15,6 +15,29 @@ from boxnet_tui.model.calibration import CalibrationItem
 from boxnet_tui.training.labels import JUNK, Example, make_example
 
 GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER)
+# Synthetic particles seen at 20 px a diameter are far cleaner than real ones (whose noise
+# is also ice, detector and upstream processing): white noise of this many standard deviations
+# of the image (log-uniform) is added before the example is normalised again. Measured: without
+# it the leave-one-protein-out model found 12 of 865 real ribosomes.
+NOISE_RANGE = (0.2, 1.5)
+_NOISE_TAG = 0x6E6F6973
+
+
+def with_real_noise(
+    example: Example, rng: np.random.Generator, noise_range: tuple[float, float] = NOISE_RANGE
+) -> Example:
+    """The example with white (or, one time in three, slightly correlated) noise added."""
+    from scipy import ndimage
+
+    from boxnet_tui.imaging import normalise
+
+    sigma = float(np.exp(rng.uniform(np.log(noise_range[0]), np.log(noise_range[1]))))
+    noise = rng.standard_normal(example.image.shape).astype(np.float32)
+    if rng.random() < 1 / 3:
+        noise = ndimage.gaussian_filter(noise, 0.7)
+        noise /= noise.std()
+    image = normalise(example.image + np.float32(sigma) * noise)
+    return Example(image, example.label, example.importance, example.name)
 
 
 def calibration_item(
@@ -59,6 +82,7 @@ def synthetic_examples(
             name=f"synth_{seed}_{synthetic.family}_{synthetic.style}",
             scale=scale,
         )
+        example = with_real_noise(example, np.random.default_rng([seed, _NOISE_TAG]))
         examples.append(example)
         items.append(
             calibration_item(
