@@ -30,6 +30,8 @@ from boxnet_tui.picking import check_diameter, pick
 
 DEFAULT_THRESHOLD = 0.5
 MIN_SIDE_PX = 64  # px of the network's input, below which a micrograph holds no tile's context
+MAX_SIDE_PX = 16384  # px of the network's input: beyond, a header's pixel size is not sane
+PIXEL_SIZE_RANGE = (0.05, 100.0)  # Å/px a micrograph may have
 
 
 @dataclass
@@ -93,6 +95,7 @@ def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE
     """Read a micrograph and bring it to what the network sees (``scale``, normalised)."""
     micrograph = read_micrograph(path, settings.pixel_size)
     network_pixel = scale.pixel_size(settings.diameter)
+    _check_size(path, micrograph.data.shape, micrograph.pixel_size, network_pixel)
     image, factor = prepare_for_network(
         micrograph.data,
         micrograph.pixel_size,
@@ -108,6 +111,37 @@ def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE
         )
     mask_shape = scaled_shape(micrograph.data.shape, micrograph.pixel_size, MASK_PIXEL_SIZE)
     return Prepared(path, image, factor, factor * micrograph.pixel_size, mask_shape)
+
+
+def _check_size(
+    path: Path, shape: tuple[int, ...], pixel_size: float, network_pixel: float
+) -> None:
+    """Refuse, before any allocation, a pixel size or rescaled size beyond sense."""
+    low, high = PIXEL_SIZE_RANGE
+    if not low <= pixel_size <= high:
+        raise UserError(
+            f"{path}: pixel size {pixel_size:g} Å/px is not from {low:g} to {high:g}; "
+            "give the right one with --pixel-size"
+        )
+    side = max(shape) * pixel_size / network_pixel
+    if side > MAX_SIDE_PX:
+        raise UserError(
+            f"{path}: {shape[-1]}x{shape[0]} px at {pixel_size:g} Å/px is {side:.0f} px at "
+            f"the network's {network_pixel:.3g} Å/px (at most {MAX_SIDE_PX}); check the pixel "
+            "size and the diameter"
+        )
+
+
+def _failure(path: Path, error: BaseException) -> str:
+    """One line for a micrograph that could not be picked or written, naming it."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return f"{path}: not enough memory to pick it"
+    if isinstance(error, OSError):
+        where = error.filename or path
+        return f"{where}: {error.strerror or error}"
+    return f"{path}: {type(error).__name__}: {error}"
 
 
 def pick_prepared(
@@ -199,8 +233,10 @@ def pick_folder(
             summary.picked += 1
             assert result.picks is not None
             summary.particles += len(result.picks)
-        except UserError as error:
-            summary.errors.append(str(error))
+        except (UserError, OSError, MemoryError) as error:
+            # one line for this micrograph and the batch goes on (a read-only matching/, a
+            # full disk or a file-size limit, an allocation beyond this machine)
+            summary.errors.append(_failure(path, error))
         if progress is not None:
             progress(
                 FolderProgress(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mrcfile
 import numpy as np
 import pytest
@@ -77,6 +79,58 @@ def test_bad_micrographs_are_reported_and_others_picked(tmp_path, tiny_model):
     after = snapshot(folder)
     new = set(after) - set(before)
     assert new == {"matching/good_TinyMask.star", "mask/good.tif"}
+
+
+def test_pixel_sizes_beyond_sense_are_refused_before_any_allocation(tmp_path, tiny_model):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    _write_mrc(folder / "huge_pixel.mrc", (256, 256), 300.0)  # 300 Å/px: a 5 GB rescale
+    _write_mrc(folder / "absurd.mrc", (256, 256), 1e30)
+    _write_mrc(folder / "good.mrc", (512, 512), 2.0)
+    summary = pick_folder(folder, tiny_model, PickSettings(diameter=150.0), device="cpu")
+    assert summary.picked == 1 and len(summary.errors) == 2
+    assert all("pixel size" in line and "--pixel-size" in line for line in summary.errors)
+    assert all("\n" not in line for line in summary.errors)
+
+
+def test_an_unwritable_matching_folder_is_one_line_per_micrograph(tmp_path, tiny_model, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the check needs an ordinary user")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    for name in ("a", "b"):
+        _write_mrc(folder / f"{name}.mrc", (512, 512), 2.0)
+    (folder / "matching").mkdir()
+    (folder / "matching").chmod(0o555)
+    try:
+        code = main(["pick", str(folder), "--model", tiny_model, "--diameter", "150"])
+    finally:
+        (folder / "matching").chmod(0o755)
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("Permission denied") == 2 and "Traceback" not in err
+
+
+def test_a_write_error_is_one_line_and_the_batch_goes_on(tmp_path, tiny_model, monkeypatch):
+    """A full disk or a file-size limit (EFBIG) while writing one micrograph's picks."""
+    import errno
+
+    from boxnet_tui import batch_picking
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        _write_mrc(folder / f"{name}.mrc", (512, 512), 2.0)
+    real_save = batch_picking.save_picks
+
+    def save(folder_, result, suffix, **kwargs):
+        if result.path.stem == "b":
+            raise OSError(errno.EFBIG, "File too large", str(folder_ / "matching" / "b.star"))
+        return real_save(folder_, result, suffix, **kwargs)
+
+    monkeypatch.setattr(batch_picking, "save_picks", save)
+    summary = pick_folder(folder, tiny_model, PickSettings(diameter=150.0), device="cpu")
+    assert summary.picked == 2
+    assert summary.errors == [f"{folder / 'matching' / 'b.star'}: File too large"]
 
 
 def test_folder_level_errors(tmp_path, tiny_model):
