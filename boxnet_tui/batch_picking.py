@@ -102,6 +102,7 @@ def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE
         invert=settings.invert,
         target_pixel_size=network_pixel,
         highpass_angstrom=scale.highpass(settings.diameter),
+        lowpass_px=scale.lowpass_px,
     )
     if min(image.shape) < MIN_SIDE_PX:
         side = MIN_SIDE_PX * network_pixel / micrograph.pixel_size

@@ -42,6 +42,7 @@ def _f1(network: BoxNet, diameter: float, seed: int) -> float:
         pixel,
         target_pixel_size=network_pixel,
         highpass_angstrom=GENERIC_SCALE.highpass(diameter),
+        lowpass_px=GENERIC_SCALE.lowpass_px,
     )
     probabilities = predict_probabilities(network, image)
     result = pick(probabilities, diameter, 0.5, pixel_size=factor * pixel)

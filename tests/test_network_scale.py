@@ -136,9 +136,7 @@ def test_retraining_a_scaled_model_with_warps_8a_example_tiffs_as_public_set(tmp
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        config = make_config(
-            folder, "ScaledRetrained", base, public_set=str(public), hold_out=True
-        )
+        config = make_config(folder, "ScaledRetrained", base, public_set=str(public), hold_out=True)
         run = create_run(config)
         assert job.run_job(run.path) == DONE, run.tail_log(20)
     finally:

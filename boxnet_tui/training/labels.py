@@ -86,6 +86,7 @@ def make_example(
         invert=invert,
         target_pixel_size=network_pixel,
         highpass_angstrom=scale.highpass(diameter),
+        lowpass_px=scale.lowpass_px,
     )
     shape = prepared.shape
     label = np.zeros(shape, np.uint8)
@@ -164,7 +165,9 @@ def rescale_example(
         return example
     target = scale.pixel_size(diameter)
     shape = scaled_shape(example.image.shape, pixel_size, target)
-    image, _ = fourier_rescale(example.image, pixel_size, target, out_shape=shape)
+    image, _ = fourier_rescale(
+        example.image, pixel_size, target, out_shape=shape, lowpass_px=scale.lowpass_px
+    )
     rows = _nearest_indices(example.image.shape[0], shape[0])[:, None]
     cols = _nearest_indices(example.image.shape[1], shape[1])[None, :]
     return Example(
