@@ -17,7 +17,7 @@ BoxNet is BoxNetMask fine-tuned with junk labelled as background. Each model's d
 threshold is the best F1 over its real training micrographs and as many synthetic micrographs
 of proteins it never trained on (a first cut that holds for an unseen protein too).
 
-    python scripts/train_generic.py [--iterations 3000] [--out boxnet_tui/models]
+    python scripts/train_generic.py [--iterations 1500] [--out boxnet_tui/models]
     python scripts/train_generic.py --leave-out empiar-10028 --out DIR --mask-only
         # leave-one-protein-out: a model that never saw the ribosome (benchmarks/)
 
@@ -138,11 +138,11 @@ def calibrate_saved(folder: Path, items: list[CalibrationItem], device: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--finetune-iterations", type=int, default=600)
+    parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--finetune-iterations", type=int, default=300)
     parser.add_argument("--synthetic", type=int, default=64, help="synthetic micrographs")
     parser.add_argument("--calibration", type=int, default=8, help="unseen synthetic ones")
-    parser.add_argument("--crop", type=int, default=192)
+    parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--leave-out",

@@ -180,3 +180,24 @@ def test_shipped_model_picks_synthetic_particles(synth_folder, name):
     )
     # random or broken pickers score far below this on these low-SNR micrographs
     assert report.total.f1 > 0.6, report.total
+
+
+@pytest.mark.skipif(not (SHIPPED / "BoxNetMask").is_dir(), reason="no shipped weights yet")
+@pytest.mark.parametrize("diameter", [100.0, 450.0])
+def test_shipped_model_finds_small_and_large_particles(tmp_path, diameter):
+    """One generic model for every size: its input is scaled by the particle diameter."""
+    folder = tmp_path / "mics"
+    pixel = diameter / 30  # 30 px across in the micrograph
+    make_dataset(folder, 1, size=1024, pixel_size=pixel, diameter=diameter, seed=21)
+    summary = pick_folder(folder, "BoxNetMask", PickSettings(diameter=diameter), device="cpu")
+    assert summary.picked == 1
+    report = evaluate_folders(
+        folder / "matching",
+        folder / "matching",
+        15.0,
+        picks_suffix="BoxNetMask",
+        reference_suffix="truth",
+        border=0.8 * 30,  # the picker drops peaks this close to the edge
+        image_shape=(1024, 1024),
+    )
+    assert report.total.f1 > 0.7, report.total
