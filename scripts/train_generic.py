@@ -41,12 +41,11 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.atomic import atomic_write_text
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold
+from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold, item_for_example
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
 from boxnet_tui.training.generic import (
     GENERIC_SCALE,
-    calibration_item,
     synthetic_examples,
     without_junk,
 )
@@ -113,10 +112,10 @@ def real_examples(
             scale=scale,
         )
         examples.append(example)
+        network_pixel = scale.pixel_size(protein.diameter)
+        shape = micrograph.data.shape
         items.append(
-            calibration_item(
-                example, micrograph.data.shape, picks, protein.diameter, protein.border, scale
-            )
+            item_for_example(example, shape, picks, protein.diameter, network_pixel, protein.border)
         )
     return examples, items
 
@@ -163,11 +162,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     scale = GENERIC_SCALE
     used = [PROTEINS[name] for name in sorted(PROTEINS) if name not in args.leave_out]
-    real, real_items = [], []
+    real, real_items, real_names = [], [], {}
     for protein in used:
         examples, items = real_examples(protein, scale)
         real += examples
         real_items += items
+        real_names[protein.folder] = sorted(e.name for e in examples)
     synthetic, _ = synthetic_examples(args.synthetic, args.seed * 100_000, scale)
     _, unseen_items = synthetic_examples(args.calibration, CALIBRATION_SEED + args.seed, scale)
     took = time.perf_counter() - start
@@ -194,7 +194,7 @@ def main() -> None:
         f" --leave-out {name}" for name in args.leave_out
     )
     summary = {
-        "real": {p.folder: sorted(e.name for e in real if _of(e, p)) for p in used},
+        "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},
         "left_out": list(args.leave_out),
         "synthetic": len(synthetic),
@@ -242,10 +242,6 @@ def main() -> None:
         args.out,
     )
     print(f"BoxNet saved; total {time.perf_counter() - start:.0f} s")
-
-
-def _of(example: Example, protein: RealProtein) -> bool:
-    return (protein.path() / f"{example.name}.mrc").exists()
 
 
 if __name__ == "__main__":

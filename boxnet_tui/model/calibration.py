@@ -60,6 +60,25 @@ def calibrate_threshold(
     return float(best), totals[best].f1
 
 
+def item_for_example(
+    example: object,
+    micrograph_shape: tuple[int, ...],
+    picks: Picks,
+    diameter: float,
+    pixel_size: float = NETWORK_PIXEL_SIZE,
+    border: float = 0.0,
+) -> CalibrationItem:
+    """A training example with its picks (micrograph pixels) brought to its own pixels.
+
+    ``border`` is in micrograph pixels, ``pixel_size`` the example's Å/px.
+    """
+    image = example.image  # type: ignore[attr-defined]
+    factor = micrograph_shape[1] / image.shape[1]  # micrograph px per example px
+    return CalibrationItem(
+        image, Picks(picks.x / factor, picks.y / factor), diameter, border / factor, pixel_size
+    )
+
+
 def items_for_examples(
     examples: list,
     folder: str | Path,
@@ -81,13 +100,6 @@ def items_for_examples(
         if example.name not in paths:
             continue
         picks = read_picks(Path(positives_star).parent / pick_file_name(example.name, suffix))
-        scale = read_info(paths[example.name]).shape[1] / example.image.shape[1]
-        items.append(
-            CalibrationItem(
-                example.image,
-                Picks(picks.x / scale, picks.y / scale),
-                diameter,
-                pixel_size=pixel_size,
-            )
-        )
+        shape = read_info(paths[example.name]).shape
+        items.append(item_for_example(example, shape, picks, diameter, pixel_size))
     return items

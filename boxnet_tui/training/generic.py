@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from boxnet_tui.imaging import DEFAULT_PIXELS_PER_DIAMETER, NetworkScale
-from boxnet_tui.io.star import Picks
-from boxnet_tui.model.calibration import CalibrationItem
+from boxnet_tui.model.calibration import CalibrationItem, item_for_example
 from boxnet_tui.training.labels import JUNK, Example, make_example
 
 GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER)
@@ -40,25 +39,6 @@ def with_real_noise(
     return Example(image, example.label, example.importance, example.name)
 
 
-def calibration_item(
-    example: Example,
-    shape: tuple[int, ...],
-    picks: Picks,
-    diameter: float,
-    border: float = 0.0,
-    scale: NetworkScale = GENERIC_SCALE,
-) -> CalibrationItem:
-    """The example with its picks in its own pixels (``shape``: the micrograph's)."""
-    factor = shape[1] / example.image.shape[1]  # micrograph px per network px
-    return CalibrationItem(
-        example.image,
-        Picks(picks.x / factor, picks.y / factor),
-        diameter,
-        border / factor,
-        pixel_size=scale.pixel_size(diameter),
-    )
-
-
 def synthetic_examples(
     count: int,
     first_seed: int,
@@ -84,10 +64,10 @@ def synthetic_examples(
         )
         example = with_real_noise(example, np.random.default_rng([seed, _NOISE_TAG]))
         examples.append(example)
+        network_pixel = scale.pixel_size(synthetic.diameter)
+        shape = synthetic.image.shape
         items.append(
-            calibration_item(
-                example, synthetic.image.shape, synthetic.picks, synthetic.diameter, scale=scale
-            )
+            item_for_example(example, shape, synthetic.picks, synthetic.diameter, network_pixel)
         )
     return examples, items
 

@@ -636,7 +636,7 @@ def _finish(
         "final_loss_old": last_losses["old"],
         "seconds": round(seconds, 1),
     }
-    threshold = _calibrate(run, config, training, network, device)
+    threshold = _calibrate(run, config, training, network, device, base_info.scale)
     summary["threshold"] = threshold
     _save(run, config, network, base_info, summary, threshold)
     if held is not None:
@@ -652,13 +652,12 @@ def _finish(
 
 
 def _calibrate(
-    run: Run, config: RunConfig, training: list, network: Any, device: Any
+    run: Run, config: RunConfig, training: list, network: Any, device: Any, scale: Any
 ) -> float | None:
     """The new model's default threshold: the best F1 on its own training micrographs."""
     from boxnet_tui.model.calibration import calibrate_threshold, items_for_examples
-    from boxnet_tui.model.store import find_model
 
-    network_pixel = find_model(config.base).scale.pixel_size(config.diameter)
+    network_pixel = scale.pixel_size(config.diameter)
     items = items_for_examples(
         training, config.folder, config.positives, config.diameter, network_pixel
     )
