@@ -61,6 +61,22 @@ def test_blob_centroid_and_score():
     assert 0.95 < result.score[0] <= 0.99
 
 
+def test_score_of_a_ring_blob_is_its_peak():
+    # the centroid of a ring lies outside it: the score falls back to the blob's own peak,
+    # not to a brighter blob elsewhere
+    probabilities = _maps()
+    y, x = np.mgrid[:200, :200]
+    r = np.hypot(y - 100, x - 100)
+    ring = (r >= 4) & (r <= 6)
+    probabilities[1][ring] = 0.8 + 0.01 * (x[ring] > 100)
+    probabilities[0][ring] = 1 - probabilities[1][ring]
+    _blob(probabilities, 40, 160, value=0.99)
+    result = pick(probabilities, DIAMETER)
+    scores = dict(zip(np.round(result.x).astype(int).tolist(), result.score.tolist(), strict=True))
+    assert scores[100] == pytest.approx(0.81, abs=1e-6)
+    assert scores[160] > 0.95
+
+
 def test_border_picks_are_dropped():
     probabilities = _maps()
     _blob(probabilities, 100, 10)  # 10 px from the edge < 0.8 * 20 px
