@@ -55,3 +55,48 @@ def test_unlabelled_border_is_ignored():
     item = CalibrationItem(np.zeros((120, 120), np.float32), Picks([60], [60]), 80.0, border=25)
     _, f1 = calibrate_threshold(network, [item])
     assert f1 == 1.0
+
+
+class MapPerImage(torch.nn.Module):
+    """Returns the probability map whose index is the input image's first pixel."""
+
+    architecture = Architecture(widths=(4,))
+
+    def __init__(self, maps: list[np.ndarray]) -> None:
+        super().__init__()
+        self.logits = [torch.from_numpy(np.log(np.clip(m, 1e-6, 1))) for m in maps]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.logits[int(image[0, 0, 0])] for image in x])
+
+
+def test_each_micrograph_counts_equally_when_asked():
+    # one crowded micrograph wants a high threshold (faint false blobs), two sparse ones a low
+    # one (their true particles are faint): pooled F1 follows the crowded one, the
+    # per-micrograph mean the majority
+    grid = [(x, y) for x in range(20, 101, 20) for y in range(20, 101, 20)][:24]
+    true, false = grid[:16], grid[16:]
+    crowded = _blob_map(
+        (128, 128), [(x, y, 0.96) for x, y in true] + [(x, y, 0.7) for x, y in false]
+    )
+    sparse = _blob_map((128, 128), [(40, 40, 0.7), (80, 80, 0.7)])
+    network = MapPerImage([crowded, sparse])
+    items = [
+        CalibrationItem(np.full((128, 128), 0, np.float32), Picks(*zip(*true, strict=True)), 120.0),
+        CalibrationItem(np.full((128, 128), 1, np.float32), Picks([40, 80], [40, 80]), 120.0),
+        CalibrationItem(np.full((128, 128), 1, np.float32), Picks([40, 80], [40, 80]), 120.0),
+    ]
+    pooled, _ = calibrate_threshold(network, items)
+    mean, f1 = calibrate_threshold(network, items, per_micrograph=True)
+    assert pooled > 0.7
+    assert mean <= 0.7
+    assert abs(f1 - (0.8 + 1 + 1) / 3) < 1e-9
+
+
+def test_tolerance_takes_the_middle_of_the_near_best_plateau():
+    # a particle at 0.9 and one at 0.55: F1 1.0 up to 0.54, then 2/3 up to 0.9
+    network = FixedMap(_blob_map((128, 128), [(40, 40, 0.9), (80, 80, 0.55)]))
+    item = CalibrationItem(np.zeros((128, 128), np.float32), Picks([40, 80], [40, 80]), 120.0)
+    strict, _ = calibrate_threshold(network, [item])
+    loose, _ = calibrate_threshold(network, [item], tolerance=0.5)
+    assert strict < 0.55 <= loose

@@ -129,6 +129,29 @@ def test_sample_batch_shapes_and_label_values():
     assert (labels == 1).any()  # crops centred near the particle see it
 
 
+def test_size_range_makes_particles_look_larger_or_smaller():
+    image = np.random.default_rng(2).normal(size=(400, 400)).astype(np.float32)
+    example = make_example(image, 2.0, Picks([200.0], [200.0]), 200.0)
+
+    def particle_area(size_range):
+        _, labels, _ = sample_batch(
+            [example],
+            16,
+            64,
+            np.random.default_rng(1),
+            particle_fraction=1.0,
+            size_range=size_range,
+        )
+        # a crop centred within crop/3 of the particle sees all of it at these sizes
+        return (labels == 1).sum(dim=(1, 2)).float().median().item()
+
+    warp = particle_area(None)
+    larger, smaller = particle_area((1.4, 1.4)), particle_area((0.7, 0.7))
+    # area goes with the square of the size (0.9-1.1 per axis on top, and pixel rounding)
+    assert 1.4**2 * 0.75 < larger / warp < 1.4**2 * 1.3
+    assert 0.7**2 * 0.75 < smaller / warp < 0.7**2 * 1.3
+
+
 def test_training_lowers_the_loss_on_a_learnable_task():
     # bright discs on noise: a tiny net must learn to label them
     rng = np.random.default_rng(3)
@@ -208,3 +231,45 @@ def test_a_model_json_name_that_leaves_the_store_is_one_line(name):
     with pytest.raises(UserError, match="model name"):
         find_model("Renamed")
     assert [m.name for m in list_models()] == ["BoxNet", "BoxNetMask"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"has_mask": "false"}, "has_mask"),  # was read as True
+        ({"threshold": float("nan")}, "threshold"),
+        ({"threshold": 7}, "threshold"),
+        ({"threshold": "0.5"}, "threshold"),
+        ({"pixel_size": -8}, "pixel_size"),
+        ({"pixel_size": 10**400}, "pixel_size"),  # OverflowError in float()
+        ({"pixels_per_diameter": float("inf")}, "scale"),
+        ({"parent": ["BoxNet"]}, "parent"),
+        ({"training": [["a", 1]]}, "training"),
+        ({"date": 20240101}, "date"),
+    ],
+)
+def test_a_model_json_value_of_the_wrong_type_is_one_line(change, message):
+    info = save_model(BoxNet(TINY), ModelInfo("Typed", TINY))
+    meta_path = info.path / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(change)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(UserError) as caught:
+        find_model("Typed")
+    text = str(caught.value)
+    assert text.startswith(f"{meta_path}: unreadable model description") and message in text
+    assert "\n" not in text
+    assert "Typed" not in [m.name for m in list_models()]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 100000, b'{"name": "\xff"}', b"\x00" * 64, b'{"a": 1}' + b" " * (1 << 21)],
+)
+def test_a_model_json_that_is_no_json_is_one_line(content):
+    info = save_model(BoxNet(TINY), ModelInfo("Broken", TINY))
+    (info.path / "model.json").write_bytes(content)
+    with pytest.raises(UserError) as caught:
+        find_model(info.path)
+    text = str(caught.value)
+    assert text.startswith(f"{info.path / 'model.json'}: ") and "\n" not in text

@@ -1,8 +1,9 @@
 """Random training crops with Warp's augmentation, done as one batched affine resampling.
 
-Each crop: a random centre, rotation 0–2π, anisotropic scale 0.8–1.2, a random flip (free and
-harmless), then intensity scale/offset and Gaussian noise on the image. The image is resampled
-bilinearly; labels and importance by nearest neighbour so classes stay crisp.
+Each crop: a random centre, rotation 0–2π, anisotropic scale 0.8–1.2 (Warp's; or, with
+``size_range``, an isotropic size change log-uniform in that range times 0.9–1.1 per axis), a
+random flip (free and harmless), then intensity scale/offset and Gaussian noise on the image.
+The image is resampled bilinearly; labels and importance by nearest neighbour so classes stay crisp.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ def sample_batch(
     *,
     augment: bool = True,
     particle_fraction: float = 0.0,
+    size_range: tuple[float, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image (B,1,S,S) float, label (B,S,S) long, importance (B,S,S) float) crops.
 
     Args:
         particle_fraction: share of crops centred near a random particle pixel, so sparse
             micrographs still give the network particles to see.
+        size_range: (smallest, largest) factor by which particles may look smaller or larger
+            than in the example; the generic recipe widens Warp's ±20 % so a diameter stated
+            a third too large or too small still finds the particles.
     """
     images, labels, weights = [], [], []
     for _ in range(batch_size):
@@ -43,7 +48,14 @@ def sample_batch(
                 cy = ys[pick] + rng.uniform(-crop / 3, crop / 3)
                 cx = xs[pick] + rng.uniform(-crop / 3, crop / 3)
         angle = rng.uniform(0, 2 * math.pi) if augment else 0.0
-        sx, sy = rng.uniform(0.8, 1.2, size=2) if augment else (1.0, 1.0)
+        if not augment:
+            sx, sy = 1.0, 1.0
+        elif size_range is None:
+            sx, sy = rng.uniform(0.8, 1.2, size=2)
+        else:
+            # crop pixels per input pixel: > 1 shows more micrograph, so particles look smaller
+            size = math.exp(rng.uniform(math.log(size_range[0]), math.log(size_range[1])))
+            sx, sy = rng.uniform(0.9, 1.1, size=2) / size
         flip = -1.0 if augment and rng.random() < 0.5 else 1.0
         cos, sin = math.cos(angle), math.sin(angle)
         # output pixel offsets (crop coordinates) -> input pixel offsets

@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     particle_fraction: float = 0.3
+    size_range: tuple[float, float] | None = None  # None: Warp's ±20 % (augment.sample_batch)
 
 
 @dataclass
@@ -132,7 +133,14 @@ def train(
                 on_stop(iteration)
             break
         parts = [
-            sample_batch(new, n_new, config.crop, rng, particle_fraction=config.particle_fraction)
+            sample_batch(
+                new,
+                n_new,
+                config.crop,
+                rng,
+                particle_fraction=config.particle_fraction,
+                size_range=config.size_range,
+            )
         ]
         if old:
             parts.append(
@@ -142,6 +150,7 @@ def train(
                     config.crop,
                     rng,
                     particle_fraction=config.particle_fraction,
+                    size_range=config.size_range,
                 )
             )
         image, label, importance = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
