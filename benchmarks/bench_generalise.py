@@ -63,13 +63,14 @@ from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.store import find_model
 from boxnet_tui.paths import scratch_dir
+from boxnet_tui.training.real_proteins import PROTEINS as REAL_PROTEINS
+from boxnet_tui.training.real_proteins import SHARED_DATA, WARP_BORDER
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DATA = REPO.parent / "shared" / "data"
+DATA = SHARED_DATA
 # protein: (particle diameter in Å, px of the micrograph's edge the annotators left out)
-PROTEINS = {"empiar-10017": (190.0, 65.0), "empiar-10028": (300.0, 0.0)}
-WARP_BORDER = 0.8  # Warp drops picks within 0.8 D of the edge
+PROTEINS = {name: (p.diameter, p.border) for name, p in REAL_PROTEINS.items()}
 GRID = [round(0.1 * k, 1) for k in range(1, 10)]  # thresholds re-picked for information
 TOPAZ_SCALE, TOPAZ_FLOOR, TOPAZ_DEFAULT = 2, -10.0, -6.0  # -6: `topaz extract -t` default
 

@@ -112,8 +112,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boxnet_tui.training.real_proteins import PROTEINS as REAL_PROTEINS
+from boxnet_tui.training.real_proteins import SHARED_DATA, WARP_BORDER
+
 HERE = Path(__file__).resolve().parent
-REAL = HERE.parent.parent / "shared" / "data" / "empiar-10017"
+REAL = REAL_PROTEINS["empiar-10017"].path()
 GENERIC = "BoxNetMask"
 RADIUS_FRACTION = 1 / 3  # of the diameter
 
@@ -121,12 +124,9 @@ SYNTHETIC_SIZE, SYNTHETIC_PIXEL, SYNTHETIC_DIAMETER = 4096, 1.77, 150.0
 SYNTHETIC_PROTEIN = 515_151
 SYNTHETIC_TRAIN, SYNTHETIC_EVAL = 5, 4
 
-REAL_DIAMETER, REAL_BORDER = 190.0, 65.0
-REAL_HELD_OUT = (
-    "Falcon_2012_06_12-14_33_35_0",
-    "Falcon_2012_06_12-15_43_48_0",
-    "Falcon_2012_06_12-16_59_12_0",
-)
+REAL_DIAMETER = REAL_PROTEINS["empiar-10017"].diameter
+REAL_BORDER = REAL_PROTEINS["empiar-10017"].border
+REAL_HELD_OUT = REAL_PROTEINS["empiar-10017"].held_out
 REAL_TRAIN = (  # the first five by name of those the generic models trained on
     "Falcon_2012_06_12-15_17_31_0",
     "Falcon_2012_06_12-15_27_22_0",
@@ -328,13 +328,15 @@ def format_table(rows: list[Row]) -> str:
 
 # --------------------------------------------------------------------------- leave one protein out
 
-DATA = HERE.parent.parent / "shared" / "data"
+DATA = SHARED_DATA
 # protein: (particle diameter in Å, px of the micrograph's edge the annotators left out)
-LOPO_PROTEINS = {"empiar-10028": (300.0, 0.0), "empiar-10017": (190.0, 65.0)}
-LOPO_SKIPPED = ("Falcon_2012_06_12-15_07_41_0",)  # its labels miss many particles
+LOPO_PROTEINS = {
+    name: (REAL_PROTEINS[name].diameter, REAL_PROTEINS[name].border)
+    for name in ("empiar-10028", "empiar-10017")
+}
+LOPO_SKIPPED = tuple(name for p in REAL_PROTEINS.values() for name in p.skipped)
 LOPO_TRAIN = LOPO_EVAL = 5
 LOPO_VARIANT = "BoxNetMask"
-WARP_BORDER = 0.8  # Warp's picker drops picks within 0.8 D of the edge
 GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))  # re-picked for the best F1
 TOPAZ_SCALE, TOPAZ_FLOOR, TOPAZ_DEFAULT = 2, -10.0, -6.0  # -6: `topaz extract -t` default
 TOPAZ_ARCH, TOPAZ_UNITS = "resnet8", 32  # `topaz train`'s default model (pretrained u32)

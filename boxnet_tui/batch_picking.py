@@ -3,6 +3,12 @@
 Used alike by ``boxnet-tui pick`` and the app. Reading and preparing the next micrograph
 overlaps with the network working on the current one (a one-thread prefetch), and only those
 two micrographs are in memory at a time, whatever the folder's size.
+
+A pick never replaces the picks or the painted mask of a micrograph marked curated unasked:
+such a micrograph is skipped when its pick file of the suffix exists, and keeps its mask when
+only the mask would change. Told to (``overwrite_curated``), the pick first backs up what it
+replaces (:mod:`boxnet_tui.io.backups`) and clears the curated mark, as the content changed.
+The mark is read again just before each write: the app picks while its user curates.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from boxnet_tui.curation_state import StateStore, load_state
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale, prepare_for_network, scaled_shape
 from boxnet_tui.io import layout
+from boxnet_tui.io.backups import back_up
+from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, resize_mask, write_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
@@ -68,6 +77,7 @@ class FolderProgress:
     failed: int
     elapsed: float
     current: Path | None = None
+    written: bool = True  # False: nothing was written for ``current`` (failed, or curated)
 
     @property
     def rate(self) -> float:
@@ -84,6 +94,37 @@ class FolderSummary:
     particles: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped_curated: list[str] = field(default_factory=list)  # roots: their picks are kept
+    kept_masks: list[str] = field(default_factory=list)  # curated roots picked, mask kept
+    uncurated: list[str] = field(default_factory=list)  # curated roots replaced (forced)
+    backups: list[Path] = field(default_factory=list)  # of what a forced pick replaced
+
+    def curated_note(self, force: str = "--overwrite-curated") -> str:
+        """One line on the curated micrographs skipped or replaced ("" when none was);
+        ``force`` says how to pick them anyway."""
+        notes = []
+        if self.skipped_curated:
+            notes.append(
+                f"skipped {_count(self.skipped_curated, 'curated micrograph')} "
+                f"({_names(self.skipped_curated)}): a pick would replace their curated picks; "
+                f"{force} picks them anyway, keeping backups"
+            )
+        if self.uncurated:
+            notes.append(
+                f"replaced the picks of {_count(self.uncurated, 'curated micrograph')} "
+                f"({_names(self.uncurated)}) and cleared their curated marks; the old files are "
+                f"in matching/.backup and mask/.backup (boxnet-tui restore FOLDER lists them)"
+            )
+        return "; ".join(notes)
+
+
+def _count(items: list, what: str) -> str:
+    return f"{len(items)} {what}{'' if len(items) == 1 else 's'}"
+
+
+def _names(roots: list[str], shown: int = 3) -> str:
+    more = f" and {len(roots) - shown} more" if len(roots) > shown else ""
+    return ", ".join(roots[:shown]) + more
 
 
 def default_threshold(info: ModelInfo) -> float:
@@ -168,12 +209,61 @@ def pick_prepared(
 def save_picks(
     folder: Path, result: MicrographPicks, suffix: str, *, write_junk_mask: bool
 ) -> None:
-    """Write ``matching/<root>_<suffix>.star`` (and the junk mask) atomically."""
+    """Write ``matching/<root>_<suffix>.star`` (and the junk mask) atomically, each under
+    the write lock an app window's edit takes (so neither write drops the other)."""
     assert result.picks is not None
     root = result.path.stem
-    write_picks(layout.pick_path(folder, root, suffix), result.picks, result.path.name)
+    star = layout.pick_path(folder, root, suffix)
+    with locked(star):
+        write_picks(star, result.picks, result.path.name)
     if write_junk_mask and result.junk is not None:
-        write_mask(layout.mask_path(folder, root), result.junk)
+        mask = layout.mask_path(folder, root)
+        with locked(mask):
+            write_mask(mask, result.junk)
+
+
+def _curated_now(folder: Path, store: StateStore | None) -> set[str]:
+    """The roots marked curated now: on disk, and in ``store`` (the app's own marks)."""
+    curated = set(load_state(folder)[0].curated)
+    return curated | set(store.state.curated) if store is not None else curated
+
+
+def _save_guarded(
+    folder: Path,
+    result: MicrographPicks,
+    suffix: str,
+    *,
+    write_junk_mask: bool,
+    overwrite_curated: bool,
+    store: StateStore | None,
+    summary: FolderSummary,
+) -> bool:
+    """Write the picks unless that replaces a curated micrograph's picks unasked (False).
+
+    A curated micrograph's mask is kept unless forced; forced, what is replaced is backed up
+    first and the curated mark is cleared after.
+    """
+    root = result.path.stem
+    if root not in _curated_now(folder, store):
+        save_picks(folder, result, suffix, write_junk_mask=write_junk_mask)
+        return True
+    star = layout.pick_path(folder, root, suffix)
+    mask = layout.mask_path(folder, root)
+    if star.exists() and not overwrite_curated:
+        summary.skipped_curated.append(root)
+        return False
+    mask_replaced = write_junk_mask and result.junk is not None and mask.exists()
+    if mask_replaced and not overwrite_curated:
+        write_junk_mask = mask_replaced = False
+        summary.kept_masks.append(root)
+    replaced = [path for path, replace in ((star, star.exists()), (mask, mask_replaced)) if replace]
+    backups = [back_up(path) for path in replaced]  # before anything is written
+    save_picks(folder, result, suffix, write_junk_mask=write_junk_mask)
+    summary.backups.extend(backups)
+    if replaced:
+        (store or StateStore(folder)).set_curated(root, False)
+        summary.uncurated.append(root)
+    return True
 
 
 def _prefetched(
@@ -202,11 +292,15 @@ def pick_folder(
     paths: list[Path] | None = None,
     progress: Callable[[FolderProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite_curated: bool = False,
+    store: StateStore | None = None,
 ) -> FolderSummary:
     """Pick every micrograph of ``folder`` (or ``paths``), writing STAR files and masks.
 
     A micrograph that cannot be read or picked is reported in ``errors`` (one line each) and
-    nothing is written for it; the others carry on.
+    nothing is written for it; the others carry on. A curated micrograph whose pick file of
+    the suffix exists is skipped (``skipped_curated``) unless ``overwrite_curated``; see the
+    module's note. ``store``: the app's curation state, whose marks are read and cleared too.
 
     Raises:
         UserError: bad folder, no micrographs, unknown model, diameter out of range.
@@ -223,17 +317,37 @@ def pick_folder(
     if settings.threshold is None:
         settings = replace(settings, threshold=default_threshold(info))
     suffix = suffix or info.name
+    layout.pick_file_name("", suffix)  # a bad suffix is refused before any pick
     summary = FolderSummary()
+    if not overwrite_curated:  # not worth picking: their picks will not be written
+        curated = _curated_now(folder, store)
+        kept = [
+            p
+            for p in paths
+            if p.stem in curated and layout.pick_path(folder, p.stem, suffix).exists()
+        ]
+        summary.skipped_curated.extend(p.stem for p in kept)
+        paths = [p for p in paths if p not in kept]
     start = time.perf_counter()
     for done, (path, future) in enumerate(_prefetched(paths, settings, info.scale), start=1):
         if should_stop is not None and should_stop():
             break
+        written = False
         try:
             result = pick_prepared(network, future.result(), settings, torch_device)
-            save_picks(folder, result, suffix, write_junk_mask=info.has_mask)
-            summary.picked += 1
-            assert result.picks is not None
-            summary.particles += len(result.picks)
+            written = _save_guarded(
+                folder,
+                result,
+                suffix,
+                write_junk_mask=info.has_mask,
+                overwrite_curated=overwrite_curated,
+                store=store,
+                summary=summary,
+            )
+            if written:
+                summary.picked += 1
+                assert result.picks is not None
+                summary.particles += len(result.picks)
         except (UserError, OSError, MemoryError) as error:
             # one line for this micrograph and the batch goes on (a read-only matching/, a
             # full disk or a file-size limit, an allocation beyond this machine)
@@ -241,7 +355,12 @@ def pick_folder(
         if progress is not None:
             progress(
                 FolderProgress(
-                    done, len(paths), len(summary.errors), time.perf_counter() - start, path
+                    done,
+                    len(paths),
+                    len(summary.errors),
+                    time.perf_counter() - start,
+                    path,
+                    written,
                 )
             )
     summary.seconds = time.perf_counter() - start

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,10 @@ from boxnet_tui.names import check_model_name, check_path_name
 
 PROG = "boxnet-tui"
 GRAPHICS = ["auto", "halfcell", "sixel", "kitty"]  # see boxnet_tui.tui.graphics
+ALL_MICROGRAPHS = (
+    "take every micrograph with positives (default: those marked curated, c in the app; all "
+    "when none is)"
+)
 
 
 def _diameter(text: str) -> float:
@@ -88,6 +94,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     entries = describe(args.folder)
     failed = 0
+    totals: dict[str, list[int]] = {}  # suffix -> [micrographs, picks]
     for entry in entries:
         if entry.error:
             failed += 1
@@ -96,10 +103,33 @@ def cmd_info(args: argparse.Namespace) -> int:
         info = entry.info
         assert info is not None
         size = f"{info.pixel_size:.3f} Å/px" if info.pixel_size else "pixel size ?"
-        picks = ", ".join(sorted(entry.pick_files)) or "no picks"
+        sets = []
+        for suffix, star in sorted(entry.pick_files.items()):
+            count = _pick_count(star)
+            sets.append(f"{suffix} ({'unreadable' if count is None else count})")
+            total = totals.setdefault(suffix, [0, 0])
+            total[0] += 1
+            total[1] += count or 0
+        picks = ", ".join(sets) or "no picks"
         print(f"{entry.root}\t{info.shape[1]}x{info.shape[0]}\t{info.dtype}\t{size}\t{picks}")
     print(f"{len(entries) - failed} micrographs readable, {failed} not")
+    for suffix, (micrographs, picks) in sorted(totals.items()):
+        print(f"pick set {suffix}: {picks} picks on {micrographs} micrographs")
     return 1 if failed else 0
+
+
+def _pick_count(star: Path) -> int | None:
+    """Picks in a STAR file: a fast line count, else a full read; None if unreadable."""
+    from boxnet_tui.errors import StarError
+    from boxnet_tui.io.star import count_picks, read_picks
+
+    count = count_picks(star)
+    if count is not None:
+        return count
+    try:
+        return len(read_picks(star))
+    except StarError:
+        return None
 
 
 def _format_seconds(seconds: float) -> str:
@@ -137,7 +167,13 @@ def cmd_pick(args: argparse.Namespace) -> int:
     )
     show = _progress_bar if sys.stderr.isatty() or args.progress else None
     summary = pick_folder(
-        args.folder, args.model, settings, suffix=args.suffix, device=args.device, progress=show
+        args.folder,
+        args.model,
+        settings,
+        suffix=args.suffix,
+        device=args.device,
+        progress=show,
+        overwrite_curated=args.overwrite_curated,
     )
     if show is not None:
         print(file=sys.stderr)
@@ -148,22 +184,73 @@ def cmd_pick(args: argparse.Namespace) -> int:
         f"picked {summary.picked} micrographs, {summary.particles} particles "
         f"in {summary.seconds:.1f} s ({rate:.2f} micrographs/s); {len(summary.errors)} failed"
     )
+    note = summary.curated_note()
+    if note:
+        print(note.replace("boxnet-tui restore FOLDER", f"{PROG} restore {args.folder}"))
     return 1 if summary.errors else 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from boxnet_tui.training.export import export_examples
+def cmd_restore(args: argparse.Namespace) -> int:
+    from boxnet_tui.curation_state import StateStore
+    from boxnet_tui.io.backups import backup_root, list_backups, restore_backup
 
-    count = export_examples(
-        args.folder,
-        args.positives,
-        args.diameter,
-        args.out,
-        extra_important=args.extra_important,
-        uncertain=args.uncertain,
-        train_masking=args.train_masking,
-        pixel_size=args.pixel_size,
+    if args.file is None:
+        backups = list_backups(args.folder)
+        if not backups:
+            print(f"no backups in {args.folder}")
+        for backup in backups:
+            kind = "  (replaced by a restore)" if backup.before_restore else ""
+            print(f"{backup.when}\t{backup.path}\t-> {backup.original.name}{kind}")
+        return 0
+    backup = restore_backup(args.folder, args.file)
+    print(f"restored {backup.original} from {backup.path.name}")
+    root = backup_root(args.folder, backup)
+    if root is not None and not backup.before_restore:  # a curated file: the mark comes back
+        store = StateStore(args.folder)
+        store.set_curated(root, True)
+        if store.error:
+            raise UserError(store.error)
+        print(f"{root} marked curated again")
+    return 0
+
+
+def _selection_line(selection) -> str:
+    """``taking 2 curated micrographs of 16 (--all-micrographs takes all 16)``."""
+    hint = f" (--all-micrographs takes all {selection.matched})" if selection.narrowed else ""
+    return f"taking {selection.text}{hint}"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from boxnet_tui.training.export import count_picks, export_examples, training_selection
+
+    if args.out.is_dir():  # checked before the work, not found at the final rename
+        raise UserError(
+            f"{args.out}: is a folder; --out takes the file to write, "
+            f"such as {args.out / 'MyModel.tif'}"
+        )
+    selection = training_selection(
+        args.folder, args.positives, all_micrographs=args.all_micrographs
     )
+    shown, hidden = count_picks(selection)
+    line = f"{_selection_line(selection)}: {shown} particles"
+    if hidden:
+        line += f"; {hidden} hidden below the display threshold left out"
+    print(line, flush=True)
+    try:
+        count = export_examples(
+            args.folder,
+            args.positives,
+            args.diameter,
+            args.out,
+            extra_important=args.extra_important,
+            uncertain=args.uncertain,
+            train_masking=args.train_masking,
+            pixel_size=args.pixel_size,
+            micrographs=selection.micrographs,
+            thresholds=selection.thresholds,
+        )
+    except OSError as error:  # a folder that cannot be written, a full disk
+        raise UserError(f"{error.filename or args.out}: {error.strerror or error}") from None
     print(f"wrote {count} micrographs of training examples to {args.out}")
     return 0
 
@@ -196,6 +283,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         def create() -> runs.Run:
             # under torchrun only rank 0 calls this: it may make the public set, and writes
+            from boxnet_tui.training.export import training_selection
+
+            selection = training_selection(
+                args.folder, args.positives, all_micrographs=args.all_micrographs
+            )
+            print(_selection_line(selection), flush=True)
             config = runs.RunConfig(
                 name=args.name,
                 folder=str(args.folder),
@@ -210,6 +303,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 iterations=args.iterations,
                 device=args.device,
                 hold_out=not args.no_hold_out,
+                micrographs=list(selection.micrographs),
+                thresholds=selection.thresholds,
             )
             return runs.create_run(config)
 
@@ -281,22 +376,18 @@ def _attach_run(run) -> int:
 def _tail_run(run, follow: bool) -> int:
     import time
 
+    from boxnet_tui.run_monitor import heldout_lines, step_line
+
     offset = 0
     while True:
         records, offset = run.read_metrics(offset)
         for record in records:
-            if "heldout" in record:
-                held = record["heldout"]
-                where, new, base = held.get("micrograph"), held.get("new"), held.get("base")
-                print(f"held-out {where}: new {new} base {base}")
+            if isinstance(record.get("heldout"), dict):
+                print("\n".join(heldout_lines(record["heldout"])), flush=True)
             else:
-                old = record.get("loss_old")
-                print(
-                    f"it {record['iteration']}\tloss new {record['loss_new']:.4f}"
-                    + (f"\told {old:.4f}" if old is not None else "")
-                    + f"\tlr {record['lr']:.2e}\t{record['time']:.0f} s",
-                    flush=True,
-                )
+                print(step_line(record), flush=True)
+        for note in run.skipped_metrics:  # the bad lines of this read, skipped
+            print(f"{run.name}: {note}", file=sys.stderr)
         status = run.status()
         if not follow or not status.active:
             print(f"{run.name}: {status.effective_state} at {status.iteration}/{status.iterations}")
@@ -435,7 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pick.add_argument("--batch-size", type=_count, default=4)
     pick.add_argument("--progress", action="store_true", help="progress bar even when piped")
+    pick.add_argument(
+        "--overwrite-curated",
+        action="store_true",
+        help="also re-pick micrographs marked curated that have picks of this suffix (skipped "
+        "by default); what is replaced is kept in matching/.backup and mask/.backup, and the "
+        "curated mark is cleared",
+    )
     pick.set_defaults(run=cmd_pick)
+
+    restore = commands.add_parser(
+        "restore", help="list the backups a pick made of curated files, or restore one"
+    )
+    restore.add_argument("folder", type=Path)
+    restore.add_argument(
+        "file",
+        nargs="?",
+        help="a backup, or the file to restore (e.g. mic1_BoxNet.star, mic1.tif): its newest "
+        "backup; without it, list the backups",
+    )
+    restore.set_defaults(run=cmd_restore)
 
     export = commands.add_parser(
         "export", help="write curated picks as Warp's training-example TIFF (boxnet2training)"
@@ -448,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--uncertain", type=Path, default=None, help="STAR (weight 0)")
     export.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
     export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
+    export.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
     export.set_defaults(run=cmd_export)
 
     train = commands.add_parser("train", help="retrain a model on curated picks (a run)")
@@ -470,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--no-hold-out", action="store_true", help="train on every micrograph")
+    train.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
     train.add_argument("--resume", metavar="NAME", help="continue a run from its checkpoint")
     train.add_argument("--detach", action="store_true", help="run in the background and return")
     train.set_defaults(run=cmd_train)
@@ -503,10 +615,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["open", *argv]  # `boxnet-tui [FOLDER]` opens the app
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the try, not at interpreter exit
+        return code
     except UserError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `boxnet-tui info FOLDER | head`: the reader has gone, so stop
+        # quietly; point stdout at nothing so the interpreter's final flush cannot fail again
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it

@@ -41,6 +41,26 @@ class Entry:
         return self.path.stem
 
 
+NAME_SEPARATORS = "_-. "
+
+
+def distinct_names(roots: list[str], shortest_prefix: int = 6) -> list[str]:
+    """The part of each name that tells the micrographs apart, for a narrow list.
+
+    The prefix common to all names, cut back to just after a separator (``_-. ``) so that a
+    field is never split, becomes "…": ``Falcon_2012_06_12-14_33_35_0`` among others of that
+    day shows as ``…14_33_35_0``. Prefixes shorter than ``shortest_prefix`` are kept, and so
+    is a name the prefix would leave empty.
+    """
+    if len(roots) < 2:
+        return list(roots)
+    prefix = os.path.commonprefix(roots)  # noqa: RUF071 (characters: names, not paths)
+    cut = max((prefix.rfind(c) for c in NAME_SEPARATORS), default=-1) + 1
+    if cut < shortest_prefix or any(len(root) == cut for root in roots):
+        return list(roots)
+    return ["…" + root[cut:] for root in roots]
+
+
 class CurationSession:
     """The folder being curated.
 

@@ -2,24 +2,36 @@
 
 ``<folder>/boxnet-tui.json`` (beside ``matching/``) holds the curated marks, the display
 threshold of each micrograph, the last micrograph and cursor position, the pick set shown and
-the particle diameter. Each change re-reads the file and merges into it, so two windows on one
-folder do not wipe each other's marks.
+the particle diameter. Each change holds the file's write lock (``io.locking``) while it
+re-reads the file, applies its one change and writes it back, so two windows on one folder do
+not wipe each other's marks. The file travels with data folders and may be edited by hand: a
+value out of its range (NaN, 1e308, a zoom of -100000) is replaced by its default, with one
+warning line.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from boxnet_tui.display import MAX_ZOOM
 from boxnet_tui.io.atomic import atomic_write_text
+from boxnet_tui.io.locking import locked
 from boxnet_tui.names import path_name_problem
+from boxnet_tui.picking import MAX_DIAMETER, MIN_DIAMETER
 
 STATE_FILE = "boxnet-tui.json"
 VERSION = 1
+MAX_POSITION = 1e6  # px: no micrograph is this wide; a larger position is damage
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 24  # a hostile value still makes one short line
 
 
 def state_path(folder: str | os.PathLike[str]) -> Path:
@@ -54,17 +66,74 @@ class CurationState:
     def from_json(data: dict[str, Any], dropped: list[str] | None = None) -> CurationState:
         """The state in ``data``; values that must not be used are left out and, with
         ``dropped``, described there (one phrase each)."""
+        dropped = dropped if dropped is not None else []
         last = data.get("last") or {}
-        position = last.get("position")
+        root = last.get("micrograph")
         return CurationState(
             curated={str(root) for root in data.get("curated", [])},
-            thresholds={str(k): float(v) for k, v in (data.get("thresholds") or {}).items()},
-            suffix=_suffix(data.get("suffix"), dropped if dropped is not None else []),
-            diameter=float(data["diameter"]) if data.get("diameter") else None,
-            last_root=last.get("micrograph"),
-            last_position=(float(position[0]), float(position[1])) if position else None,
-            zoom=int(last.get("zoom") or 0),
+            thresholds=_thresholds(data.get("thresholds") or {}, dropped),
+            suffix=_suffix(data.get("suffix"), dropped),
+            diameter=_diameter(data.get("diameter"), dropped),
+            last_root=root if isinstance(root, str) else None,
+            last_position=_position(last.get("position"), dropped),
+            zoom=_zoom(last.get("zoom"), dropped),
         )
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (text, NaN, infinity, true/false, a list...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _thresholds(value: Any, dropped: list[str]) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError("'thresholds' is not an object")
+    kept, bad = {}, []
+    for root, threshold in value.items():
+        number = _number(threshold)
+        if number is not None and 0.0 <= number <= 1.0:
+            kept[str(root)] = number
+        else:
+            bad.append(f"{_SHORT.repr(root)}: {_SHORT.repr(threshold)}")
+    if bad:
+        more = f" and {len(bad) - 2} more" if len(bad) > 2 else ""
+        dropped.append(f"threshold not in 0–1 ({', '.join(bad[:2])}{more})")
+    return kept
+
+
+def _diameter(value: Any, dropped: list[str]) -> float | None:
+    if value is None:
+        return None
+    number = _number(value)
+    if number is not None and MIN_DIAMETER <= number <= MAX_DIAMETER:
+        return number
+    dropped.append(f"diameter {_SHORT.repr(value)} not in {MIN_DIAMETER:g}–{MAX_DIAMETER:g} Å")
+    return None
+
+
+def _position(value: Any, dropped: list[str]) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        x, y = _number(value[0]), _number(value[1])
+        if x is not None and y is not None and 0 <= x <= MAX_POSITION and 0 <= y <= MAX_POSITION:
+            return (x, y)
+    dropped.append(f"position {_SHORT.repr(value)} not two pixel coordinates in 0–{MAX_POSITION:g}")
+    return None
+
+
+def _zoom(value: Any, dropped: list[str]) -> int:
+    if value is None:
+        return 0
+    number = _number(value)
+    if number is not None and number.is_integer() and 0 <= number <= MAX_ZOOM:
+        return int(number)
+    # 2**zoom is computed for every frame: a huge one never ends, a negative one divides by 0
+    dropped.append(f"zoom {_SHORT.repr(value)} not a whole number in 0–{MAX_ZOOM}")
+    return 0
 
 
 def _suffix(value: Any, dropped: list[str]) -> str | None:
@@ -115,17 +184,25 @@ class StateStore:
         self.state, self.warning = load_state(folder)
         self.error: str | None = None  # the last failed write, for the user
 
-    def _update(self, change: Any) -> None:
-        fresh, _ = _read_state(self.folder)
-        if fresh is None:  # unreadable now: build on what this session knows, never on nothing
-            fresh = copy.deepcopy(self.state)
-        change(fresh)
+    def _update(self, change: Callable[[CurationState], None]) -> None:
+        """Apply ``change`` to this session's state and to the file as it is on disk now."""
         change(self.state)
         try:
-            save_state(self.folder, fresh)
+            # the lock spans read, change and write: another window's change between our read
+            # and our rename would otherwise be written over
+            with locked(state_path(self.folder)):
+                fresh, _ = _read_state(self.folder)
+                if fresh is None:  # unreadable now: build on what this session knows
+                    fresh = copy.deepcopy(self.state)
+                else:
+                    change(fresh)
+                save_state(self.folder, fresh)
             self.error = None
         except OSError as error:
             self.error = f"{state_path(self.folder)}: cannot save curation state ({error})"
+            return
+        # show what other windows marked too; the view (suffix, position) stays this window's
+        self.state.curated, self.state.thresholds = set(fresh.curated), dict(fresh.thresholds)
 
     def set_curated(self, root: str, curated: bool) -> None:
         def change(state: CurationState) -> None:

@@ -1,16 +1,21 @@
 """Curation edits of one micrograph: picks and junk mask, with undo/redo, always on disk.
 
 Every edit is written (atomically) before the call returns, so a kill -9 between two keys
-loses nothing. Before each edit the pick file's stamp is compared with the one we last saw:
-if another program (or a second instance) changed it, we reload it first and say so, rather
-than overwriting its edits. A pick file that cannot be read is never written.
+loses nothing. Two windows (or two processes) may edit one micrograph at once: each edit holds
+the file's write lock (``io.locking``) while it reads the file as it is on disk, applies its one
+change to that and renames the result into place, so both windows' edits land and each then
+shows the merged file. A removal or a move names the pick by where it was shown, not by its
+place in the file; undo and redo do the same, so they take back this window's edits only.
+A pick file that cannot be read is never written; every block and column it holds is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +24,24 @@ import numpy as np
 from boxnet_tui.errors import MaskError, StarError, UserError
 from boxnet_tui.imaging import scaled_shape
 from boxnet_tui.io import layout
+from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, read_mask, write_mask
-from boxnet_tui.io.star import Picks, read_picks, write_picks
+from boxnet_tui.io.star import (
+    SCORE,
+    Picks,
+    StarDocument,
+    X,
+    Y,
+    read_star_document,
+    write_star_document,
+)
 
 Stamp = tuple[int, int, int] | None
+Pick = tuple[float, float, float]  # x, y, score
 MANUAL_SCORE = 1.0  # a particle a person added is certain; never hidden by a display threshold
+SAME_PICK = 1e-3  # px: a pick found this close to where it was shown is that pick (the file
+# holds six decimals, memory more)
+_UNREADABLE = b"?"  # the digest of a file that could not be read: never equal to a real one
 
 
 def file_stamp(path: Path) -> Stamp:
@@ -33,6 +51,17 @@ def file_stamp(path: Path) -> Stamp:
     except FileNotFoundError:
         return None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def file_digest(path: Path) -> bytes | None:
+    """A digest of the bytes of ``path`` (None when it does not exist). Unlike the stamp it
+    cannot match another version of the file (an inode reused within one clock tick)."""
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _UNREADABLE
 
 
 @dataclass
@@ -46,12 +75,15 @@ class MaskPatch:
 
 @dataclass
 class Edit:
-    """One undoable step. Picks are (x, y, score) triples; index is where the pick lives."""
+    """One undoable step. Picks are (x, y, score) triples, found again by position; ``index``
+    is where the pick was (a hint for where undo puts it back); ``row`` is every value of an
+    added or removed pick's row, so that undo restores columns the editor does not show."""
 
     kind: str  # "add" | "remove" | "move" | "mask"
     index: int = -1
-    before: tuple[float, float, float] | None = None
-    after: tuple[float, float, float] | None = None
+    before: Pick | None = None
+    after: Pick | None = None
+    row: dict[str, object] | None = None
     recorded: bool = False  # the removal was written to the false-positives file
     patches: list[MaskPatch] = field(default_factory=list)
     after_patches: list[MaskPatch] = field(default_factory=list)
@@ -88,7 +120,9 @@ class MicrographEditor:
         self.picks = Picks()
         self.error: str | None = None  # why the pick file cannot be edited
         self.notices: list[str] = []  # for the user: reloads, refusals
+        self._document: StarDocument | None = None  # the pick file as last read or written
         self._stamp: Stamp = None
+        self._digest: bytes | None = None
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
         self._mask: np.ndarray | None = None
@@ -101,29 +135,35 @@ class MicrographEditor:
         """Read the pick file again (missing = no picks yet); forget the edit history."""
         self._undo.clear()
         self._redo.clear()
-        self._stamp = file_stamp(self.pick_path)
-        if self._stamp is None:
-            self.picks, self.error = Picks(), None
-            return
+        self._take_in_disk()
+
+    def _take_in_disk(self) -> bool:
+        """Hold the pick file as it is on disk now; True when it differs from what was held."""
+        stamp, digest = file_stamp(self.pick_path), file_digest(self.pick_path)
+        self._stamp = stamp
+        if digest == self._digest and digest != _UNREADABLE:
+            return False
+        self._digest = digest
+        if digest is None:
+            self._document, self.picks, self.error = None, Picks(), None
+            return True
         try:
-            picks = read_picks(self.pick_path)
-            # our own arrays: moves write into them, and pandas may hand out read-only views
-            self.picks = Picks(picks.x.copy(), picks.y.copy(), picks.score.copy())
-            self.error = None
+            document = read_star_document(self.pick_path)
+            self.picks, self._document, self.error = document.picks(self.pick_path), document, None
         except StarError as error:
-            self.picks, self.error = Picks(), str(error)
+            self._document, self.picks, self.error = None, Picks(), str(error)
+        return True
 
     def changed_on_disk(self) -> bool:
         return file_stamp(self.pick_path) != self._stamp
 
     def reload_if_changed(self) -> bool:
-        """Reload when another program changed the pick file; True if it did."""
-        if not self.changed_on_disk():
+        """Show the pick file as another program or window left it; True if it changed.
+        The edit history stays: undo finds this window's picks by position."""
+        if not self.changed_on_disk() or not self._take_in_disk():
             return False
-        self.reload()
         self.notices.append(
-            f"{self.pick_path.name} changed on disk (another program or window); reloaded it, "
-            "undo history cleared"
+            f"{self.pick_path.name} changed on disk (another program or window); showing it now"
         )
         return True
 
@@ -145,51 +185,56 @@ class MicrographEditor:
 
     def add(self, x: float, y: float) -> int:
         """Add a pick at (x, y) micrograph px; returns its index."""
-        self._begin()
         x, y = self._clamp(x, y)
-        score = MANUAL_SCORE if (self.picks.has_scores or not len(self.picks)) else math.nan
-        index = len(self.picks)
-        self._save_picks(self._inserted(index, (x, y, score)))
-        self._log(Edit("add", index, after=(x, y, score)))
+        with self._editing() as document:
+            score = MANUAL_SCORE if (self.picks.has_scores or not len(self.picks)) else math.nan
+            row = document.row_for({X: x, Y: y, SCORE: score}, self.micrograph_name)
+            index = len(self.picks)
+            self._save_picks(document.inserted(index, row))
+        self._log(Edit("add", index, after=(x, y, score), row=row))
         return index
 
     def remove(self, index: int, *, record: bool = True) -> None:
-        """Remove pick ``index``; ``record`` also appends it to the false-positives file."""
-        self._begin(index_from_shown=True)
-        if not 0 <= index < len(self.picks):
-            raise IndexError(index)
-        before = self._pick(index)
-        if record:
-            self._append_false_positive(before)
-        try:
-            self._save_picks(self._deleted(index))
-        except UserError:
-            if record:  # the pick stays: so must the false positives
-                self._drop_false_positive(before)
-            raise
-        self._log(Edit("remove", index, before=before, recorded=record))
+        """Remove pick ``index`` (of those shown); ``record`` also appends it to the
+        false-positives file."""
+        shown = self._shown(index)
+        with self._editing() as document:
+            at = self._find(shown, index)
+            before, row = self._pick(at), document.row(at)
+            if record:
+                self._record_false_positive(row, before, present=True)
+            try:
+                self._save_picks(document.deleted(at))
+            except UserError:
+                if record:  # the pick stays: so must the false positives
+                    self._record_false_positive(row, before, present=False)
+                raise
+        self._log(Edit("remove", at, before=before, row=row, recorded=record))
 
-    def move(self, index: int, x: float, y: float, *, group: int | None = None) -> None:
-        """Move pick ``index`` to (x, y); moves with the same ``group`` undo as one."""
-        self._begin(index_from_shown=True)
-        if not 0 <= index < len(self.picks):
-            raise IndexError(index)
+    def move(self, index: int, x: float, y: float, *, group: int | None = None) -> int:
+        """Move pick ``index`` (of those shown) to (x, y); moves with the same ``group``
+        undo as one. Returns the pick's index now (another window's edit may shift it)."""
+        shown = self._shown(index)
         x, y = self._clamp(x, y)
-        before = self._pick(index)
+        with self._editing() as document:
+            at = self._find(shown, index)
+            before = self._pick(at)
+            self._save_picks(document.moved(at, x, y))
         after = (x, y, before[2])
-        self._save_picks(self._moved(index, x, y))
         last = self._undo[-1] if self._undo else None
         if (
             group is not None
             and last is not None
             and last.kind == "move"
             and last.group == group
-            and last.index == index
+            and last.after is not None
+            and _same(last.after, before)
         ):
-            last.after = after
+            last.after, last.index = after, at
             self._redo.clear()
-            return
-        self._log(Edit("move", index, before=before, after=after, group=group))
+            return at
+        self._log(Edit("move", at, before=before, after=after, group=group))
+        return at
 
     # -- mask ---------------------------------------------------------------------------
     @property
@@ -215,27 +260,28 @@ class MicrographEditor:
         self, x: float, y: float, radius_angstrom: float, *, junk: bool = True, group: int | None
     ) -> None:
         """Set (``junk``) or clear the mask in a disc around (x, y) micrograph px."""
-        shown = self.mask()
-        if shown is None and self.mask_error is not None:
-            raise UserError(f"{self.mask_error}; not painting over it")
-        # a copy, held only once saved
-        mask = np.zeros(self.mask_shape, dtype=bool) if shown is None else shown.copy()
-        rows, cols = mask.shape
-        mx, my = x * cols / self.shape[1], y * rows / self.shape[0]
-        radius = max(0.5, radius_angstrom / MASK_PIXEL_SIZE)
-        y0, y1 = max(0, int(my - radius)), min(rows, math.ceil(my + radius) + 1)
-        x0, x1 = max(0, int(mx - radius)), min(cols, math.ceil(mx + radius) + 1)
-        if y0 >= y1 or x0 >= x1:
-            return
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        disc = (yy + 0.5 - my) ** 2 + (xx + 0.5 - mx) ** 2 <= radius**2
-        before = mask[y0:y1, x0:x1].copy()
-        region = mask[y0:y1, x0:x1]
-        region[disc] = junk
-        if np.array_equal(before, region) and self.mask_path.exists():
-            return
-        patch = MaskPatch(y0, x0, before)
-        self._save_mask(mask)
+        with _write_lock(self.mask_path):  # another window's dab lands too: read under the lock
+            shown = self.mask()
+            if shown is None and self.mask_error is not None:
+                raise UserError(f"{self.mask_error}; not painting over it")
+            # a copy, held only once saved
+            mask = np.zeros(self.mask_shape, dtype=bool) if shown is None else shown.copy()
+            rows, cols = mask.shape
+            mx, my = x * cols / self.shape[1], y * rows / self.shape[0]
+            radius = max(0.5, radius_angstrom / MASK_PIXEL_SIZE)
+            y0, y1 = max(0, int(my - radius)), min(rows, math.ceil(my + radius) + 1)
+            x0, x1 = max(0, int(mx - radius)), min(cols, math.ceil(mx + radius) + 1)
+            if y0 >= y1 or x0 >= x1:
+                return
+            yy, xx = np.mgrid[y0:y1, x0:x1]
+            disc = (yy + 0.5 - my) ** 2 + (xx + 0.5 - mx) ** 2 <= radius**2
+            before = mask[y0:y1, x0:x1].copy()
+            region = mask[y0:y1, x0:x1]
+            region[disc] = junk
+            if np.array_equal(before, region) and self.mask_path.exists():
+                return
+            patch = MaskPatch(y0, x0, before)
+            self._save_mask(mask)
         last = self._undo[-1] if self._undo else None
         self._redo.clear()
         if group is not None and last is not None and last.kind == "mask" and last.group == group:
@@ -260,31 +306,50 @@ class MicrographEditor:
         return self._replay(self._redo, self._undo, reverse=False)
 
     def _replay(self, source: list[Edit], target: list[Edit], *, reverse: bool) -> Edit | None:
-        """Apply the last edit of ``source`` and move it to ``target``; a failed write leaves
-        both as they were, so the user can try again."""
-        if self.reload_if_changed() or not source:
+        """Apply the last edit of ``source`` and move it to ``target``. A failed write leaves
+        both as they were, so the user can try again; a step whose pick another window removed
+        or moved meanwhile is dropped, so the next one can go on."""
+        if not source:
             return None
         edit = source[-1]
-        self._apply(edit, reverse=reverse)
+        try:
+            self._apply(edit, reverse=reverse)
+        except _Gone as gone:
+            source.pop()
+            raise UserError(f"{gone}; that step is dropped from the history") from None
         target.append(source.pop())
         return edit
 
     def _apply(self, edit: Edit, *, reverse: bool) -> None:
         if edit.kind == "mask":
-            self._apply_mask(edit, reverse=reverse)
+            with _write_lock(self.mask_path):
+                self._apply_mask(edit, reverse=reverse)
             return
-        if edit.kind == "move":
-            x, y, _ = edit.before if reverse else edit.after  # type: ignore[misc]
-            self._save_picks(self._moved(edit.index, x, y))
-        elif (edit.kind == "add") != reverse:  # redo an add, or undo a removal
+        with self._editing() as document:
+            if edit.kind == "move":
+                start, end = (edit.after, edit.before) if reverse else (edit.before, edit.after)
+                at = self._find(start, edit.index)  # type: ignore[arg-type]
+                self._save_picks(document.moved(at, end[0], end[1]))  # type: ignore[index]
+                return
             pick = edit.after if edit.kind == "add" else edit.before
-            if edit.kind == "remove" and edit.recorded:
-                self._drop_false_positive(edit.before)  # type: ignore[arg-type]
-            self._save_picks(self._inserted(edit.index, pick))  # type: ignore[arg-type]
-        else:  # undo an add, or redo a removal
-            if edit.kind == "remove" and edit.recorded:
-                self._append_false_positive(edit.before)  # type: ignore[arg-type]
-            self._save_picks(self._deleted(edit.index))
+            assert pick is not None and edit.row is not None
+            back = (edit.kind == "add") != reverse  # redo an add, or undo a removal
+            if back:
+                row = document.row_for(edit.row, self.micrograph_name)
+                changed = document.inserted(edit.index, row)
+            else:  # undo an add, or redo a removal
+                at = self._find(pick, edit.index)
+                row, changed = document.row(at), document.deleted(at)
+            # a recorded removal's false positive leaves when the pick comes back, and returns
+            recorded = edit.kind == "remove" and edit.recorded
+            if recorded:
+                self._record_false_positive(row, pick, present=not back)
+            try:
+                self._save_picks(changed)
+            except UserError:
+                if recorded:  # the picks stay as they were: so must the false positives
+                    self._record_false_positive(row, pick, present=back)
+                raise
 
     def _apply_mask(self, edit: Edit, *, reverse: bool) -> None:
         shown = self.mask()
@@ -307,17 +372,56 @@ class MicrographEditor:
         self._save_mask(mask)
 
     # -- internals ----------------------------------------------------------------------
-    def _begin(self, *, index_from_shown: bool = False) -> None:
-        """Before an edit: take in another program's change. An edit naming a pick by its
-        index in what was shown is refused then: the index may mean another pick now."""
-        reloaded = self.reload_if_changed()
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[StarDocument]:
+        """Hold the pick file's write lock and yield the file as it is on disk now.
+
+        A file already known to be unreadable (or not to be rewritten) and unchanged since is
+        refused without touching the folder; otherwise it is read again under the lock.
+        """
+        if self._refusal() is not None and not self.changed_on_disk():
+            raise UserError(self._refusal())
+        with _write_lock(self.pick_path):
+            if self._take_in_disk():
+                self.notices.append(
+                    f"{self.pick_path.name} changed on disk (another program or window); "
+                    "this edit was applied to it as it is now"
+                )
+            refusal = self._refusal()
+            if refusal is not None:
+                raise UserError(refusal)
+            yield self._document or StarDocument.new(self.micrograph_name)
+
+    def _refusal(self) -> str | None:
         if self.error is not None:
-            raise UserError(f"{self.error}; this file is not changed until it is fixed")
-        if reloaded and index_from_shown:
-            raise UserError(
-                f"{self.pick_path.name} changed on disk and was reloaded; nothing changed, "
-                "try again on what is shown now"
+            return f"{self.error}; this file is not changed until it is fixed"
+        if self._document is not None and self._document.refusal is not None:
+            return self._document.refusal
+        return None
+
+    def _shown(self, index: int) -> Pick:
+        """The pick the user pointed at: ``index`` of what is shown."""
+        if not 0 <= index < len(self.picks):
+            raise IndexError(index)
+        return self._pick(index)
+
+    def _find(self, pick: Pick, hint: int) -> int:
+        """Where ``pick`` is in the file as held now (``hint`` first, as duplicates may be).
+
+        Raises:
+            _Gone: another window removed or moved it.
+        """
+        p = self.picks
+        same = (np.abs(p.x - pick[0]) <= SAME_PICK) & (np.abs(p.y - pick[1]) <= SAME_PICK)
+        if 0 <= hint < len(p) and same[hint]:
+            return hint
+        found = np.flatnonzero(same)
+        if not found.size:
+            raise _Gone(
+                f"{self.pick_path.name}: the pick at ({pick[0]:.0f}, {pick[1]:.0f}) was removed "
+                "or moved in another window; nothing changed"
             )
+        return int(found[0])
 
     def _log(self, edit: Edit) -> None:
         self._undo.append(edit)
@@ -327,74 +431,81 @@ class MicrographEditor:
         rows, cols = self.shape
         return float(min(max(x, 0.0), cols - 1)), float(min(max(y, 0.0), rows - 1))
 
-    def _pick(self, index: int) -> tuple[float, float, float]:
+    def _pick(self, index: int) -> Pick:
         p = self.picks
         return (float(p.x[index]), float(p.y[index]), float(p.score[index]))
 
-    def _inserted(self, index: int, pick: tuple[float, float, float]) -> Picks:
-        index = min(index, len(self.picks))
-        p = self.picks
-        return Picks(
-            np.insert(p.x, index, pick[0]),
-            np.insert(p.y, index, pick[1]),
-            np.insert(p.score, index, pick[2]),
-        )
-
-    def _moved(self, index: int, x: float, y: float) -> Picks:
-        p = self.picks
-        moved = Picks(p.x.copy(), p.y.copy(), p.score.copy())
-        moved.x[index], moved.y[index] = x, y
-        return moved
-
-    def _deleted(self, index: int) -> Picks:
-        keep = np.ones(len(self.picks), dtype=bool)
-        keep[index] = False
-        return self.picks.subset(keep)
-
-    def _save_picks(self, picks: Picks) -> None:
-        """Write ``picks`` and only then hold them: what is shown is what is on disk."""
-        self._write(picks, self.pick_path)
-        self.picks = picks
-        self._stamp = file_stamp(self.pick_path)
+    def _save_picks(self, document: StarDocument) -> None:
+        """Write ``document`` and only then hold it: what is shown is what is on disk."""
+        picks = document.picks(self.pick_path)
+        self._write(lambda: write_star_document(self.pick_path, document), self.pick_path)
+        self._document, self.picks = document, picks
+        self._stamp, self._digest = file_stamp(self.pick_path), file_digest(self.pick_path)
 
     def _save_mask(self, mask: np.ndarray) -> None:
         """Write ``mask`` and only then hold it."""
-        self._write(mask, self.mask_path)
+        self._write(lambda: write_mask(self.mask_path, mask), self.mask_path)
         self._mask = mask
         self._mask_stamp = file_stamp(self.mask_path)
 
-    def _write(self, data: Picks | np.ndarray, path: Path) -> None:
-        """Write picks (STAR) or a mask (TIFF) to ``path``; a disk's refusal is a UserError."""
+    def _write(self, write: Callable[[], None], path: Path) -> None:
+        """Run ``write`` (of ``path``); a disk's refusal is a UserError."""
         try:
-            if isinstance(data, Picks):
-                write_picks(path, data, self.micrograph_name, with_angles=True)
-            else:
-                write_mask(path, data)
+            write()
         except OSError as error:
             raise UserError(f"{path}: cannot save ({error.strerror or error})") from None
 
-    def _edit_false_positives(self, change: Callable[[Picks], Picks]) -> None:
+    def _edit_false_positives(self, change: Callable[[StarDocument], StarDocument]) -> None:
+        """Apply ``change`` to the false-positives file as it is on disk, under its lock."""
         path = self.false_positives_path
-        try:
-            current = read_picks(path) if path.exists() else Picks()
-        except StarError as error:
-            raise UserError(f"{error}; not recording the false positive over it") from None
-        self._write(change(current), path)
+        with _write_lock(path):
+            try:
+                current = (
+                    read_star_document(path)
+                    if path.exists()
+                    else StarDocument.new(self.micrograph_name)
+                )
+            except StarError as error:
+                raise UserError(f"{error}; not recording the false positive over it") from None
+            if current.refusal is not None:
+                raise UserError(f"{current.refusal}; not recording the false positive in it")
+            changed = change(current)
+            if changed is not current:
+                self._write(lambda: write_star_document(path, changed), path)
 
-    def _append_false_positive(self, pick: tuple[float, float, float]) -> None:
-        self._edit_false_positives(
-            lambda fp: Picks.concat([fp, Picks([pick[0]], [pick[1]], [pick[2]])])
-        )
-
-    def _drop_false_positive(self, pick: tuple[float, float, float]) -> None:
-        def drop(fp: Picks) -> Picks:
-            same = np.flatnonzero(
-                np.isclose(fp.x, pick[0], atol=1e-3) & np.isclose(fp.y, pick[1], atol=1e-3)
+    def _record_false_positive(self, row: dict[str, object], pick: Pick, *, present: bool) -> None:
+        """Append the removed pick ``row`` to the false-positives file (the values it has
+        columns for), or with ``present`` False take the last one at ``pick`` out of it."""
+        if present:
+            self._edit_false_positives(
+                lambda fp: fp.inserted(len(fp.table), fp.row_for(row, self.micrograph_name))
             )
-            if not same.size:
-                return fp
-            keep = np.ones(len(fp), dtype=bool)
-            keep[same[-1]] = False
-            return fp.subset(keep)
+            return
+
+        def drop(fp: StarDocument) -> StarDocument:
+            found = fp.picks(self.false_positives_path)
+            same = np.flatnonzero(
+                (np.abs(found.x - pick[0]) <= SAME_PICK) & (np.abs(found.y - pick[1]) <= SAME_PICK)
+            )
+            return fp.deleted(int(same[-1])) if same.size else fp
 
         self._edit_false_positives(drop)
+
+
+class _Gone(UserError):
+    """The pick an edit names is no longer in the file (another window removed or moved it)."""
+
+
+def _same(a: Pick, b: Pick) -> bool:
+    return abs(a[0] - b[0]) <= SAME_PICK and abs(a[1] - b[1]) <= SAME_PICK
+
+
+@contextlib.contextmanager
+def _write_lock(path: Path) -> Iterator[None]:
+    """``locked(path)``; a folder where the lock cannot be made (read-only) is a UserError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(path))
+        except OSError as error:
+            raise UserError(f"{path}: cannot save ({error.strerror or error})") from None
+        yield

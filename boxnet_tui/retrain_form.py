@@ -20,6 +20,13 @@ from boxnet_tui.io.star import read_picks
 from boxnet_tui.model.store import DEFAULT_MODEL, check_name, list_models, models_dir
 from boxnet_tui.paths import runs_dir
 from boxnet_tui.picking import DIAMETER_RANGE, diameter_from_text
+from boxnet_tui.training.export import (
+    Marks,
+    Selection,
+    check_positives_suffix,
+    curation_marks,
+    select_micrographs,
+)
 from boxnet_tui.training.runs import RunConfig
 
 T = TypeVar("T")
@@ -41,13 +48,20 @@ class StarChoice:
         where = self.path.parent.name
         return f"{where}/*_{self.suffix}.star  ({self.micrographs} micrographs)"
 
+    @property
+    def false_positives(self) -> bool:
+        """Removed picks (``*_falsepositives.star``): extra important or uncertain at most."""
+        return self.suffix.endswith(layout.FALSE_POSITIVES)
+
 
 def star_choices(folder: str | os.PathLike[str]) -> list[StarChoice]:
-    """Pick sets in ``matching/`` and its subfolders (Warp suggests ``matching/training``)."""
+    """Pick sets in ``matching/`` and its subfolders (Warp suggests ``matching/training``);
+    hidden folders (the backups in ``matching/.backup``) are none."""
     folder = Path(folder)
     roots = frozenset(path.stem for path in scan_folder(folder))
     matching = layout.matching_dir(folder)
-    directories = [matching, *sorted(p for p in matching.glob("*") if p.is_dir())]
+    subfolders = (p for p in matching.glob("*") if p.is_dir() and not p.name.startswith("."))
+    directories = [matching, *sorted(subfolders)]
     choices = []
     for directory in directories:
         if not directory.is_dir():
@@ -62,18 +76,31 @@ def star_choices(folder: str | os.PathLike[str]) -> list[StarChoice]:
     return choices
 
 
+def positive_choices(choices: list[StarChoice]) -> list[StarChoice]:
+    """The choices a user may take as positive examples (never a falsepositives set)."""
+    return [choice for choice in choices if not choice.false_positives]
+
+
 @dataclass(frozen=True)
 class Matched:
-    """What a chosen STAR matches in the folder."""
+    """What a chosen STAR matches in the folder; ``counts``: ``{root: (picks, shown)}``, the
+    picks of each file and those at or above its micrograph's display threshold."""
 
     suffix: str
     micrographs: int
     particles: int
     unreadable: list[str] = field(default_factory=list)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
 
 
-def matched(folder: str | os.PathLike[str], star: str | os.PathLike[str]) -> Matched:
-    """The suffix of ``star`` and the micrographs and particles it matches.
+def matched(
+    folder: str | os.PathLike[str],
+    star: str | os.PathLike[str],
+    thresholds: dict[str, float] | None = None,
+) -> Matched:
+    """The suffix of ``star`` and the micrographs and particles it matches; a pick below its
+    micrograph's display threshold (``thresholds``) counts as hidden.
 
     Raises:
         UserError: the name starts with no micrograph root.
@@ -81,13 +108,17 @@ def matched(folder: str | os.PathLike[str], star: str | os.PathLike[str]) -> Mat
     roots = [path.stem for path in scan_folder(folder)]
     _, suffix = layout.match_suffix(star, roots)
     files = layout.matched_files(Path(star).parent, suffix, roots)
-    particles, unreadable = 0, []
-    for path in files.values():
+    particles, unreadable, counts = 0, [], {}
+    for root, path in files.items():
         try:
-            particles += len(read_picks(path))
+            picks = read_picks(path)
         except StarError:
             unreadable.append(path.name)
-    return Matched(suffix, len(files), particles, unreadable)
+            continue
+        shown = len(picks.above((thresholds or {}).get(root, 0.0)))
+        particles += len(picks)
+        counts[root] = (len(picks), shown)
+    return Matched(suffix, len(files), particles, unreadable, counts, files)
 
 
 @dataclass
@@ -106,6 +137,7 @@ class RetrainForm:
     public_set: bool = False
     public_folder: str = AUTO_PUBLIC_SET
     train_masking: bool = False
+    all_micrographs: bool = False  # off: the micrographs marked curated (all when none is)
     iterations: str = ""  # empty: Warp's rule
     device: str = "auto"
     hold_out: bool = True
@@ -132,11 +164,53 @@ class RetrainForm:
 
 def matched_for(form: RetrainForm, star: str) -> Matched:
     """:func:`matched` of ``star`` in the form's folder, read once per form."""
-    return form.remembered(("matched", star), lambda: matched(form.folder, star))
+    thresholds = _marks(form)[1]
+    return form.remembered(("matched", star), lambda: matched(form.folder, star, thresholds))
 
 
 def _roots(form: RetrainForm) -> list[str]:
     return form.remembered(("roots",), lambda: [p.stem for p in scan_folder(form.folder)])
+
+
+def _marks(form: RetrainForm) -> Marks:
+    """The folder's curated marks, display thresholds and state warning, read once per form."""
+    return form.remembered(("marks",), lambda: curation_marks(form.folder))
+
+
+def selection(form: RetrainForm) -> Selection:
+    """The micrographs the run would take: the curated ones of those with positives, or all.
+
+    Raises:
+        UserError: no positives chosen or matched, or none of the curated ones matched.
+    """
+    if not form.positives:
+        raise UserError("choose the curated STAR files")
+    found = matched_for(form, form.positives)
+    check_positives_suffix(form.positives, found.suffix)
+    return select_micrographs(
+        _roots(form), found.files, _marks(form), all_micrographs=form.all_micrographs
+    )
+
+
+def positives_text(form: RetrainForm, used: str = "trained") -> str:
+    """What the positives field takes, with its counts: ``suffix _BoxNet: 3 curated
+    micrographs of 16, 412 particles; 38 hidden below the display threshold are not trained``
+    (empty when there is nothing to say; the reason a choice is bad is :func:`check`'s)."""
+    try:
+        chosen = selection(form)
+        found = matched_for(form, str(form.positives))
+    except UserError:
+        return ""
+    counts = [found.counts.get(root, (0, 0)) for root in chosen.micrographs]
+    shown = sum(c[1] for c in counts)
+    hidden = sum(c[0] for c in counts) - shown
+    text = f"suffix _{found.suffix}: {chosen.text}, {shown} particles"
+    if hidden:
+        text += (
+            f"; {hidden} hidden below the display threshold "
+            f"{'is' if hidden == 1 else 'are'} not {used}"
+        )
+    return text
 
 
 def _model_masks(form: RetrainForm) -> dict[str, bool]:
@@ -150,21 +224,14 @@ def mask_counts(form: RetrainForm) -> tuple[int, int]:
     def count() -> int:
         return sum(layout.mask_path(form.folder, root).is_file() for root in roots)
 
-    return form.remembered(("masks", str(form.positives)), count), len(roots)
+    key = ("masks", str(form.positives), *roots)
+    return form.remembered(key, count), len(roots)
 
 
 def _positive_roots(form: RetrainForm) -> list[str]:
-    positives = form.positives
-    if not positives:
-        return []
-
-    def find() -> list[str]:
-        roots = _roots(form)
-        _, suffix = layout.match_suffix(positives, roots)
-        return list(layout.matched_files(Path(positives).parent, suffix, roots))
-
+    """The roots the run would take (none while the positives are not right)."""
     try:
-        return form.remembered(("positive roots", positives), find)
+        return list(selection(form).micrographs)
     except UserError:
         return []
 
@@ -213,6 +280,14 @@ def check(form: RetrainForm) -> dict[str, str]:
             problems[key] = f"unreadable STAR: {', '.join(found.unreadable[:3])}"
         elif key == "positives" and not found.particles:
             problems[key] = "these STAR files hold no particles"
+        elif key == "positives":
+            try:
+                taken = selection(form).micrographs
+            except UserError as error:
+                problems[key] = str(error)
+                continue
+            if not sum(found.counts[root][1] for root in taken if root in found.counts):
+                problems[key] = "every pick of these micrographs is below its display threshold"
     if diameter_from_text(form.diameter) is None:
         problems["diameter"] = DIAMETER_RANGE
     public = form.public_folder.strip()
@@ -259,6 +334,7 @@ def to_config(form: RetrainForm) -> RunConfig:
     if problems:
         key, message = next(iter(problems.items()))
         raise UserError(f"{key.replace('_', ' ')}: {message}")
+    taken = selection(form)
     return RunConfig(
         name=form.name,
         folder=str(form.folder),
@@ -272,4 +348,6 @@ def to_config(form: RetrainForm) -> RunConfig:
         iterations=int(form.iterations) if form.iterations.strip() else None,
         device=form.device,
         hold_out=form.hold_out,
+        micrographs=list(taken.micrographs),
+        thresholds=taken.thresholds,
     )

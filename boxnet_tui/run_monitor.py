@@ -219,6 +219,21 @@ def error_line(status: RunStatus) -> str | None:
     return status.error or "failed without a message; see log.txt"
 
 
+def step_line(record: dict[str, Any]) -> str:
+    """One training step of ``metrics.jsonl`` as a line (``runs tail``); "-" for a missing or
+    non-finite value."""
+
+    def cell(key: str, spec: str) -> str:
+        value = _number(record.get(key))
+        return "-" if value is None else format(value, spec)
+
+    old = "" if record.get("loss_old") is None else f"\told {cell('loss_old', '.4f')}"
+    return (
+        f"it {record.get('iteration', '?')}\tloss new {cell('loss_new', '.4f')}{old}"
+        f"\tlr {cell('lr', '.2e')}\t{cell('time', '.0f')} s"
+    )
+
+
 def heldout_lines(record: dict[str, Any]) -> list[str]:
     """The held-out check as a small table: precision, recall and F1 of the new and base
     model on the micrograph left out of training."""
@@ -235,6 +250,16 @@ def heldout_lines(record: dict[str, Any]) -> list[str]:
         values = [_number(score.get(name)) for name in ("precision", "recall", "f1")]
         cells = "".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in values)
         lines.append(f"  {label:<38}{cells}")
+    f1 = {
+        key: _number(record[key].get("f1")) if isinstance(record.get(key), dict) else None
+        for key in ("new", "base")
+    }
+    if f1["new"] is not None and f1["base"] is not None and f1["new"] < f1["base"]:
+        lines.append(
+            f"warning: the new model scores below its base here (F1 {f1['new']:.3f} < "
+            f"{f1['base']:.3f}). Keep picking with the base, or curate more micrographs (and "
+            "check that their picks are complete) and train again."
+        )
     return lines
 
 

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -54,42 +52,11 @@ from boxnet_tui.training.generic import (
 )
 from boxnet_tui.training.labels import Example, make_example
 from boxnet_tui.training.loop import LogLine, TrainConfig, train
+from boxnet_tui.training.real_proteins import PROTEINS, RealProtein
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BOXNET_TUI_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-@dataclass(frozen=True)
-class RealProtein:
-    """A real data set of ../shared/data and how it is used."""
-
-    folder: str
-    diameter: float  # Å
-    border: float  # micrograph px the annotators left unlabelled
-    held_out: tuple[str, ...]  # reported on, never trained on
-    skipped: tuple[str, ...] = ()  # labels that miss many particles
-
-    def path(self) -> Path:
-        return SHARED / self.folder
-
-
-PROTEINS = {
-    protein.folder: protein
-    for protein in (
-        RealProtein(
-            "empiar-10017",
-            190.0,
-            65.0,
-            (
-                "Falcon_2012_06_12-14_33_35_0",
-                "Falcon_2012_06_12-15_43_48_0",
-                "Falcon_2012_06_12-16_59_12_0",
-            ),
-            ("Falcon_2012_06_12-15_07_41_0",),
-        ),
-        RealProtein("empiar-10028", 300.0, 0.0, ("EMPIAR-10028_065", "EMPIAR-10028_315")),
-    )
-}
 CALIBRATION_SEED = 9_000_000  # synthetic proteins for calibration only, never trained on
 PLATEAU = 0.005  # mean F1 within this of the best counts as tied
 # a user's diameter is often off by a fifth or more: leave-one-protein-out, beta-gal stated

@@ -392,6 +392,26 @@ def test_filter_narrows_the_list_and_n_follows_it(tmp_path):
     run(folder, body)
 
 
+def test_escape_leaves_the_filter_and_enter_keeps_the_zoom(tmp_path):
+    folder = make_folder(tmp_path, count=4)
+
+    async def body(app, pilot):
+        await pilot.press("plus", "plus")
+        zoom = app.view.zoom
+        assert zoom == 2
+        await pilot.press("slash", *"mic3", "enter")  # mic1 is not shown: mic3 at this zoom
+        await ready(app, pilot, 2)
+        assert app.view.zoom == zoom
+        await pilot.press("slash", "escape")  # out of the field, the filter kept
+        assert app.query_one("#filter").value == "mic3"
+        assert isinstance(app.focused, Viewer)
+        await pilot.press("minus")  # a command again, not typed into the field
+        assert app.view.zoom == zoom - 1
+        assert app.query_one("#filter").value == "mic3"
+
+    run(folder, body)
+
+
 def test_s_switches_the_pick_set(folder):
     write_picks(folder / "matching" / "mic1_manual.star", Picks([10.0], [10.0]), "mic1.mrc")
 
@@ -541,3 +561,56 @@ def test_a_picking_failure_that_is_a_bug_is_reported_and_the_app_goes_on(folder,
         assert len(star(folder)) == len(PICKS) + 1
 
     run(folder, body)
+
+
+def test_q_during_a_pick_asks_before_it_quits_and_stops_the_pick(folder, monkeypatch):
+    import threading
+
+    from boxnet_tui import batch_picking
+    from boxnet_tui.tui.screens.confirm import ConfirmScreen
+    from boxnet_tui.tui.screens.pick import PickRequest
+
+    stopped = threading.Event()
+
+    def slow(*args, should_stop, **kwargs):
+        while not should_stop():  # a long pick, until asked to stop
+            threading.Event().wait(0.02)
+        stopped.set()
+        return batch_picking.FolderSummary()
+
+    monkeypatch.setattr(batch_picking, "pick_folder", slow)
+
+    async def body(app, pilot):
+        app._pick(PickRequest("BoxNet", DIAMETER, None, "all", "cpu"))
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Picking is running" in str(app.screen.question)
+        await pilot.press("n")  # keep picking
+        await pilot.pause()
+        assert app.is_running and app.workers_in("pick") and not stopped.is_set()
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        assert stopped.is_set()
+
+    run(folder, body)
+
+
+def test_the_list_shows_the_part_of_the_names_that_differs_and_filters_on_all(tmp_path):
+    rng = np.random.default_rng(1)
+    for stamp in ("14_33_35_0", "15_07_41_0"):
+        write_micrograph(
+            tmp_path / f"Falcon_2012_06_12-{stamp}.mrc", rng.normal(size=(64, 64)), PIXEL
+        )
+
+    async def body(app, pilot):
+        table = app.query_one("#micrographs")
+        names = [str(table.get_row_at(row)[3]) for row in range(table.row_count)]
+        assert names == ["…14_33_35_0", "…15_07_41_0"]
+        await pilot.press("slash", *"Falcon_2012_06_12-15", "enter")  # the whole name matches
+        assert app.query_one(MicrographList).shown == [1]
+
+    run(tmp_path, body)

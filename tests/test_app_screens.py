@@ -26,6 +26,7 @@ FIELDS = (
     "train_masking",
     "iterations",
     "device",
+    "all_micrographs",
     "start",
 )
 
@@ -55,7 +56,8 @@ def test_retrain_form_shows_every_field_and_checks_as_typed(folder, monkeypatch)
             assert screen.query_one(f"#{key}") is not None
         # the set being curated is the starting choice, with its counts
         info = str(screen.query_one("#positives-info").render())
-        assert "suffix _BoxNet: 3 micrographs, 9 particles" in info
+        assert info.startswith("suffix _BoxNet: 3 micrographs (none marked curated: all are used)")
+        assert info.endswith(", 9 particles")
         assert "give the new model a name" in str(screen.query_one("#name-error").render())
         assert screen.query_one("#start").disabled
         await pilot.press(*"my net")
@@ -124,12 +126,16 @@ def test_pick_screen_picks_the_current_micrograph_as_results_land(folder):
         await pilot.press("P")
         screen = app.screen
         assert isinstance(screen, PickScreen)
+        assert app.focused is screen.query_one("#diameter")  # typing goes to a field
         screen.query_one("#diameter").value = "1"
         await pilot.press("ctrl+s")
         assert "diameter" in str(screen.query_one("#pick-error").render())
         screen.query_one("#diameter").value = "160"
         assert screen.query_one("#model").value == "BoxNet"  # the model named by the suffix
         screen.query_one("#model").value = "BoxNetMask"
+        await pilot.pause()
+        shown = " ".join(str(w.render()) for w in screen.query_one("#model").query("Static"))
+        assert "BoxNetMask  [mask]" in shown  # shown as text, not eaten as a markup tag
         screen.query_one("#which").value = "current"
         await pilot.press("ctrl+s")
         assert not isinstance(app.screen, PickScreen)
@@ -150,11 +156,13 @@ def test_export_screen_writes_warps_tiff_with_progress(folder):
         await pilot.press("E")
         screen = app.screen
         assert isinstance(screen, ExportScreen)
+        assert app.focused is screen.query_one("#positives")
         await pilot.press("ctrl+s")
         assert "choose the positive" in str(screen.query_one("#export-error").render())
         screen.query_one("#positives").value = str(folder / "matching" / "mic1_BoxNet.star")
-        await pilot.pause()
-        assert "3 micrographs, 9 particles" in str(screen.query_one("#positives-info").render())
+        await _wait_for(pilot, lambda: screen.query_one("#out").value, "the positives read")
+        info = str(screen.query_one("#positives-info").render())
+        assert "3 micrographs (none marked curated: all are used), 9 particles" in info
         assert screen.query_one("#out").value == "BoxNet"
         await pilot.press("ctrl+s")
         await _wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen), "the export")
@@ -165,13 +173,97 @@ def test_export_screen_writes_warps_tiff_with_progress(folder):
 
 
 def test_v_compares_with_a_second_pick_set(folder):
-    write_picks(folder / "matching" / "mic1_manual.star", Picks([10.0], [10.0]), "mic1.mrc")
+    manual = Picks([300.0, 10.0], [100.0, 10.0])  # one on a BoxNet pick, one elsewhere
+    write_picks(folder / "matching" / "mic1_manual.star", manual, "mic1.mrc")
 
     async def body(app, pilot):
         await pilot.press("v")
+        assert "Compare BoxNet with which pick set?" in str(app.screen.query_one("Label").render())
         await pilot.press("enter")  # the only other set
         assert app.compare_suffix == "manual" and "compare manual" in app.sub_title
+        assert "1 matched · 2 only BoxNet · 1 only manual" in status(app)
         await pilot.press("v")
         assert app.compare_suffix is None
 
     run(folder, body, suffix="BoxNet")
+
+
+# --------------------------------------------------------------------------- data safety
+
+
+def test_retrain_form_trains_the_curated_micrographs_and_says_how_many(folder, monkeypatch):
+    """Issue 12.1 through the app: mic1 marked curated (c) -> a run config listing mic1."""
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+
+    async def body(app, pilot):
+        await pilot.press("c", "r")
+        screen = app.screen
+        assert isinstance(screen, RetrainScreen)
+        await _wait_for(
+            pilot, lambda: "1 curated" in str(screen.query_one("#positives-info").render()), "info"
+        )
+        info = str(screen.query_one("#positives-info").render())
+        assert "suffix _BoxNet: 1 curated micrograph of 3, 3 particles" in info
+        switch = screen.query_one("#all_micrographs")
+        switch.value = True
+        await _wait_for(
+            pilot, lambda: "all 3" in str(screen.query_one("#positives-info").render()), "all"
+        )
+        switch.value = False
+        screen.query_one("#name").value = "CuratedNet"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not isinstance(app.screen, RetrainScreen), "the start")
+
+    run(folder, body)
+    assert runs.find_run("CuratedNet").config().micrographs == ["mic1"]
+
+
+def test_pick_in_the_app_keeps_a_curated_micrographs_picks_unless_told(folder):
+    """Issue 12.2 through the app: P on a curated micrograph skips it; forced, it backs up."""
+    target = folder / "matching" / "mic1_BoxNet.star"
+    curated = target.read_bytes()
+
+    async def pick(app, pilot, *, overwrite: bool) -> None:
+        await pilot.press("P")
+        screen = app.screen
+        assert isinstance(screen, PickScreen)
+        assert "1 micrograph is marked curated" in str(screen.query_one("#curated-info").render())
+        screen.query_one("#model").value = "BoxNet"
+        screen.query_one("#which").value = "current"
+        screen.query_one("#overwrite_curated").value = overwrite
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not app.workers_in("pick"), "picking to finish")
+        await pilot.pause()
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pick(app, pilot, overwrite=False)
+        assert target.read_bytes() == curated
+        assert any("skipped 1 curated" in str(n.message) for n in app._notifications)
+        assert app.session.is_curated("mic1")
+        await pick(app, pilot, overwrite=True)
+        assert target.read_bytes() != curated
+        assert not app.session.is_curated("mic1") and "curated" not in status(app)
+
+    run(folder, body)
+    (backup,) = (folder / "matching" / ".backup").glob("mic1_BoxNet.*.star")
+    assert backup.read_bytes() == curated
+
+
+def test_forms_never_offer_falsepositives_as_positives(folder):
+    """Issue 12.4."""
+    removed = folder / "matching" / "mic1_BoxNet_falsepositives.star"
+    write_picks(removed, Picks([10.0], [10.0]), "mic1.mrc")
+
+    async def body(app, pilot):
+        for key, kind in (("E", ExportScreen), ("r", RetrainScreen)):
+            await pilot.press(key)
+            screen = app.screen
+            assert isinstance(screen, kind)
+            offered = screen.query_one("#positives")._legal_values
+            assert str(removed) not in offered
+            assert str(removed) in screen.query_one("#extra_important")._legal_values
+            await pilot.press("escape")
+
+    run(folder, body)

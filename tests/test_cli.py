@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from boxnet_tui.cli import main
-from boxnet_tui.io.star import read_picks
+from boxnet_tui.io.star import Picks, read_picks
 from tests.conftest import snapshot
 
 
@@ -46,6 +46,22 @@ def test_info_lists_good_files_and_names_bad_ones(tmp_path, capsys):
     assert "1 micrographs readable, 1 not" in out
     assert err.count("\n") == 1 and "broken.mrc" in err
     assert snapshot(tmp_path) == before
+
+
+def test_info_counts_the_picks_of_each_set(tmp_path, capsys):
+    from boxnet_tui.io.star import write_picks
+
+    for root in ("a", "b"):
+        _write_mrc(tmp_path / f"{root}.mrc")
+    write_picks(tmp_path / "matching" / "a_manual.star", Picks([1.0, 2, 3], [1.0, 2, 3]), "a.mrc")
+    write_picks(tmp_path / "matching" / "b_manual.star", Picks([5.0], [5.0]), "b.mrc")
+    write_picks(tmp_path / "matching" / "b_BoxNet.star", Picks([], []), "b.mrc")
+    (tmp_path / "matching" / "a_BoxNet.star").write_text("not a star file\n")
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\tBoxNet (unreadable), manual (3)" in out and "\tBoxNet (0), manual (1)" in out
+    assert "pick set manual: 4 picks on 2 micrographs" in out
+    assert "pick set BoxNet: 0 picks on 2 micrographs" in out
 
 
 def test_info_empty_folder_is_one_line_error(tmp_path, capsys):
@@ -141,6 +157,7 @@ def test_train_runs_and_tail_from_the_command_line(tmp_path, capsys, monkeypatch
     assert main(["runs", "tail", "TinyNew", "--once"]) == 0
     out = capsys.readouterr().out
     assert "it 4\tloss new" in out and "held-out synth_002" in out
+    assert "{" not in out  # the held-out check as a table, not a raw record
     assert main(args) == 2  # the name is taken now
     assert "exists already" in capsys.readouterr().err
     assert main(["runs", "cancel"]) == 2
@@ -180,3 +197,108 @@ def test_names_that_leave_their_folder_are_refused_before_anything_is_written(tm
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and ("suffix 'q/" in err or "model name '../" in err), err
     assert (snapshot(tmp_path), sorted(tmp_path.rglob("*"))) == before  # no folder made either
+
+
+# --------------------------------------------------------------------------- data safety
+
+
+def _curated_folder(folder: Path) -> Path:
+    """mic1..mic4 with manual picks; mic2 and mic4 marked curated."""
+    from boxnet_tui.curation_state import StateStore
+    from boxnet_tui.io.micrographs import write_micrograph
+    from boxnet_tui.io.star import Picks, write_picks
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(1, 5):
+        write_micrograph(folder / f"mic{i}.mrc", rng.normal(size=(128, 128)), 8.0)
+        picks = Picks([40.0, 80.0], [40.0, 80.0], [0.9, 0.2])
+        write_picks(folder / "matching" / f"mic{i}_manual.star", picks, f"mic{i}.mrc")
+    store = StateStore(folder)
+    store.set_curated("mic2", True)
+    store.set_curated("mic4", True)
+    store.set_threshold("mic4", 0.5)
+    return folder
+
+
+def test_train_takes_the_curated_micrographs_and_the_config_lists_them(
+    tmp_path, monkeypatch, capsys
+):
+    """Issue 12.1, from the shell: 2 of 4 curated -> a run config listing those 2."""
+    from boxnet_tui.training import runs
+
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    args = ["train", str(folder), "--positives", positives, "--base", "BoxNet", "--detach"]
+    assert main([*args, "--name", "CuratedNet"]) == 0
+    out = capsys.readouterr().out
+    assert "2 curated micrographs of 4" in out and "--all-micrographs" in out
+    config = runs.find_run("CuratedNet").config()
+    assert config.micrographs == ["mic2", "mic4"] and config.thresholds == {"mic4": 0.5}
+    assert main([*args, "--name", "AllNet", "--all-micrographs"]) == 0
+    assert "all 4 micrographs (2 of them curated)" in capsys.readouterr().out
+    assert runs.find_run("AllNet").config().micrographs == ["mic1", "mic2", "mic3", "mic4"]
+
+
+def test_export_takes_the_curated_micrographs_and_shown_picks(tmp_path, capsys):
+    from boxnet_tui.io.examples import read_examples
+
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    out = tmp_path / "out.tif"
+    args = ["export", str(folder), "--positives", positives, "--diameter", "160", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "2 curated micrographs of 4" in text and "wrote 2 micrographs" in text
+    assert "3 particles" in text and "1 hidden below the display threshold" in text
+    assert len(read_examples(out)) == 2
+    assert main([*args, "--all-micrographs"]) == 0
+    assert "wrote 4 micrographs" in capsys.readouterr().out
+
+
+def test_falsepositives_as_positives_is_one_line_error(tmp_path, capsys):
+    from boxnet_tui.io.star import Picks, write_picks
+
+    folder = _curated_folder(tmp_path / "mics")
+    removed = folder / "matching" / "mic1_manual_falsepositives.star"
+    write_picks(removed, Picks([1.0], [1.0]), "mic1.mrc")
+    args = ["export", str(folder), "--positives", str(removed), "--diameter", "160"]
+    assert main([*args, "--out", str(tmp_path / "x.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "never positives" in err and err.count("\n") == 1
+
+
+def test_export_out_to_a_folder_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from boxnet_tui.synth import make_dataset
+
+    folder = tmp_path / "mics"
+    make_dataset(folder, 1, size=128, pixel_size=4.0, diameter=120.0, seed=3)
+    out = tmp_path / "examples"
+    out.mkdir()
+    before = snapshot(tmp_path)
+    star = folder / "matching" / "synth_000_truth.star"
+    args = ["export", str(folder), "--positives", str(star), "--diameter", "120"]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: is a folder" in err and err.count("\n") == 1
+    assert snapshot(tmp_path) == before
+
+
+def test_a_closed_pipe_ends_the_output_quietly(tmp_path):
+    # `boxnet-tui info FOLDER | head`: the reader leaves before the output is written
+    import subprocess
+    import sys
+
+    from boxnet_tui.synth import make_dataset
+
+    make_dataset(tmp_path / "mics", 3, size=128, pixel_size=4.0, diameter=60.0, seed=1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "boxnet_tui", "info", str(tmp_path / "mics")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before anything is written
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in error and "BrokenPipe" not in error, error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -65,6 +66,76 @@ def test_a_state_file_damaged_mid_session_keeps_this_sessions_marks(tmp_path):
     assert warning is None and state.curated == {"mic1"} and state.thresholds == {"mic1": 0.4}
 
 
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"last": {"micrograph": "mic1", "position": [float("nan"), 5.0]}}, "position"),
+        ({"last": {"micrograph": "mic1", "position": [1e308, 1e308]}}, "position"),
+        ({"last": {"micrograph": "mic1", "position": [-3.0, 5.0]}}, "position"),
+        ({"last": {"micrograph": "mic1", "position": [1.0]}}, "position"),
+        ({"last": {"micrograph": "mic1", "zoom": -100000}}, "zoom"),
+        ({"last": {"micrograph": "mic1", "zoom": 1e308}}, "zoom"),  # 2**zoom never ends
+        ({"last": {"micrograph": "mic1", "zoom": 2.5}}, "zoom"),
+        ({"diameter": 1e308}, "diameter"),
+        ({"diameter": 5.0}, "diameter"),
+        ({"diameter": float("nan")}, "diameter"),
+        ({"diameter": "big"}, "diameter"),
+        ({"thresholds": {"mic1": float("nan"), "mic2": 0.3}}, "threshold"),
+        ({"thresholds": {"mic1": 7.0, "mic2": 0.3}}, "threshold"),
+    ],
+)
+def test_out_of_range_state_values_fall_back_to_defaults_with_one_warning(tmp_path, data, field):
+    # json.dumps writes NaN as the bare word NaN, which json.loads reads back
+    state_path(tmp_path).write_text(json.dumps({"curated": ["mic2"], **data}))
+    state, warning = load_state(tmp_path)
+    assert warning is not None and "\n" not in warning and field in warning
+    assert "boxnet-tui.json" in warning and "using the default" in warning
+    assert state.curated == {"mic2"}  # what is sound is kept
+    assert state.zoom == 0 or 0 <= state.zoom <= 5
+    assert state.last_position is None or all(0 <= v < 1e6 for v in state.last_position)
+    assert state.diameter is None or 10 <= state.diameter <= 700
+    assert all(0 <= v <= 1 for v in state.thresholds.values())
+    if field == "threshold":
+        assert state.thresholds == {"mic2": 0.3}
+
+
+def test_in_range_state_values_load_without_warning(tmp_path):
+    data = {
+        "diameter": 180.0,
+        "thresholds": {"mic1": 0.25},
+        "last": {"micrograph": "mic1", "position": [12.5, 30.0], "zoom": 3},
+    }
+    state_path(tmp_path).write_text(json.dumps(data))
+    state, warning = load_state(tmp_path)
+    assert warning is None
+    assert (state.diameter, state.thresholds, state.zoom) == (180.0, {"mic1": 0.25}, 3)
+    assert state.last_position == (12.5, 30.0)
+
+
+def test_two_windows_marking_at_the_same_moment_keep_both_marks(tmp_path, monkeypatch):
+    """Window B marks mic2 between window A's read and A's rename: without a lock A's write,
+    built on what it read, drops B's mark."""
+    first, second = StateStore(tmp_path), StateStore(tmp_path)
+    real_replace = os.replace
+    others: list[threading.Thread] = []
+
+    def replace_after_another_window(src, dst):
+        if not others and str(dst).endswith("boxnet-tui.json"):
+            other = threading.Thread(target=second.set_curated, args=("mic2", True))
+            others.append(other)
+            other.start()
+            other.join(timeout=0.5)  # with the lock it waits for us: that is the point
+        real_replace(src, dst)
+
+    monkeypatch.setattr("boxnet_tui.io.atomic.os.replace", replace_after_another_window)
+    first.set_curated("mic1", True)
+    others[0].join(timeout=10)
+    assert not others[0].is_alive()
+    state, _ = load_state(tmp_path)
+    assert state.curated == {"mic1", "mic2"}
+    assert second.state.curated >= {"mic2"}
+
+
 def test_state_that_cannot_be_written_is_reported(tmp_path):
     (tmp_path / "boxnet-tui.json").mkdir()  # a folder where the file should be
     store = StateStore(tmp_path)
@@ -99,7 +170,8 @@ def test_a_state_file_suffix_that_leaves_the_folder_is_never_used(tmp_path):
     session.toggle_curated("mic1")  # a write drops the bad suffix from the file
     assert json.loads(state_path(folder).read_text())["suffix"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
-    assert sorted(p.name for p in (folder / "matching").iterdir()) == ["mic1_BoxNet.star"]
+    written = sorted(p.name for p in (folder / "matching").iterdir())
+    assert written == [".mic1_BoxNet.star.lock", "mic1_BoxNet.star"]  # the lock: see io/locking
 
 
 @pytest.mark.parametrize("suffix", ["q/../../../outside/pk", ".."])
@@ -226,3 +298,15 @@ def test_load_prepared_turns_a_bad_file_into_one_line(tmp_path):
     bad.write_bytes(b"\0" * 10)
     result = load_prepared(bad)
     assert result.image is None and "bad.mrc" in (result.error or "")
+
+
+def test_distinct_names_drop_the_shared_prefix_at_a_field_boundary():
+    from boxnet_tui.curation import distinct_names
+
+    roots = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_07_41_0"]
+    assert distinct_names(roots) == ["…14_33_35_0", "…15_07_41_0"]
+    # "Falcon_2012_06_12-1" is shared, but the cut never splits the field "14"/"15"
+    assert distinct_names(["mic1", "mic2"]) == ["mic1", "mic2"]  # short prefix: kept
+    assert distinct_names(["sample_", "sample_2"]) == ["sample_", "sample_2"]  # none empty
+    assert distinct_names(["EMPIAR-10028_061", "EMPIAR-10028_315"]) == ["…061", "…315"]
+    assert distinct_names(["only_one_name"]) == ["only_one_name"]

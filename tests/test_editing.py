@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+import starfile
 
 from boxnet_tui.editing import MicrographEditor
 from boxnet_tui.errors import UserError
@@ -46,6 +49,7 @@ def test_add_into_a_folder_without_picks_creates_the_file(tmp_path):
     assert len(editor.picks) == 0 and editor.error is None
     editor.add(10, 20)
     assert len(_on_disk(editor)) == 1
+    assert not editor.notices  # nobody else changed it
 
 
 def test_add_is_clamped_inside_the_micrograph(tmp_path):
@@ -164,10 +168,10 @@ def test_an_unreadable_star_is_reported_and_never_written(tmp_path):
 def test_an_unreadable_false_positives_file_stops_the_removal(tmp_path):
     editor = _editor(tmp_path, _three())
     editor.false_positives_path.write_text("garbage")
-    before = snapshot(tmp_path)
+    before = _without_locks(snapshot(tmp_path))
     with pytest.raises(UserError, match="falsepositives"):
         editor.remove(0)
-    assert snapshot(tmp_path) == before and len(editor.picks) == 3
+    assert _without_locks(snapshot(tmp_path)) == before and len(editor.picks) == 3
 
 
 def test_brush_paints_at_8_angstrom_and_undoes_per_stroke(tmp_path):
@@ -201,40 +205,237 @@ def test_a_corrupt_mask_is_not_painted_over(tmp_path):
     (tmp_path / "mask").mkdir()
     (tmp_path / "mask" / "mic1.tif").write_bytes(b"not a tiff")
     editor = _editor(tmp_path, _three())
-    before = snapshot(tmp_path)
+    before = _without_locks(snapshot(tmp_path))
     with pytest.raises(UserError, match="not painting over it"):
         editor.paint(10, 10, 40.0, group=1)
-    assert snapshot(tmp_path) == before
+    assert _without_locks(snapshot(tmp_path)) == before
 
 
 @pytest.mark.parametrize("edit", ["remove", "move"])
-def test_an_edit_by_index_after_a_change_on_disk_is_refused(tmp_path, edit):
+def test_an_edit_after_a_change_on_disk_lands_on_the_pick_that_was_shown(tmp_path, edit):
     editor = _editor(tmp_path, _three())
     index = editor.nearest(100, 100, within=10)
     assert index == 0
-    # another program rewrites the file: the same picks in another order
+    # another program rewrites the file: the same picks in another order, one more
     os.utime(editor.pick_path, ns=(0, 0))  # a different stamp even within one clock tick
-    write_picks(editor.pick_path, Picks([500, 300, 100], [500, 300, 100]), "mic1.mrc")
-    with pytest.raises(UserError, match="changed on disk and was reloaded; nothing changed"):
+    write_picks(editor.pick_path, Picks([500, 300, 100, 7], [500, 300, 100, 7]), "mic1.mrc")
+    if edit == "remove":
+        editor.remove(index, record=True)
+        assert list(_on_disk(editor).x) == [500, 300, 7]
+        assert list(read_picks(editor.false_positives_path).x) == [100]
+    else:
+        editor.move(index, 50, 60)
+        assert list(_on_disk(editor).x) == [500, 300, 50, 7]
+        assert list(_on_disk(editor).y) == [500, 300, 60, 7]
+    np.testing.assert_array_equal(editor.picks.xy, _on_disk(editor).xy)  # shows the merge
+    editor.undo()
+    assert list(_on_disk(editor).x) == [500, 300, 100, 7]
+    assert list(_on_disk(editor).y) == [500, 300, 100, 7]
+
+
+@pytest.mark.parametrize("edit", ["remove", "move"])
+def test_an_edit_of_a_pick_another_window_removed_is_one_line_and_changes_nothing(tmp_path, edit):
+    editor = _editor(tmp_path, _three())
+    other = _editor(tmp_path)
+    other.remove(0, record=False)  # the pick at (100, 100)
+    before = _without_locks(snapshot(tmp_path))
+    with pytest.raises(UserError, match="another window") as caught:
         if edit == "remove":
-            editor.remove(index, record=True)
+            editor.remove(0)
         else:
-            editor.move(index, 50, 50)
-    assert len(_on_disk(editor)) == 3 and list(_on_disk(editor).x) == [500, 300, 100]
-    assert not editor.false_positives_path.exists()
-    editor.remove(editor.nearest(100, 100, within=10), record=True)  # again: the right pick
-    assert list(_on_disk(editor).x) == [500, 300]
+            editor.move(0, 40, 40)
+    assert "\n" not in str(caught.value)
+    assert _without_locks(snapshot(tmp_path)) == before
+    assert list(editor.picks.x) == [300, 500]  # it shows the file as it is now
+
+
+def test_undo_takes_back_only_this_windows_edit(tmp_path):
+    editor = _editor(tmp_path, _three())
+    other = _editor(tmp_path)
+    editor.add(11, 12)
+    other.add(21, 22)
+    other.remove(0, record=True)
+    editor.undo()  # its add, not the other window's
+    assert sorted(_on_disk(editor).x) == [21, 300, 500]
+    editor.redo()
+    assert sorted(_on_disk(editor).x) == [11, 21, 300, 500]
+
+
+def _interleaved(monkeypatch, file_name: str, other_edit) -> list[threading.Thread]:
+    """Run ``other_edit`` (another window) just before this window renames ``file_name`` into
+    place, after it has read and checked the file: the race of two windows editing at once."""
+    real_replace = os.replace
+    others: list[threading.Thread] = []
+
+    def replace(src, dst):
+        if not others and Path(dst).name == file_name:
+            other = threading.Thread(target=other_edit)
+            others.append(other)
+            other.start()
+            other.join(timeout=0.5)  # with the lock it waits for this window: the point
+        real_replace(src, dst)
+
+    monkeypatch.setattr("boxnet_tui.io.atomic.os.replace", replace)
+    return others
+
+
+def test_two_windows_adding_at_the_same_moment_keep_both_picks(tmp_path, monkeypatch):
+    editor, other = _editor(tmp_path, _three()), _editor(tmp_path)
+    others = _interleaved(monkeypatch, "mic1_BoxNet.star", lambda: other.add(700, 900))
+    editor.add(10, 20)
+    others[0].join(timeout=10)
+    disk = _on_disk(editor)
+    assert sorted(map(tuple, disk.xy.tolist())) == [
+        (10, 20),
+        (100, 100),
+        (300, 300),
+        (500, 500),
+        (700, 900),
+    ]
+    np.testing.assert_array_equal(other.picks.xy, disk.xy)  # the later window shows both
+    editor.reload_if_changed()
+    np.testing.assert_array_equal(editor.picks.xy, disk.xy)
+    assert editor.can_undo  # merging another window's edit keeps this window's history
+
+
+def test_two_windows_removing_at_the_same_moment_record_both_false_positives(tmp_path, monkeypatch):
+    editor, other = _editor(tmp_path, _three()), _editor(tmp_path)
+    others = _interleaved(
+        monkeypatch, "mic1_BoxNet_falsepositives.star", lambda: other.remove(2, record=True)
+    )
+    editor.remove(0, record=True)
+    others[0].join(timeout=10)
+    assert list(_on_disk(editor).x) == [300]
+    assert sorted(read_picks(editor.false_positives_path).x) == [100, 500]
+
+
+def _without_locks(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A snapshot without the (empty) lock files that serialise writers."""
+    return {name: data for name, data in files.items() if not name.endswith(".lock")}
+
+
+# -- what a STAR file holds besides coordinates is kept --------------------------------------
+RELION_EXTRA = """
+data_
+
+loop_
+_rlnCoordinateX #1
+_rlnCoordinateY #2
+_rlnClassNumber #3
+_rlnAnglePsi #4
+_rlnHelicalTubeID #5
+_rlnAutopickFigureOfMerit #6
+100.0 100.0 2 45.5 3 0.9
+300.0 300.0 1 -90.0 3 0.4
+500.0 500.0 2 12.25 4 0.7
+"""
+
+RELION_OPTICS = """
+data_optics
+
+loop_
+_rlnOpticsGroupName #1
+_rlnOpticsGroup #2
+_rlnImagePixelSize #3
+opticsGroup1 1 1.06
+opticsGroup2 2 1.06
+
+data_particles
+
+loop_
+_rlnCoordinateX #1
+_rlnCoordinateY #2
+_rlnMicrographName #3
+_rlnOpticsGroup #4
+100.0 100.0 MotionCorr/mic1.mrc 2
+300.0 300.0 MotionCorr/mic1.mrc 2
+500.0 500.0 MotionCorr/mic1.mrc 1
+"""
+
+
+def _star_file(folder, text: str):
+    path = folder / "matching" / "mic1_BoxNet.star"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_an_edit_keeps_every_column_and_gives_a_new_pick_neutral_values(tmp_path):
+    path = _star_file(tmp_path, RELION_EXTRA)
+    editor = _editor(tmp_path)
+    editor.add(50, 60)
+    editor.move(1, 310, 320)
+    table = starfile.read(path)
+    for column in ("rlnClassNumber", "rlnAnglePsi", "rlnHelicalTubeID"):
+        assert column in table.columns
+    assert list(table["rlnAnglePsi"]) == [45.5, -90.0, 12.25, 0.0]  # kept, a moved pick too
+    assert list(table["rlnClassNumber"]) == [2, 1, 2, 0]
+    assert list(table["rlnHelicalTubeID"]) == [3, 3, 4, 0]
+    assert (table["rlnCoordinateX"][1], table["rlnCoordinateY"][1]) == (310, 320)
+    assert table["rlnAutopickFigureOfMerit"].iloc[-1] == 1.0
+
+
+def test_undoing_a_removal_brings_back_the_whole_row(tmp_path):
+    path = _star_file(tmp_path, RELION_EXTRA)
+    original = starfile.read(path)
+    editor = _editor(tmp_path)
+    editor.remove(1, record=True)
+    assert list(starfile.read(path)["rlnAnglePsi"]) == [45.5, 12.25]
+    editor.undo()
+    back = starfile.read(path)
+    assert list(back.columns)[: len(original.columns)] == list(original.columns)
+    back = back[original.columns]  # edited files carry Warp's angle columns too
+    assert sorted(map(tuple, back.to_numpy().tolist())) == sorted(
+        map(tuple, original.to_numpy().tolist())
+    )
+
+
+def test_an_edit_keeps_the_optics_block_and_a_new_pick_takes_the_common_group(tmp_path):
+    path = _star_file(tmp_path, RELION_OPTICS)
+    editor = _editor(tmp_path)
+    editor.add(50, 60)
+    blocks = starfile.read(path, always_dict=True)
+    assert list(blocks) == ["optics", "particles"]
+    assert blocks["optics"]["rlnOpticsGroupName"].tolist() == ["opticsGroup1", "opticsGroup2"]
+    particles = blocks["particles"]
+    assert len(particles) == 4 and particles["rlnOpticsGroup"].tolist() == [2, 2, 1, 2]
+    assert particles["rlnMicrographName"].iloc[-1] == "MotionCorr/mic1.mrc"
+
+
+def test_a_single_row_block_becomes_a_loop_keeping_its_values(tmp_path):
+    path = _star_file(
+        tmp_path, "data_\n_rlnCoordinateX 5.0\n_rlnCoordinateY 6.0\n_rlnClassNumber 3\n"
+    )
+    editor = _editor(tmp_path)
+    editor.add(50, 60)
+    table = starfile.read(path)
+    assert table["rlnCoordinateX"].tolist() == [5.0, 50.0]
+    assert table["rlnClassNumber"].tolist() == [3, 0]
+
+
+def test_two_blocks_of_one_name_are_shown_but_never_edited(tmp_path):
+    _star_file(
+        tmp_path,
+        "data_a\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n\n"
+        "data_a\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n3 4\n",
+    )
+    before = _without_locks(snapshot(tmp_path))
+    editor = _editor(tmp_path)
+    with pytest.raises(UserError, match="two data blocks named 'a'") as caught:
+        editor.add(50, 60)
+    assert "\n" not in str(caught.value)
+    assert _without_locks(snapshot(tmp_path)) == before
 
 
 @pytest.mark.parametrize("edit", ["add", "remove", "move", "paint"])
 def test_a_failed_write_is_one_message_and_leaves_memory_as_the_disk(tmp_path, monkeypatch, edit):
     editor = _editor(tmp_path, _three())
-    before = snapshot(tmp_path)
+    before = _without_locks(snapshot(tmp_path))
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("boxnet_tui.editing.write_picks", full_disk)
+    monkeypatch.setattr("boxnet_tui.editing.write_star_document", full_disk)
     monkeypatch.setattr("boxnet_tui.editing.write_mask", full_disk)
     actions = {
         "add": lambda: editor.add(10, 10),
@@ -244,6 +445,6 @@ def test_a_failed_write_is_one_message_and_leaves_memory_as_the_disk(tmp_path, m
     }
     with pytest.raises(UserError, match="cannot save \\(No space left on device\\)"):
         actions[edit]()
-    assert snapshot(tmp_path) == before
+    assert _without_locks(snapshot(tmp_path)) == before
     assert list(editor.picks.x) == [100, 300, 500] and editor.mask() is None
     assert not editor.can_undo

@@ -12,7 +12,13 @@ from boxnet_tui.errors import UserError
 from boxnet_tui.io.examples import examples_path, read_examples
 from boxnet_tui.io.masks import write_mask
 from boxnet_tui.io.star import Picks, write_picks
-from boxnet_tui.training.export import collect_examples, export_examples, training_set
+from boxnet_tui.training.export import (
+    collect_examples,
+    count_picks,
+    export_examples,
+    training_selection,
+    training_set,
+)
 from boxnet_tui.training.labels import JUNK, PARTICLE
 from tests.conftest import snapshot
 
@@ -167,3 +173,110 @@ def test_export_writes_warps_file_and_keeps_old_on_error(folder):
     with pytest.raises(UserError, match=r"mic1\.mrc"):
         export_examples(folder, positives, DIAMETER, out)
     assert snapshot(folder) == before
+
+
+# --------------------------------------------------------------------------- data safety
+
+
+def _mark(folder: Path, *roots: str) -> None:
+    from boxnet_tui.curation_state import StateStore
+
+    store = StateStore(folder)
+    for root in roots:
+        store.set_curated(root, True)
+
+
+def test_curated_marks_choose_the_micrographs_trained_and_exported(folder):
+    """Issue 12.1: with micrographs marked curated, only those are examples (unless told all)."""
+    positives = folder / "matching" / "mic1_manual.star"
+    _mark(folder, "mic10")
+    assert [e.name for e in collect_examples(folder, positives, DIAMETER)] == ["mic10"]
+    everything = collect_examples(folder, positives, DIAMETER, all_micrographs=True)
+    assert [e.name for e in everything] == ["mic1", "mic10"]
+    out = examples_path(folder, "Curated")
+    assert export_examples(folder, positives, DIAMETER, out) == 1
+    assert len(read_examples(out)) == 1
+    selection = training_selection(folder, positives)
+    assert selection.micrographs == ("mic10",) and selection.text == "1 curated micrograph of 2"
+    selection = training_selection(folder, positives, all_micrographs=True)
+    assert selection.micrographs == ("mic1", "mic10")
+    assert selection.text == "all 2 micrographs (1 of them curated)"
+
+
+def test_no_curated_marks_is_warps_rule(folder):
+    selection = training_selection(folder, folder / "matching" / "mic1_manual.star")
+    assert selection.micrographs == ("mic1", "mic10")
+    assert selection.text == "2 micrographs (none marked curated: all are used)"
+
+
+def test_curated_micrographs_without_these_picks_are_refused(folder):
+    _mark(folder, "mic2")  # curated, but it has only BoxNet picks
+    with pytest.raises(UserError, match="none of the 1 curated micrograph has picks"):
+        collect_examples(folder, folder / "matching" / "mic1_manual.star", DIAMETER)
+
+
+def test_hidden_picks_are_neither_trained_nor_exported(folder):
+    """Issue 12.3: a pick below its micrograph's display threshold is not a positive."""
+    from boxnet_tui.curation_state import StateStore
+
+    picks = Picks([20, 50], [30, 40], [0.9, 0.2])
+    write_picks(folder / "matching" / "mic1_manual.star", picks, "mic1.mrc")
+    StateStore(folder).set_threshold("mic1", 0.5)
+    positives = folder / "matching" / "mic1_manual.star"
+    mic1, _ = collect_examples(folder, positives, DIAMETER)
+    assert mic1.label[30, 20] == PARTICLE and mic1.label[40, 50] == 0
+    assert np.count_nonzero(mic1.label) == 21
+    out = examples_path(folder, "Shown")
+    export_examples(folder, positives, DIAMETER, out)
+    assert read_examples(out)[0].label[40, 50] == 0
+    selection = training_selection(folder, positives)
+    assert selection.thresholds == {"mic1": 0.5}
+    assert count_picks(selection) == (3, 1)  # mic1: 1 shown, 1 hidden; mic10: 2 shown
+
+
+def test_a_falsepositives_star_is_never_positives(folder):
+    """Issue 12.4."""
+    removed = folder / "matching" / "mic1_manual_falsepositives.star"
+    write_picks(removed, Picks([5], [5]), "mic1.mrc")
+    with pytest.raises(UserError, match="removed picks, never positives"):
+        collect_examples(folder, removed, DIAMETER)
+    # still good as extra-important locations (Warp's use of it)
+    examples = collect_examples(
+        folder, folder / "matching" / "mic1_manual.star", DIAMETER, extra_important=removed
+    )
+    assert examples[0].importance[5, 5] == 4.0
+
+
+def test_the_job_collects_exactly_the_configured_micrographs(folder):
+    from boxnet_tui.training.job import collect_new
+    from boxnet_tui.training.runs import RunConfig
+
+    picks = Picks([20, 50], [30, 40], [0.9, 0.2])
+    write_picks(folder / "matching" / "mic1_manual.star", picks, "mic1.mrc")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    config = RunConfig(
+        "Net", str(folder), positives, diameter=DIAMETER, micrographs=["mic1"], thresholds={}
+    )
+    (mic1,) = collect_new(config)
+    assert mic1.name == "mic1" and mic1.label[40, 50] == PARTICLE
+    config.thresholds = {"mic1": 0.5}
+    (mic1,) = collect_new(config)
+    assert mic1.label[40, 50] == 0
+    _mark(folder, "mic10")  # marks made after the run was created change nothing
+    assert [e.name for e in collect_new(config)] == ["mic1"]
+    # a run made before the config listed micrographs takes what the marks say now
+    legacy = RunConfig("Old", str(folder), positives, diameter=DIAMETER)
+    assert [e.name for e in collect_new(legacy)] == ["mic10"]
+
+
+def test_a_damaged_curation_state_is_not_taken_for_no_marks(folder):
+    """Unknown marks are not "no marks": training on every micrograph needs asking for it."""
+    (folder / "boxnet-tui.json").write_text("{ not json")
+    positives = folder / "matching" / "mic1_manual.star"
+    with pytest.raises(UserError, match="cannot tell which micrographs are curated") as caught:
+        training_selection(folder, positives)
+    assert "\n" not in str(caught.value)
+    assert training_selection(folder, positives, all_micrographs=True).micrographs == (
+        "mic1",
+        "mic10",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from boxnet_tui.errors import UserError
@@ -77,3 +78,22 @@ def test_available_suffixes_skip_names_no_pick_set_may_have(tmp_path):
     (tmp_path / "matching" / "mic1_a\x01b.star").write_text("")
     suffixes = layout.available_suffixes(tmp_path, ["mic1"])
     assert [s.suffix for s in suffixes] == ["manual"]
+
+
+def test_a_root_that_is_another_root_with_a_suffix_gives_the_picks_to_the_shorter(tmp_path):
+    # mic.mrc beside mic_manual.mrc: mic_manual.star is mic's manual picks, not mic_manual's
+    roots = frozenset({"mic", "mic_manual", "mic1"})
+    assert layout.split_star_name("mic_manual.star", roots) == ("mic", "manual")
+    assert layout.split_star_name("mic_manual_manual.star", roots) == ("mic_manual", "manual")
+    assert layout.split_star_name("mic1.star", roots) == ("mic1", "")  # no shorter root: as before
+    assert layout.match_suffix(tmp_path / "mic_manual.star", roots) == ("mic", "manual")
+
+    from boxnet_tui.folder import describe
+    from boxnet_tui.io.micrographs import write_micrograph
+
+    for root in ("mic", "mic_manual"):
+        write_micrograph(tmp_path / f"{root}.mrc", np.zeros((8, 8), np.float32), 1.0)
+        write_picks(layout.pick_path(tmp_path, root, "manual"), Picks([1.0], [1.0]), root)
+    files = {entry.root: entry.pick_files for entry in describe(tmp_path)}
+    assert files["mic"] == {"manual": tmp_path / "matching" / "mic_manual.star"}
+    assert files["mic_manual"] == {"manual": tmp_path / "matching" / "mic_manual_manual.star"}

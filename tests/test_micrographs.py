@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import mrcfile
 import numpy as np
 import pytest
@@ -9,8 +11,15 @@ import tifffile
 
 from boxnet_tui.errors import MicrographError, UserError
 from boxnet_tui.folder import describe
-from boxnet_tui.io.micrographs import read_info, read_micrograph, scan_folder, write_micrograph
+from boxnet_tui.io.micrographs import (
+    MAX_PIXELS,
+    read_info,
+    read_micrograph,
+    scan_folder,
+    write_micrograph,
+)
 from tests.conftest import snapshot
+from tests.memory_limit import limited_memory
 
 
 def _write_mrc(path, data, voxel_size=1.5):
@@ -62,6 +71,8 @@ def test_header_only_info_and_pixel_size_override(tmp_path):
 def test_missing_pixel_size_needs_one(tmp_path):
     path = tmp_path / "m.mrc"
     _write_mrc(path, np.zeros((16, 16), np.float32), voxel_size=0)
+    assert read_info(path).pixel_size is None
+    _write_mrc(path, np.zeros((16, 16), np.float32), voxel_size=1e-6)  # 0 once rounded
     assert read_info(path).pixel_size is None
     with pytest.raises(MicrographError, match="no pixel size in the header"):
         read_micrograph(path)
@@ -175,7 +186,8 @@ def test_describe_reports_bad_files_and_carries_on(tmp_path):
     entries = {entry.root: entry for entry in describe(tmp_path)}
     assert entries["good one"].error is None
     assert entries["good one"].info.shape == (32, 32)
-    # a truncated file is caught when its data is read; its header may still look fine
+    # the header is held against the file's size: a truncated file is caught from it alone
+    assert "truncated MRC" in entries["cut"].error
     with pytest.raises(MicrographError):
         read_micrograph(entries["cut"].path)
 
@@ -191,3 +203,141 @@ def test_reads_real_int8_micrograph(real_folder):
     assert micrograph.data.shape == (2048, 2048)
     assert micrograph.pixel_size == pytest.approx(3.54)
     assert micrograph.data.std() > 1
+
+
+# --------------------------------------------------------------------------- damaged headers
+
+
+def _patch(path, offset, fmt, *values):
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(fmt, raw, offset, *values)
+    path.write_bytes(bytes(raw))
+
+
+def _one_line(caught, path) -> str:
+    text = str(caught.value)
+    assert str(path) in text and "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize("reader", [read_info, read_micrograph])
+def test_mrc_extended_header_beyond_the_file_is_refused_without_allocating_it(tmp_path, reader):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.ones((1024, 1024), np.float32))  # 4 MB
+    _patch(path, 92, "<i", 2**31 - 1)  # nsymbt: a 2 GB extended header
+    with limited_memory(256 << 20), pytest.raises(MicrographError) as caught:
+        reader(path, pixel_size=1.0) if reader is read_micrograph else reader(path)
+    text = _one_line(caught, path)
+    assert "truncated MRC" in text and "2147483647-byte extended header" in text
+
+
+@pytest.mark.parametrize("reader", [read_info, read_micrograph])
+def test_mrc_header_declaring_less_than_the_data_is_refused_not_scrambled(tmp_path, reader):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.random.default_rng(0).normal(size=(1024, 1024)).astype(np.float32))
+    _patch(path, 0, "<ii", 512, 512)  # nx, ny: 512² declared over 1024² of data
+    with pytest.raises(MicrographError) as caught:
+        reader(path)
+    text = _one_line(caught, path)
+    assert "does not fit the file" in text and "512x512x1" in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (0, -5, "negative MRC dimensions"),  # nx
+        (12, 3, "mode 3 is not supported"),  # mode
+        (92, -1, "negative extended header"),  # nsymbt
+    ],
+)
+def test_mrc_header_values_beyond_sense_are_one_line(tmp_path, field, value, message):
+    path = tmp_path / "m.mrc"
+    _write_mrc(path, np.ones((16, 16), np.float32))
+    _patch(path, field, "<i", value)
+    with pytest.raises(MicrographError, match=message) as caught:
+        read_info(path)
+    _one_line(caught, path)
+
+
+def test_valid_mrc_variants_still_read(tmp_path):
+    big_endian = tmp_path / "be.mrc"
+    data = np.arange(12 * 20, dtype=">f4").reshape(12, 20)
+    _write_mrc(big_endian, data)
+    np.testing.assert_array_equal(read_micrograph(big_endian).data, data.astype(np.float32))
+    extended = tmp_path / "ext.mrc"
+    with mrcfile.new(extended) as mrc:
+        mrc.set_extended_header(np.zeros(3000, dtype="V1"))
+        mrc.set_data(np.ones((8, 8), np.float32))
+        mrc.voxel_size = 2.0
+    assert read_micrograph(extended).data.shape == (8, 8)
+    stamp = tmp_path / "stamp.mrc"  # a wrong machine stamp, as some writers leave it
+    _write_mrc(stamp, np.ones((8, 8), np.int16))
+    _patch(stamp, 212, "<4B", 0x11, 0x11, 0, 0)
+    assert read_micrograph(stamp).data.shape == (8, 8)
+
+
+def test_micrograph_beyond_any_detector_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "huge.mrc"
+    _write_mrc(path, np.zeros((4, 4), np.int8))
+    _patch(path, 0, "<ii", 40000, 40000)  # 1.6 G pixels: 6.4 GB as float32
+    with open(path, "r+b") as handle:
+        handle.truncate(1024 + 40000 * 40000)  # sparse: the size fits the header
+    assert MAX_PIXELS < 40000 * 40000
+    for reader in (read_info, read_micrograph):
+        with limited_memory(256 << 20), pytest.raises(MicrographError) as caught:
+            reader(path)
+        assert "40000x40000 pixels, more than any micrograph" in _one_line(caught, path)
+
+
+def _tiff_tag(path, name):
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags[name]
+        return tag.valueoffset, {3: "<H", 4: "<I"}[int(tag.dtype)]
+
+
+@pytest.mark.parametrize("side", [20000, 60000])
+def test_tiff_header_claiming_more_than_the_file_is_refused_before_allocating(tmp_path, side):
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.float32), metadata=None)
+    for name in ("ImageWidth", "ImageLength"):
+        offset, fmt = _tiff_tag(path, name)
+        _patch(path, offset, fmt, side)
+    with limited_memory(256 << 20), pytest.raises(MicrographError) as caught:
+        read_micrograph(path, pixel_size=1.0)
+    text = _one_line(caught, path)
+    assert "more than a file of" in text or "more than any micrograph" in text
+
+
+@pytest.mark.parametrize(
+    ("shape", "options", "message"),
+    [
+        ((64, 80, 3), {"photometric": "rgb"}, "a colour (RGB) image"),
+        ((64, 80, 4), {"photometric": "rgb"}, "a colour (RGB) image"),
+        ((3, 64, 80), {"photometric": "rgb", "planarconfig": "separate"}, "colour (RGB)"),
+        ((64, 80, 2), {"photometric": "minisblack", "extrasamples": [1]}, "2 samples"),
+        (
+            (64, 80),
+            {"photometric": "palette", "colormap": np.zeros((3, 256), np.uint16)},
+            "palette",
+        ),
+    ],
+)
+def test_colour_tiff_is_refused_as_colour_not_as_a_stack(tmp_path, shape, options, message):
+    path = tmp_path / "colour.tif"
+    tifffile.imwrite(path, np.zeros(shape, np.uint8), **options)
+    for reader in (read_info, read_micrograph):
+        with pytest.raises(MicrographError) as caught:
+            reader(path)
+        text = _one_line(caught, path)
+        assert message in text and "not a greyscale micrograph" in text
+        assert "stack" not in text
+
+
+def test_tiff_strip_beyond_the_end_of_the_file_is_refused_before_reading_it(tmp_path):
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.float32), metadata=None)
+    offset, fmt = _tiff_tag(path, "StripByteCounts")
+    _patch(path, offset, fmt, 2**31 - 1)  # found by tests/test_fuzz_readers.py
+    with limited_memory(256 << 20), pytest.raises(MicrographError) as caught:
+        read_micrograph(path, pixel_size=1.0)
+    assert "beyond the end of the file" in _one_line(caught, path)

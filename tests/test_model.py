@@ -242,7 +242,7 @@ def test_a_model_json_name_that_leaves_the_store_is_one_line(name):
         ({"threshold": "0.5"}, "threshold"),
         ({"pixel_size": -8}, "pixel_size"),
         ({"pixel_size": 10**400}, "pixel_size"),  # OverflowError in float()
-        ({"pixels_per_diameter": float("inf")}, "scale"),
+        ({"pixels_per_diameter": float("inf")}, "pixels_per_diameter"),
         ({"parent": ["BoxNet"]}, "parent"),
         ({"training": [["a", 1]]}, "training"),
         ({"date": 20240101}, "date"),

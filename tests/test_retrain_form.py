@@ -144,3 +144,61 @@ def test_the_form_reads_the_folder_once_and_start_reads_it_afresh(tmp_path, monk
     assert check(form) == {}  # still the remembered reading
     with pytest.raises(UserError, match=r"unreadable STAR: mic2_manual\.star"):
         to_config(form)
+
+
+# --------------------------------------------------------------------------- data safety
+
+
+def _mark(folder, *roots):
+    from boxnet_tui.curation_state import StateStore
+
+    store = StateStore(folder)
+    for root in roots:
+        store.set_curated(root, True)
+
+
+def test_the_run_config_lists_exactly_the_curated_micrographs(tmp_path):
+    """Issue 12.1: 2 of 4 marked curated -> a config listing those 2, and Warp's rule on 2."""
+    folder = _folder(tmp_path)
+    _mark(folder, "mic2", "mic4")
+    form = _good(folder)
+    assert retrain_form.selection(form).text == "2 curated micrographs of 4"
+    assert retrain_form.default_iterations(form) == 200  # 2 micrographs: none held out
+    config = to_config(form)
+    assert config.micrographs == ["mic2", "mic4"]
+    form.all_micrographs = True
+    assert retrain_form.selection(form).text == "all 4 micrographs (2 of them curated)"
+    assert to_config(form).micrographs == ["mic1", "mic2", "mic3", "mic4"]
+
+
+def test_without_curated_marks_every_micrograph_is_listed(tmp_path):
+    form = _good(_folder(tmp_path))
+    assert to_config(form).micrographs == ["mic1", "mic2", "mic3", "mic4"]
+    assert "none marked curated" in retrain_form.positives_text(form)
+
+
+def test_the_form_counts_picks_hidden_by_the_display_threshold(tmp_path):
+    """Issue 12.3: the threshold shown is the one trained; the form says how many it hides."""
+    from boxnet_tui.curation_state import StateStore
+
+    folder = _folder(tmp_path)
+    picks = Picks([10.0, 20.0, 30.0], [10.0, 20.0, 30.0], [0.9, 0.6, 0.1])
+    write_picks(folder / "matching" / "mic1_manual.star", picks, "mic1.mrc")
+    StateStore(folder).set_threshold("mic1", 0.5)
+    form = _good(folder)
+    text = retrain_form.positives_text(form)
+    assert "8 particles" in text and "1 hidden below the display threshold" in text
+    assert to_config(form).thresholds == {"mic1": 0.5}
+
+
+def test_falsepositives_are_never_offered_or_taken_as_positives(tmp_path):
+    """Issue 12.4."""
+    folder = _folder(tmp_path)
+    labels = [c.label for c in retrain_form.positive_choices(retrain_form.star_choices(folder))]
+    assert labels == [
+        "matching/*_manual.star  (4 micrographs)",
+        "training/*_manual.star  (4 micrographs)",
+    ]
+    form = _good(folder)
+    form.positives = str(folder / "matching" / "mic1_manual_falsepositives.star")
+    assert "never positives" in check(form)["positives"]

@@ -28,6 +28,7 @@ from boxnet_tui.run_monitor import (
     run_rows,
     speed,
     state_line,
+    step_line,
     thin,
 )
 from boxnet_tui.training.runs import CONFIG, STATUS, Run, RunConfig, RunStatus, run_path
@@ -210,6 +211,14 @@ def test_heldout_lines():
     ]
 
 
+def test_heldout_lines_warn_when_the_new_model_is_worse_than_its_base():
+    worse = {**HELDOUT, "new": HELDOUT["base"], "base": HELDOUT["new"]}
+    lines = heldout_lines(worse)
+    assert len(lines) == 4 and lines[-1].startswith("warning: the new model scores below")
+    assert "0.674 < 0.773" in lines[-1]
+    assert not any(line.startswith("warning") for line in heldout_lines(HELDOUT))
+
+
 # --------------------------------------------------------------------------- run list
 
 
@@ -230,3 +239,11 @@ def test_run_rows_newest_first_with_last_losses():
     assert last_step(new)["iteration"] == 999
     (old.path / CONFIG).write_text("{broken")
     assert [r.base for r in run_rows()] == ["BoxNetMask", "?"]
+
+
+def test_step_line_shows_a_dash_for_a_missing_or_bad_value():
+    record = {"iteration": 7, "loss_new": 0.01234, "loss_old": 0.5, "lr": 1e-3, "time": 12.4}
+    assert step_line(record) == "it 7\tloss new 0.0123\told 0.5000\tlr 1.00e-03\t12 s"
+    assert step_line({"iteration": 8, "loss_new": None, "lr": "x"}) == (
+        "it 8\tloss new -\tlr -\t- s"
+    )

@@ -7,7 +7,14 @@ import pytest
 import starfile
 
 from boxnet_tui.errors import StarError
-from boxnet_tui.io.star import Picks, read_micrograph_names, read_picks, write_picks
+from boxnet_tui.io.star import (
+    Picks,
+    read_micrograph_names,
+    read_picks,
+    read_star_document,
+    write_picks,
+    write_star_document,
+)
 from tests.conftest import snapshot
 
 
@@ -127,3 +134,63 @@ def test_reads_real_manual_picks(real_folder):
     picks = read_picks(path)
     assert len(picks) > 100
     assert (picks.x > 0).all() and (picks.x < 2048).all()
+
+
+def test_a_document_writes_back_every_block_in_its_own_form(tmp_path):
+    path = tmp_path / "mic_manual.star"
+    path.write_text(
+        'data_general\n_rlnImageSizeX 4096\n_rlnMicrographName "a b.mrc"\n\n'
+        "data_optics\nloop_\n_rlnOpticsGroup\n_rlnVoltage\n1 300.0\n\n"
+        "data_particles\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnAnglePsi\n"
+        "1.5 2.5 45.0\n3.5 4.5 -10.0\n"
+    )
+    document = read_star_document(path)
+    assert document.table_name == "particles" and document.refusal is None
+    edited = document.inserted(
+        1, document.row_for({"rlnCoordinateX": 9.0, "rlnCoordinateY": 8.0}, "m")
+    )
+    write_star_document(path, edited.deleted(0))
+    assert len(document.table) == 2  # an edit returns a new document
+    text = path.read_text()
+    assert "data_general\n\n_rlnImageSizeX" in text  # still key/value pairs, not a loop
+    blocks = starfile.read(path, always_dict=True)
+    assert list(blocks) == ["general", "optics", "particles"]
+    assert blocks["general"] == {"rlnImageSizeX": 4096, "rlnMicrographName": "a b.mrc"}
+    assert blocks["optics"]["rlnVoltage"].tolist() == [300.0]
+    particles = blocks["particles"]
+    assert particles["rlnCoordinateX"].tolist() == [9.0, 3.5]
+    assert particles["rlnAnglePsi"].tolist() == [0.0, -10.0]
+    np.testing.assert_array_equal(read_picks(path).x, [9.0, 3.5])
+
+
+def test_a_document_with_two_blocks_of_one_name_reads_but_refuses_a_rewrite(tmp_path):
+    path = tmp_path / "twice.star"
+    path.write_text(
+        "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n\n"
+        "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n3 4\n"
+    )
+    document = read_star_document(path)
+    assert document.refusal is not None and "two data blocks named ''" in document.refusal
+    assert "\n" not in document.refusal
+
+
+def test_count_picks_agrees_with_read_picks_or_declines(tmp_path):
+    from boxnet_tui.io.star import count_picks
+
+    plain = tmp_path / "plain.star"
+    write_picks(plain, Picks([1.0, 2.0], [3.0, 4.0]), "m.mrc")
+    assert count_picks(plain) == len(read_picks(plain)) == 2
+    relion = tmp_path / "relion.star"
+    relion.write_text(
+        "data_optics\nloop_\n_rlnOpticsGroup\n_rlnVoltage\n1 300\n\n"
+        "data_particles\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n_rlnOpticsGroup\n"
+        "10 20 1\n30 40 1\n50 60 1\n"
+    )
+    assert count_picks(relion) == len(read_picks(relion)) == 3
+    one = tmp_path / "one.star"
+    one.write_text("data_\n_rlnCoordinateX 10\n_rlnCoordinateY 20\n")
+    assert count_picks(one) is None  # key/value: left to read_picks
+    ragged = tmp_path / "ragged.star"
+    ragged.write_text("data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n10 20\n30\n")
+    assert count_picks(ragged) is None
+    assert count_picks(tmp_path / "missing.star") is None

@@ -5,6 +5,8 @@
 <input>/matching/<root>_<suffix>.star               picks (suffix = model name, or "manual")
 <input>/matching/<root>_<suffix>_falsepositives.star
 <input>/mask/<root>.tif                             junk mask at 8 Å/px
+<input>/matching/.backup/<root>_<suffix>.<stamp>.star, <input>/mask/.backup/<root>.<stamp>.tif
+                                                    curated files a pick replaced
 ```
 A *suffix* is written here without its leading underscore. Every suffix that makes a path
 here is one path component (:func:`boxnet_tui.names.check_path_name`), so no pick file lands
@@ -25,6 +27,7 @@ MATCHING = "matching"
 MASK = "mask"
 TRAINING = "boxnet2training"
 FALSE_POSITIVES = "_falsepositives"
+BACKUP = ".backup"  # hidden: no pick set, no micrograph
 
 
 def matching_dir(folder: str | os.PathLike[str]) -> Path:
@@ -60,6 +63,11 @@ def mask_path(folder: str | os.PathLike[str], root: str) -> Path:
     return Path(folder) / MASK / f"{root}.tif"
 
 
+def backup_dir(directory: str | os.PathLike[str]) -> Path:
+    """Where the backups of the files of ``directory`` (``matching/``, ``mask/``) go."""
+    return Path(directory) / BACKUP
+
+
 def longest_root(stem: str, roots: set[str] | frozenset[str]) -> str | None:
     """The longest root that ``stem`` is made of: ``stem == root`` or ``stem`` = ``root_...``.
 
@@ -77,11 +85,19 @@ def longest_root(stem: str, roots: set[str] | frozenset[str]) -> str | None:
 
 
 def split_star_name(name: str, roots: set[str] | frozenset[str]) -> tuple[str, str] | None:
-    """``(root, suffix)`` of a pick file name such as ``mic1_BoxNet.star``, or None."""
+    """``(root, suffix)`` of a pick file name such as ``mic1_BoxNet.star``, or None.
+
+    A name that is a root itself and also a shorter root with a suffix (``mic_manual.star``
+    beside ``mic.mrc`` and ``mic_manual.mrc``) is the shorter root's: Warp writes every pick
+    file with a suffix, so a suffix-less ``<root>.star`` is the less likely reading.
+    """
     stem = name[:-5] if name.endswith(".star") else name
     root = longest_root(stem, roots)
     if root is None:
         return None
+    cut = stem.rfind("_")
+    if root == stem and cut > 0:
+        root = longest_root(stem[:cut], roots) or root
     return root, stem[len(root) + 1 :]
 
 

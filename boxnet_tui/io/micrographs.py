@@ -2,6 +2,18 @@
 
 A micrograph is a 2-D image. An MRC with one section (nz == 1) is 2-D; a stack of several
 sections (a movie, a tilt series) is refused with a message, since picking needs one image.
+
+Files are untrusted: whatever their bytes, a reader returns or raises :class:`MicrographError`
+with one line, and refuses a header that claims more than the file can hold before anything is
+allocated. An MRC's header must describe the file exactly (1024 bytes + the extended header +
+the data, the rule ``mrcfile.validate`` applies): a file shorter is truncated, and a file
+longer holds an image other than the one declared, which read as declared would be scrambled.
+
+A colour TIFF (RGB, RGBA, a palette, any image with several samples a pixel) is refused, not
+converted to grey: a micrograph is recorded in one channel, so a colour file is a rendering (a
+screenshot, an export through a colour map, annotations) whose values are no longer the
+detector's; picking on its grey conversion would silently be worse. Save the recorded image as
+a one-channel TIFF or an MRC instead.
 """
 
 from __future__ import annotations
@@ -13,14 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mrcfile
+import mrcfile.utils
 import numpy as np
 import tifffile
+from mrcfile.constants import MAP_ID
+from mrcfile.dtypes import HEADER_DTYPE
 
 from boxnet_tui.errors import MicrographError, UserError
 
 MRC_SUFFIXES = (".mrc", ".mrcs", ".st")
 TIFF_SUFFIXES = (".tif", ".tiff")
 MICROGRAPH_SUFFIXES = (".mrc", ".tif", ".tiff")
+
+# 32768² pixels (4 GiB as float32): far beyond any detector (a K3's super-resolution frame is
+# 11520 x 8184); a header claiming more is damaged, and reading it would exhaust the memory.
+MAX_PIXELS = 1 << 30
+# A compressed TIFF expands at most this much: deflate's limit is about 1032, LZW's 12-bit codes
+# about 2730; a header that claims more than this over the file's size is damaged.
+MAX_TIFF_EXPANSION = 4096
 
 
 @dataclass(frozen=True)
@@ -99,7 +121,91 @@ def _is_mrc(path: Path) -> bool:
     return path.suffix.lower() in MRC_SUFFIXES
 
 
+def _mrc_header(path: Path, size: int) -> np.recarray:
+    """The 1024-byte MRC header in its byte order, read as ``mrcfile`` reads it (permissive)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(HEADER_DTYPE.itemsize)
+    except PermissionError:
+        raise MicrographError(f"{path}: permission denied") from None
+    except OSError as error:
+        raise MicrographError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if len(raw) < HEADER_DTYPE.itemsize:
+        raise MicrographError(
+            f"{path}: not an MRC file ({size} bytes, less than an MRC header's 1024)"
+        )
+    header = np.frombuffer(raw, HEADER_DTYPE).reshape(()).view(np.recarray)
+    try:
+        order = mrcfile.utils.byte_order_from_machine_stamp(header.machst)
+    except ValueError:
+        order = "<"  # as mrcfile does with an unknown machine stamp
+    header = header.view(HEADER_DTYPE.newbyteorder(order)).view(np.recarray)
+    if not _known_mode(header.mode):  # some writers stamp the wrong byte order
+        swapped = header.view(header.dtype.newbyteorder()).view(np.recarray)
+        if _known_mode(swapped.mode):
+            header = swapped
+    return header
+
+
+def _known_mode(mode: np.ndarray) -> bool:
+    try:
+        mrcfile.utils.dtype_from_mode(mode)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_mrc_size(path: Path) -> None:
+    """Refuse an MRC whose header does not describe the file, before anything is allocated.
+
+    The file must hold exactly the 1024-byte header, the extended header it declares and
+    nx·ny·nz values of its mode: shorter is truncated, longer means the dimensions are wrong.
+    """
+    size = path.stat().st_size
+    header = _mrc_header(path, size)
+    if bytes(header.map)[:3] != MAP_ID[:3] and not _known_mode(header.mode):
+        raise MicrographError(f"{path}: corrupt or not an MRC file (no MAP stamp, no data mode)")
+    if not _known_mode(header.mode):
+        raise MicrographError(
+            f"{path}: MRC data mode {int(header.mode)} is not supported (0, 1, 2, 6 and 12 are)"
+        )
+    dims = {axis: int(header[axis]) for axis in ("nx", "ny", "nz")}
+    if min(dims.values()) < 1:
+        shown = ", ".join(f"{axis}={value}" for axis, value in dims.items())
+        raise MicrographError(f"{path}: zero-size or negative MRC dimensions ({shown})")
+    _check_pixels(path, dims["ny"], dims["nx"])  # before the file is even mapped
+    if mrcfile.utils.spacegroup_is_volume_stack(header.ispg) and int(header.mz) < 1:
+        raise MicrographError(
+            f"{path}: the MRC header declares a volume stack of mz={int(header.mz)} sections"
+        )
+    extended = int(header.nsymbt)
+    if extended < 0:
+        raise MicrographError(f"{path}: negative extended header size in the MRC header")
+    shape = mrcfile.utils.data_shape_from_header(header)
+    itemsize = mrcfile.utils.data_dtype_from_header(header).itemsize
+    values = 1
+    for length in shape:
+        values *= int(length)  # Python ints: no overflow whatever the header says
+    declared = HEADER_DTYPE.itemsize + extended + values * itemsize
+    if declared == size:
+        return
+    what = f"{dims['nx']}x{dims['ny']}x{dims['nz']} values of mode {int(header.mode)}" + (
+        f" after a {extended}-byte extended header" if extended else ""
+    )
+    if declared > size:
+        raise MicrographError(
+            f"{path}: truncated MRC (the header declares {what}, {declared} bytes in all; "
+            f"the file holds {size})"
+        )
+    raise MicrographError(
+        f"{path}: the MRC header does not fit the file (it declares {what}, {declared} bytes "
+        f"in all, but the file holds {size}): a damaged header; read as declared the image "
+        "would be scrambled"
+    )
+
+
 def _open_mrc(path: Path) -> mrcfile.mrcfile.MrcFile:
+    _check_mrc_size(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # permissive mode warns on odd headers
@@ -116,11 +222,17 @@ def _open_mrc(path: Path) -> mrcfile.mrcfile.MrcFile:
     return mrc
 
 
+def _mrc_pixel_size(mrc: mrcfile.mrcfile.MrcFile) -> float | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cella / mx with mx = 0 in a damaged header
+        return _header_pixel_size(mrc.voxel_size.x)
+
+
 def _header_pixel_size(value: float) -> float | None:
     # MRC writers leave 0 (or 1 for "unknown" in some tools, which we cannot tell apart from
     # a true 1 Å): only 0 and non-finite values count as missing.
-    value = float(value)
-    return round(value, 4) if np.isfinite(value) and value > 0 else None
+    value = round(float(value), 4)
+    return value if np.isfinite(value) and value > 0 else None
 
 
 def _plane_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -135,7 +247,64 @@ def _plane_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int]:
         raise MicrographError(f"{path}: not a 2-D image (shape {shape})")
     if 0 in shape:
         raise MicrographError(f"{path}: zero-size image (shape {shape})")
-    return int(shape[0]), int(shape[1])
+    rows, columns = int(shape[0]), int(shape[1])
+    _check_pixels(path, rows, columns)
+    return rows, columns
+
+
+def _check_pixels(path: Path, rows: int, columns: int) -> None:
+    if rows * columns > MAX_PIXELS:
+        raise MicrographError(
+            f"{path}: {rows}x{columns} pixels, more than any micrograph "
+            f"({MAX_PIXELS} pixels at most): a damaged header?"
+        )
+
+
+_COLOUR = {
+    tifffile.PHOTOMETRIC.RGB: "a colour (RGB) image",
+    tifffile.PHOTOMETRIC.PALETTE: "an indexed-colour (palette) image",
+    tifffile.PHOTOMETRIC.YCBCR: "a colour (YCbCr) image",
+    tifffile.PHOTOMETRIC.SEPARATED: "a colour (CMYK) image",
+    tifffile.PHOTOMETRIC.CIELAB: "a colour (CIELab) image",
+}
+
+
+def _tiff_plane(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[int, int], np.dtype]:
+    """Shape and type of a TIFF's one greyscale image, checked before its pixels are read.
+
+    Refuses a colour image (see the module's note), a stack, and a header that claims more
+    pixels than the file could hold, so that a damaged header never allocates gigabytes.
+    """
+    page = tif.pages[0]
+    samples = int(page.samplesperpixel)
+    colour = _COLOUR.get(page.photometric)
+    if colour is None and samples > 1:
+        colour = f"an image of {samples} samples (channels) a pixel"
+    if colour is not None:
+        raise MicrographError(
+            f"{path}: {colour}, not a greyscale micrograph; "
+            "save the recorded one-channel image (TIFF or MRC) instead"
+        )
+    series = tif.series[0]
+    shape = _plane_shape(path, tuple(series.shape))
+    dtype = np.dtype(series.dtype)
+    if dtype.kind not in "iuf":
+        raise MicrographError(f"{path}: TIFF of {dtype} values, not an image of numbers")
+    declared = shape[0] * shape[1] * dtype.itemsize
+    size = path.stat().st_size
+    for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
+        if offset < 0 or count < 0 or offset + count > size:  # read as asked, it would allocate
+            raise MicrographError(
+                f"{path}: truncated or damaged TIFF (image data at bytes {offset} to "
+                f"{offset + count}, beyond the end of the file at {size})"
+            )
+    compressed = int(page.compression) != tifffile.COMPRESSION.NONE
+    if declared > size * (MAX_TIFF_EXPANSION if compressed else 1):
+        raise MicrographError(
+            f"{path}: the TIFF header declares {shape[0]}x{shape[1]} pixels of {dtype}, "
+            f"{declared} bytes, more than a file of {size} bytes can hold: truncated or damaged"
+        )
+    return shape, dtype
 
 
 def _tiff_pixel_size(tif: tifffile.TiffFile) -> float | None:
@@ -162,7 +331,7 @@ def _tiff_pixel_size(tif: tifffile.TiffFile) -> float | None:
     }.get(unit.lower().strip("\\"))
     if scale is None and "ResolutionUnit" in tags:
         scale = {3: 1e8}.get(int(tags["ResolutionUnit"].value))  # 3 = centimetre
-    return per_unit * scale if scale else None
+    return _header_pixel_size(per_unit * scale) if scale else None
 
 
 def read_info(path: str | os.PathLike[str]) -> MicrographInfo:
@@ -173,16 +342,13 @@ def read_info(path: str | os.PathLike[str]) -> MicrographInfo:
         mrc = _open_mrc(path)
         try:
             shape = _plane_shape(path, mrc.data.shape)
-            return MicrographInfo(
-                path, shape, str(mrc.data.dtype), _header_pixel_size(mrc.voxel_size.x)
-            )
+            return MicrographInfo(path, shape, str(mrc.data.dtype), _mrc_pixel_size(mrc))
         finally:
             mrc.close()
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            shape = _plane_shape(path, tuple(series.shape))
-            return MicrographInfo(path, shape, str(series.dtype), _tiff_pixel_size(tif))
+            shape, dtype = _tiff_plane(path, tif)
+            return MicrographInfo(path, shape, str(dtype), _tiff_pixel_size(tif))
     except MicrographError:
         raise
     except PermissionError:
@@ -217,17 +383,21 @@ def read_micrograph(path: str | os.PathLike[str], pixel_size: float | None = Non
                 data = np.array(raw, dtype=np.float32).reshape(shape)
             except (OSError, ValueError) as error:
                 raise MicrographError(f"{path}: truncated MRC ({error})") from None
-            header_pixel_size = _header_pixel_size(mrc.voxel_size.x)
+            except MemoryError:
+                raise _no_memory(path, shape) from None
+            header_pixel_size = _mrc_pixel_size(mrc)
         finally:
             mrc.close()
     else:
         try:
             with tifffile.TiffFile(path) as tif:
-                shape = _plane_shape(path, tuple(tif.series[0].shape))
+                shape, _ = _tiff_plane(path, tif)
                 data = np.asarray(tif.series[0].asarray(), dtype=np.float32).reshape(shape)
                 header_pixel_size = _tiff_pixel_size(tif)
         except MicrographError:
             raise
+        except MemoryError:
+            raise MicrographError(f"{path}: not enough memory to read this TIFF") from None
         except Exception as error:
             raise MicrographError(f"{path}: corrupt or truncated TIFF ({error})") from None
     if not np.isfinite(data).all():
@@ -239,6 +409,12 @@ def read_micrograph(path: str | os.PathLike[str], pixel_size: float | None = Non
     if not (np.isfinite(size) and size > 0):
         raise MicrographError(f"{path}: pixel size must be positive, got {size}")
     return Micrograph(path, data, float(size))
+
+
+def _no_memory(path: Path, shape: tuple[int, int]) -> MicrographError:
+    return MicrographError(
+        f"{path}: not enough memory to read its {shape[0]}x{shape[1]} pixels as float32"
+    )
 
 
 def write_micrograph(path: str | os.PathLike[str], data: np.ndarray, pixel_size: float) -> None:

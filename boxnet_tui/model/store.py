@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
+import reprlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,6 +30,7 @@ from boxnet_tui.paths import models_dir
 WEIGHTS = "weights.pt"
 MODEL_JSON = "model.json"
 DEFAULT_MODEL = "BoxNetMask"
+MAX_MODEL_JSON_BYTES = 1 << 20  # a description is a few kB; more is not one of ours
 
 
 def shipped_models_dir() -> Path:
@@ -64,19 +68,54 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict, path: Path, shipped: bool) -> ModelInfo:
+        """From ``model.json``'s object, every value checked for its type and range.
+
+        Raises:
+            UserError: a name or an architecture beyond sense.
+            KeyError, TypeError, ValueError: a value missing or of the wrong type or range.
+        """
+        pixel_size = _number(data.get("pixel_size", NETWORK_PIXEL_SIZE), "pixel_size")
+        if not pixel_size > 0:
+            raise ValueError(f"pixel_size must be positive, got {pixel_size}")
+        threshold = data.get("threshold")
+        if threshold is not None and not 0.0 <= _number(threshold, "threshold") <= 1.0:
+            raise ValueError(f"threshold must be from 0 to 1, got {threshold!r}")
         return cls(
             name=check_name(data["name"]),  # it becomes a pick suffix: part of file names
             architecture=Architecture.from_json(data["architecture"]),
-            pixel_size=float(data.get("pixel_size", NETWORK_PIXEL_SIZE)),
-            has_mask=bool(data.get("has_mask", False)),
-            threshold=None if data.get("threshold") is None else float(data["threshold"]),
-            parent=data.get("parent"),
-            training=dict(data.get("training", {})),
-            date=str(data.get("date", "")),
+            pixel_size=pixel_size,
+            has_mask=_typed(data.get("has_mask", False), bool, "has_mask"),
+            threshold=None if threshold is None else float(threshold),
+            parent=_typed(data.get("parent"), str | None, "parent"),
+            training=_typed(data.get("training", {}), dict, "training"),
+            date=_typed(data.get("date", ""), str, "date"),
             path=path,
             shipped=shipped,
-            scale=NetworkScale.from_json(data.get("pixels_per_diameter")),
+            scale=NetworkScale.from_json(
+                _number(data.get("pixels_per_diameter"), "pixels_per_diameter", True)
+            ),
         )
+
+
+def _typed(value: Any, kind: Any, key: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{key} is {reprlib.repr(value)}, of the wrong type")
+    return value
+
+
+def _number(value: Any, key: str, optional: bool = False) -> Any:
+    """A finite JSON number (not a boolean); None too where ``optional``."""
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} is {reprlib.repr(value)}, not a number")
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        finite = False
+    if not finite:
+        raise ValueError(f"{key} is {reprlib.repr(value)}, not a finite number")
+    return value
 
 
 def check_name(name: object) -> str:
@@ -85,9 +124,14 @@ def check_name(name: object) -> str:
 
 
 def _read_info(folder: Path, shipped: bool) -> ModelInfo:
+    """``model.json`` of ``folder``: any bytes give a ModelInfo or one line, never more."""
     meta = folder / MODEL_JSON
     try:
-        data = json.loads(meta.read_text())
+        with open(meta, "rb") as handle:
+            raw = handle.read(MAX_MODEL_JSON_BYTES + 1)
+        if len(raw) > MAX_MODEL_JSON_BYTES:
+            raise ValueError(f"larger than {MAX_MODEL_JSON_BYTES} bytes")
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise TypeError("not a JSON object")
         return ModelInfo.from_json(data, folder, shipped)
@@ -95,8 +139,13 @@ def _read_info(folder: Path, shipped: bool) -> ModelInfo:
         raise UserError(f"{folder}: not a model folder (no {MODEL_JSON})") from None
     except UserError as error:  # a name or an architecture beyond sense
         raise UserError(f"{meta}: {error}") from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise UserError(f"{meta}: unreadable model description ({error})") from None
+    except RecursionError:
+        raise UserError(f"{meta}: unreadable model description (nested too deeply)") from None
+    except KeyError as error:
+        raise UserError(f"{meta}: unreadable model description (no {error})") from None
+    except (OSError, ArithmeticError, TypeError, ValueError) as error:
+        text = " ".join(str(error).split())  # one line, whatever the file held
+        raise UserError(f"{meta}: unreadable model description ({text})") from None
 
 
 def list_models() -> list[ModelInfo]:

@@ -1,8 +1,13 @@
 """Curated picks -> training examples, as Warp's retraining dialog gathers them, and their export.
 
 The user chooses one positives STAR, e.g. ``<input>/matching/mic1_manual.star``. Its name minus
-the longest micrograph root it starts with is the *suffix* (``manual``); every micrograph of the
-folder with ``<root>_<suffix>.star`` in that STAR's own directory becomes a training example.
+the longest micrograph root it starts with is the *suffix* (``manual``); the micrographs of the
+folder with ``<root>_<suffix>.star`` in that STAR's own directory are the candidates. Of those,
+the ones marked curated (``c`` in the app, :mod:`boxnet_tui.curation_state`) become training
+examples; all of them when asked (``all_micrographs``) or when no micrograph of the folder is
+marked curated (Warp's rule). A pick below its micrograph's display threshold is hidden in the
+app, and is no positive either: one threshold decides what is shown, trained and exported. A
+``*_falsepositives.star`` holds removed picks and is never taken as positives.
 The optional "extra important" and "uncertain" STARs are suffix-matched the same way (each in
 its own directory) and applied to the micrographs that have one. With ``train_masking``, junk
 labels come from ``<input>/mask/<root>.tif``, and every training micrograph must have one.
@@ -15,16 +20,18 @@ stopping.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from boxnet_tui.curation_state import load_state
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io.examples import write_examples
-from boxnet_tui.io.layout import mask_path, match_suffix, matched_files
+from boxnet_tui.io.layout import FALSE_POSITIVES, mask_path, match_suffix, matched_files
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
-from boxnet_tui.io.star import read_picks
+from boxnet_tui.io.star import Picks, read_picks
 from boxnet_tui.training.labels import Example, make_example
 
 Progress = Callable[[int, int], None]
@@ -49,7 +56,157 @@ def _matched(star: str | os.PathLike[str], roots: list[str], what: str) -> dict[
     if not star.is_file():
         raise UserError(f"{star}: no such {what} STAR file")
     _, suffix = match_suffix(star, roots)
+    if what == "positives":
+        check_positives_suffix(star, suffix)
     return matched_files(star.parent, suffix, roots)
+
+
+def check_positives_suffix(star: str | os.PathLike[str], suffix: str) -> None:
+    """Refuse a ``*_falsepositives.star`` as positives (it holds the picks a user removed).
+
+    Raises:
+        UserError: the suffix is a false-positives one.
+    """
+    if suffix.endswith(FALSE_POSITIVES) or suffix == FALSE_POSITIVES[1:]:
+        raise UserError(
+            f"{Path(star).name}: a falsepositives file holds removed picks, never positives; "
+            "choose the pick set itself (it may be extra important or uncertain locations)"
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The micrographs with positives that a run or an export takes, and why.
+
+    ``matched`` micrographs have positives of the suffix; ``curated`` of them are marked
+    curated; ``micrographs`` are those taken, in folder order.
+    """
+
+    micrographs: tuple[str, ...]
+    matched: int
+    curated: int
+    all_micrographs: bool = False
+    thresholds: dict[str, float] = field(default_factory=dict)  # of those taken, when > 0
+    positives: dict[str, Path] = field(default_factory=dict)  # {root: STAR} of those taken
+
+    @property
+    def text(self) -> str:
+        """``2 curated micrographs of 16``, and the like (for a form or the CLI)."""
+        if not self.curated:
+            return f"{_micrographs(self.matched)} (none marked curated: all are used)"
+        if self.all_micrographs:
+            return f"all {_micrographs(self.matched)} ({self.curated} of them curated)"
+        return f"{self.curated} curated micrograph{_plural(self.curated)} of {self.matched}"
+
+    @property
+    def narrowed(self) -> bool:
+        """Only the curated ones of more micrographs are taken (taking all would add some)."""
+        return len(self.micrographs) < self.matched
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _micrographs(count: int) -> str:
+    return f"{count} micrograph{_plural(count)}"
+
+
+Marks = tuple[set[str], dict[str, float], str | None]
+"""A folder's curated roots, display thresholds, and the warning of a damaged state."""
+
+
+def select_micrographs(
+    roots: Iterable[str],
+    positives: Mapping[str, Path],
+    marks: Marks,
+    *,
+    all_micrographs: bool = False,
+) -> Selection:
+    """The micrographs a run takes of ``roots`` (the folder's, in order) with ``positives``
+    (``{root: STAR}``): the ones marked curated; all when asked or when none is marked (Warp's
+    rule). ``marks``: :func:`curation_marks`.
+
+    Raises:
+        UserError: none has positives; marks exist but none of them has positives; the marks
+            cannot be read (and all were not asked for).
+    """
+    roots = list(roots)
+    curated, thresholds, warning = marks
+    curated = curated & set(roots)
+    matched = [root for root in roots if root in positives]
+    if not matched:
+        raise UserError("no micrograph here has picks with this suffix")
+    if all_micrographs or not curated:
+        if warning is not None and not all_micrographs:
+            raise UserError(
+                f"{warning.removesuffix('; starting afresh')}: cannot tell which micrographs "
+                "are curated; mark them again (c) or take all micrographs"
+            )
+        chosen = tuple(matched)
+    else:
+        chosen = tuple(root for root in matched if root in curated)
+    if not chosen:
+        raise UserError(
+            f"none of the {len(curated)} curated micrograph{_plural(len(curated))} has picks "
+            "with this suffix; choose the pick set you curated, or take all micrographs"
+        )
+    return Selection(
+        chosen,
+        len(matched),
+        sum(root in curated for root in matched),
+        all_micrographs,
+        {root: thresholds[root] for root in chosen if thresholds.get(root, 0.0) > 0.0},
+        {root: positives[root] for root in chosen},
+    )
+
+
+def curation_marks(folder: str | os.PathLike[str]) -> Marks:
+    """The folder's curated roots, display thresholds, and a warning when its state is damaged
+    (its values are then unknown, not absent)."""
+    state, warning = load_state(folder)
+    damaged = warning is not None and state == type(state)()
+    return set(state.curated), dict(state.thresholds), warning if damaged else None
+
+
+def training_selection(
+    folder: str | os.PathLike[str],
+    positives_star: str | os.PathLike[str],
+    *,
+    all_micrographs: bool = False,
+) -> Selection:
+    """Which micrographs a run or an export on ``positives_star`` takes now, and their
+    display thresholds (read from the folder's curation state; no image is read).
+
+    Raises:
+        UserError: no micrographs, a bad positives STAR, none matched, none curated matched.
+    """
+    folder = Path(folder)
+    roots = list(_micrograph_paths(folder))
+    positives = _matched(positives_star, roots, "positives")
+    if not positives:
+        raise UserError(f"{positives_star}: no micrograph in {folder} has picks with this suffix")
+    marks = curation_marks(folder)
+    return select_micrographs(roots, positives, marks, all_micrographs=all_micrographs)
+
+
+def shown_picks(star: str | os.PathLike[str], threshold: float = 0.0) -> Picks:
+    """The picks of ``star`` at or above the display ``threshold``: the positives it holds."""
+    return read_picks(star).above(threshold)
+
+
+def count_picks(selection: Selection) -> tuple[int, int]:
+    """(picks taken as positives, picks hidden below the display thresholds) of a selection.
+
+    Raises:
+        StarError: a STAR that cannot be read.
+    """
+    shown = hidden = 0
+    for root, star in selection.positives.items():
+        picks = read_picks(star)
+        above = len(picks.above(selection.thresholds.get(root, 0.0)))
+        shown, hidden = shown + above, hidden + len(picks) - above
+    return shown, hidden
 
 
 def training_set(
@@ -58,13 +215,19 @@ def training_set(
     *,
     extra_important: str | os.PathLike[str] | None = None,
     uncertain: str | os.PathLike[str] | None = None,
+    micrographs: Iterable[str] | None = None,
+    all_micrographs: bool = False,
 ) -> tuple[dict[str, Path], dict[str, Path], dict[str, Path], dict[str, Path]]:
     """What a training run would use, without reading any image (for a form to show counts).
 
+    Args:
+        micrographs: the roots to take (a run's list); default: :func:`training_selection`'s.
+        all_micrographs: with ``micrographs`` None, take every micrograph with positives.
+
     Returns:
         ``(micrographs, positives, extra, uncertain)``: ``{root: path}`` of the micrographs
-        with positives, in folder order, and ``{root: STAR}`` of each option's matches among
-        them (empty when the option is not given).
+        taken, in folder order, and ``{root: STAR}`` of each option's matches among them
+        (empty when the option is not given).
     """
     folder = Path(folder)
     all_paths = _micrograph_paths(folder)
@@ -72,7 +235,19 @@ def training_set(
     positives = _matched(positives_star, roots, "positives")
     if not positives:
         raise UserError(f"{positives_star}: no micrograph in {folder} has picks with this suffix")
-    micrographs = {root: all_paths[root] for root in roots if root in positives}
+    if micrographs is None:
+        marks = curation_marks(folder)
+        selection = select_micrographs(roots, positives, marks, all_micrographs=all_micrographs)
+        taken = set(selection.micrographs)
+    else:
+        taken = set(micrographs)
+        gone = sorted(taken - set(positives))
+        if gone:
+            raise UserError(
+                f"{', '.join(gone[:_SHOWN_MISSING])}: listed for training but without picks "
+                f"with the suffix of {Path(positives_star).name} (or no micrograph) in {folder}"
+            )
+    micrographs = {root: all_paths[root] for root in roots if root in positives and root in taken}
     extra = _matched(extra_important, roots, "extra-important") if extra_important else {}
     unsure = _matched(uncertain, roots, "uncertain") if uncertain else {}
     extra = {root: path for root, path in extra.items() if root in micrographs}
@@ -92,6 +267,9 @@ def collect_examples(
     invert: bool = False,
     progress: Progress | None = None,
     scale: NetworkScale = WARP_SCALE,
+    micrographs: Iterable[str] | None = None,
+    all_micrographs: bool = False,
+    thresholds: Mapping[str, float] | None = None,
 ) -> list[Example]:
     """Training examples (image, labels, importance) of every curated micrograph, at 8 Å/px
     (Warp's example TIFFs) or at a model's diameter-scaled input (``scale``).
@@ -106,6 +284,10 @@ def collect_examples(
         pixel_size: Å/px for every micrograph, overriding the headers.
         invert: negative stain (particles bright).
         progress: ``progress(done, total)`` after each micrograph.
+        micrographs: the roots to take (a run's list); default: the curated ones, or all with
+            ``all_micrographs`` or when none is marked (:func:`training_selection`).
+        thresholds: ``{root: display threshold}``; picks below it are no positives. Default:
+            the folder's curation state.
 
     Returns:
         One example per micrograph, in folder order, named by the micrograph's root.
@@ -117,11 +299,18 @@ def collect_examples(
     if not (diameter > 0):
         raise UserError(f"particle diameter must be positive, got {diameter} Å")
     folder = Path(folder)
-    micrographs, positives, extra, unsure = training_set(
-        folder, positives_star, extra_important=extra_important, uncertain=uncertain
+    chosen, positives, extra, unsure = training_set(
+        folder,
+        positives_star,
+        extra_important=extra_important,
+        uncertain=uncertain,
+        micrographs=micrographs,
+        all_micrographs=all_micrographs,
     )
+    if thresholds is None:
+        thresholds = curation_marks(folder)[1]
     if train_masking:
-        missing = [root for root in micrographs if not mask_path(folder, root).is_file()]
+        missing = [root for root in chosen if not mask_path(folder, root).is_file()]
         if missing:
             shown = ", ".join(missing[:_SHOWN_MISSING])
             more = (
@@ -131,20 +320,20 @@ def collect_examples(
             )
             raise UserError(
                 f"train masking needs a junk mask for every training micrograph; "
-                f"{len(missing)} of {len(micrographs)} have none in {folder / 'mask'}: "
+                f"{len(missing)} of {len(chosen)} have none in {folder / 'mask'}: "
                 f"{shown}{more}"
             )
-    total = len(micrographs)
+    total = len(chosen)
     if progress is not None:
         progress(0, total)
     examples = []
-    for done, (root, path) in enumerate(micrographs.items(), start=1):
+    for done, (root, path) in enumerate(chosen.items(), start=1):
         micrograph = read_micrograph(path, pixel_size)
         examples.append(
             make_example(
                 micrograph.data,
                 micrograph.pixel_size,
-                read_picks(positives[root]),
+                shown_picks(positives[root], thresholds.get(root, 0.0)),
                 diameter,
                 junk=read_mask(mask_path(folder, root)) if train_masking else None,
                 extra_important=read_picks(extra[root]) if root in extra else None,
@@ -171,6 +360,9 @@ def export_examples(
     pixel_size: float | None = None,
     invert: bool = False,
     progress: Progress | None = None,
+    micrographs: Iterable[str] | None = None,
+    all_micrographs: bool = False,
+    thresholds: Mapping[str, float] | None = None,
 ) -> int:
     """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF.
 
@@ -191,6 +383,9 @@ def export_examples(
         pixel_size=pixel_size,
         invert=invert,
         progress=progress,
+        micrographs=micrographs,
+        all_micrographs=all_micrographs,
+        thresholds=thresholds,
     )
     write_examples(out_path, examples)
     return len(examples)

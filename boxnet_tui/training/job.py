@@ -67,11 +67,16 @@ class Cancelled(Exception):
 
 
 def collect_new(config: RunConfig, scale: Any = None) -> list:
-    """The curated examples of the run's folder (Warp's suffix matching), at ``scale`` (the
-    base model's input scale; default Warp's 8 Å/px)."""
+    """The examples of the micrographs the run's config lists (Warp's suffix matching), with
+    the picks shown at their display thresholds, at ``scale`` (the base model's input scale;
+    default Warp's 8 Å/px). A config without a list (a run made before it was recorded) takes
+    what the folder's curation state says now."""
     from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.training.export import collect_examples
 
+    listed: dict[str, Any] = {}
+    if config.micrographs is not None:
+        listed = {"micrographs": config.micrographs, "thresholds": config.thresholds or {}}
     return collect_examples(
         config.folder,
         config.positives,
@@ -81,6 +86,7 @@ def collect_new(config: RunConfig, scale: Any = None) -> list:
         train_masking=config.train_masking,
         pixel_size=config.pixel_size,
         scale=scale or WARP_SCALE,
+        **listed,
     )
 
 
@@ -658,15 +664,40 @@ def _calibrate(
     from boxnet_tui.model.calibration import calibrate_threshold, items_for_examples
 
     network_pixel = scale.pixel_size(config.diameter)
-    items = items_for_examples(
-        training, config.folder, config.positives, config.diameter, network_pixel
-    )
+    if config.thresholds:
+        items = _shown_items(config, training, network_pixel)
+    else:
+        items = items_for_examples(
+            training, config.folder, config.positives, config.diameter, network_pixel
+        )
     if not items:
         return None
     network.eval()
     threshold, f1 = calibrate_threshold(network, items, device=device)
     run.log(f"default threshold {threshold:.2f} (F1 {f1:.3f} on the training micrographs)")
     return threshold
+
+
+def _shown_items(config: RunConfig, training: list, network_pixel: float) -> list:
+    """Calibration items of the training examples with the picks shown at their display
+    thresholds (as they were labelled), not every pick of the file."""
+    from boxnet_tui.io.layout import match_suffix, pick_file_name
+    from boxnet_tui.io.micrographs import read_info, scan_folder
+    from boxnet_tui.io.star import read_picks
+    from boxnet_tui.model.calibration import item_for_example
+
+    paths = {path.stem: path for path in scan_folder(config.folder)}
+    _, suffix = match_suffix(config.positives, paths)
+    thresholds = config.thresholds or {}
+    items = []
+    for example in training:
+        if example.name not in paths:
+            continue
+        star = Path(config.positives).parent / pick_file_name(example.name, suffix)
+        picks = read_picks(star).above(thresholds.get(example.name, 0.0))
+        shape = read_info(paths[example.name]).shape
+        items.append(item_for_example(example, shape, picks, config.diameter, network_pixel))
+    return items
 
 
 def _save(
@@ -719,6 +750,7 @@ def held_out_check(
         return {"micrograph": held, "error": f"no micrograph {held} in {config.folder}"}
     _, suffix = match_suffix(config.positives, paths)
     reference = read_picks(Path(config.positives).parent / pick_file_name(held, suffix))
+    reference = reference.above((config.thresholds or {}).get(held, 0.0))  # the picks shown
     settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
     base, base_info = load_model(config.base, device)
     prepared = prepare(paths[held], settings, base_info.scale)
@@ -754,15 +786,9 @@ def held_out_check(
 
 
 def _format_heldout(record: dict[str, Any]) -> str:
-    if "error" in record:
-        return f"held-out check of {record['micrograph']}: {record['error']}"
-    parts = [f"held-out {record['micrograph']} ({record['reference']} curated picks):"]
-    for key in ("base", "new"):
-        s = record[key]
-        parts.append(
-            f"{key} precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f}"
-        )
-    return "  ".join(parts)
+    from boxnet_tui.run_monitor import heldout_lines  # the one formatter of the check
+
+    return "\n".join(heldout_lines(record))
 
 
 # --------------------------------------------------------------------------- program

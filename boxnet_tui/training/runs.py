@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import signal
 import socket
 import subprocess
@@ -80,9 +81,12 @@ class RunConfig:
     """Every option of a run, so that it can be resumed or repeated.
 
     Paths are stored absolute. ``iterations`` None means Warp's rule: 100 per curated
-    micrograph trained on, twice that with the public set. The fields from ``batch_size`` to
-    ``particle_fraction`` (and ``seed``, ``iterations``) are :class:`TrainConfig`'s, with its
-    defaults.
+    micrograph trained on, twice that with the public set. ``micrographs`` lists the roots of
+    the micrographs the run takes (chosen when it is made: the curated ones, or all), and
+    ``thresholds`` their display thresholds (picks below are no positives); a run made before
+    these were recorded (None) takes what the folder's curation state says when it prepares.
+    The fields from ``batch_size`` to ``particle_fraction`` (and ``seed``, ``iterations``) are
+    :class:`TrainConfig`'s, with its defaults.
     """
 
     name: str
@@ -98,6 +102,8 @@ class RunConfig:
     iterations: int | None = None
     device: str = "auto"
     hold_out: bool = True
+    micrographs: list[str] | None = None
+    thresholds: dict[str, float] | None = None
     seed: int = 0
     checkpoint_every: int = 100
     batch_size: int = 8
@@ -184,6 +190,8 @@ def validate_config(config: RunConfig) -> RunConfig:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UserError(f"{what} must be a whole number of at least {low}, got {value!r}")
+    if config.micrographs is not None and not config.micrographs:
+        raise UserError("no micrographs to train on")
     if not DEVICE_PATTERN.match(config.device):
         raise UserError(f"device {config.device!r}: use auto, cpu, cuda, cuda:N or mps")
     if config.optimizer not in OPTIMIZERS:
@@ -233,8 +241,14 @@ class RunStatus:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunStatus:
-        known = {f.name for f in fields(cls)} - {"effective_state"}
-        status = cls(**{key: value for key, value in data.items() if key in known})
+        """From ``status.json``'s object. A value of the wrong type or beyond sense (and an
+        unknown key) is dropped, so that its field keeps the default: a damaged file never
+        crashes whoever shows the run."""
+        status = cls()
+        for key, value in data.items():
+            check = _STATUS_CHECKS.get(key)
+            if check is not None and check(value):
+                setattr(status, key, value)
         status.effective_state = status.state
         return status
 
@@ -246,6 +260,33 @@ class RunStatus:
     @property
     def fraction(self) -> float:
         return self.iteration / self.iterations if self.iterations else 0.0
+
+
+def _whole(low: int, high: int = 2**63 - 1, optional: bool = False) -> Any:
+    def check(value: Any) -> bool:
+        if optional and value is None:
+            return True
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    return check
+
+
+def _text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+_STATUS_CHECKS = {
+    "state": lambda value: isinstance(value, str) and value in STATES,
+    "pid": _whole(1, 2**31 - 1, optional=True),  # a pid ever signalled: never 0 or -1
+    "iteration": _whole(0),
+    "iterations": _whole(0, optional=True),
+    "started": _text,
+    "updated": _text,
+    "error": _text,
+    "phase": _text,
+    "pid_start": _whole(0, optional=True),
+    "host": _text,
+}
 
 
 # --------------------------------------------------------------------------- JSON lines
@@ -299,13 +340,38 @@ def read_jsonl(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[dict
     return parse_json_lines(data[:end]), offset + end
 
 
+STEP_NUMBERS = ("loss_new", "loss_old", "lr", "time")
+
+
+def check_metrics_record(record: dict[str, Any]) -> str | None:
+    """Why a ``metrics.jsonl`` record cannot be shown, or None where it can (completed).
+
+    A step line has a whole ``iteration``, and each of :data:`STEP_NUMBERS` is a number or
+    null (a NaN loss is written as null); those missing are set to None here, so that a
+    reader may index them. A held-out line holds an object.
+    """
+    if "heldout" in record:
+        if "iteration" in record:  # each reader must take it for the same kind of line
+            return "both a step and a held-out line"
+        return None if isinstance(record["heldout"], dict) else "heldout is not an object"
+    if "iteration" not in record:
+        return "neither a step nor a held-out line"
+    if not _whole(0)(record["iteration"]):
+        return f"iteration {reprlib.repr(record['iteration'])} is not a whole number"
+    for key in STEP_NUMBERS:
+        value = record.setdefault(key, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"{key} {reprlib.repr(value)} is not a number"
+    return None
+
+
 def parse_json_lines(data: bytes) -> list[dict[str, Any]]:
     """The JSON objects among ``data``'s lines; anything else (a torn line) is skipped."""
     records = []
     for raw in data.splitlines():
         try:
             record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (RecursionError, ValueError):  # not JSON, not UTF-8, nested beyond reason
             continue
         if isinstance(record, dict):
             records.append(record)
@@ -367,6 +433,7 @@ class Run:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.skipped_metrics: list[str] = []  # notes on the bad lines the last read skipped
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -411,7 +478,7 @@ class Run:
             data = json.loads((self.path / STATUS).read_text())
             if isinstance(data, dict):
                 return RunStatus.from_json(data)
-        except (OSError, json.JSONDecodeError, TypeError, ValueError):
+        except (OSError, RecursionError, TypeError, ValueError):
             pass
         return RunStatus()
 
@@ -486,12 +553,27 @@ class Run:
     # metrics and log --------------------------------------------------------
 
     def metrics(self) -> list[dict]:
-        """Every complete line of ``metrics.jsonl`` (a torn last line is skipped)."""
-        return read_jsonl(self.path / METRICS)[0]
+        """Every complete line of ``metrics.jsonl`` (a torn last line is skipped); see
+        :meth:`read_metrics` for the lines skipped and their notes."""
+        return self.read_metrics()[0]
 
     def read_metrics(self, offset: int = 0) -> tuple[list[dict], int]:
-        """Lines from byte ``offset`` on, and the new offset: for tailing (:func:`read_jsonl`)."""
-        return read_jsonl(self.path / METRICS, offset)
+        """Lines from byte ``offset`` on, and the new offset: for tailing (:func:`read_jsonl`).
+
+        Only step lines and held-out lines of the right types are returned (see
+        :func:`check_metrics_record`); each line skipped leaves a one-line note in
+        :attr:`skipped_metrics` (those of the last read).
+        """
+        records, end = read_jsonl(self.path / METRICS, offset)
+        good = []
+        self.skipped_metrics = []
+        for record in records:
+            problem = check_metrics_record(record)
+            if problem is None:
+                good.append(record)
+            else:
+                self.skipped_metrics.append(f"{self.path / METRICS}: a line skipped ({problem})")
+        return good, end
 
     def losses(self) -> list[dict]:
         """The per-step lines only (those with an ``iteration``)."""

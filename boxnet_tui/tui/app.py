@@ -128,6 +128,7 @@ class BoxnetApp(App[None]):
         self.erase = False
         self.brush_size = 2  # index into BRUSH_SIZES
         self.compare_suffix: str | None = None
+        self._compare_cache: tuple[tuple[str, str | None], np.ndarray | None] | None = None
         self._position_dirty = False
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
@@ -230,8 +231,8 @@ class BoxnetApp(App[None]):
 
     def on_micrograph_list_filter_done(self, message: MicrographList.FilterDone) -> None:
         browser = self.query_one(MicrographList)
-        if browser.shown and self.index not in browser.shown:
-            self.show_micrograph(browser.shown[0])
+        if browser.shown and self.index not in browser.shown:  # at the working zoom
+            self.show_micrograph(browser.shown[0], zoom=self.view.zoom if self.view else 0)
         self.query_one(Viewer).focus()
 
     # -- showing a micrograph ------------------------------------------------------------
@@ -290,6 +291,11 @@ class BoxnetApp(App[None]):
         shape = loaded.image.shape
         if position is None:
             position = (shape[1] / 2, shape[0] / 2)
+        # a saved position may come from another micrograph size (or a hand-edited state file)
+        position = (
+            min(max(position[0], 0.0), shape[1] - 1.0),
+            min(max(position[1], 0.0), shape[0] - 1.0),
+        )
         self.cursor = position
         width, height = viewer.frame_size
         self.view = View(shape, width, height, position, zoom).clamped()
@@ -338,13 +344,34 @@ class BoxnetApp(App[None]):
         self._status()
 
     def _compare_picks(self, root: str) -> np.ndarray | None:
+        """The compared set's picks of ``root``, read once per micrograph and set (a redraw
+        follows every key: it must not read a STAR file each time)."""
         from boxnet_tui.io import layout
         from boxnet_tui.io.star import read_picks
 
-        try:
-            return read_picks(layout.pick_path(self.session.folder, root, self.compare_suffix)).xy
-        except UserError:
-            return None
+        key = (root, self.compare_suffix)
+        if self._compare_cache is None or self._compare_cache[0] != key:
+            try:
+                path = layout.pick_path(self.session.folder, root, self.compare_suffix)
+                xy = read_picks(path).xy
+            except UserError:
+                xy = None
+            self._compare_cache = (key, xy)
+        return self._compare_cache[1]
+
+    def _compare_counts(self, shown: np.ndarray) -> str:
+        """``580 matched · 40 only BoxNet · 25 only manual`` (within half a diameter)."""
+        from boxnet_tui.evaluate import match_picks
+
+        other = self._compare_picks(self.session.entries[self.index].root)
+        if other is None:
+            return f"no {self.compare_suffix} picks here"
+        radius = self.session.diameter_px(self.index) / 2  # type: ignore[operator]
+        matched = len(match_picks(shown, other, radius))
+        return (
+            f"{matched} matched · {len(shown) - matched} only {self.session.suffix} · "
+            f"{len(other) - matched} only {self.compare_suffix}"
+        )
 
     def _place_cursor(self) -> None:
         viewer = self.query_one(Viewer)
@@ -382,6 +409,8 @@ class BoxnetApp(App[None]):
                 parts.append(f"brush {mode} {BRUSH_SIZES[self.brush_size]:g} Å")
             if self.grabbed is not None:
                 parts.append("moving a pick: m or enter drops it")
+            if self.compare_suffix:
+                parts.append(self._compare_counts(editor.picks.xy[editor.visible(threshold)]))
         if self.session.is_curated(entry.root):
             parts.append("curated ✓")
         status.update("  │  ".join(parts))
@@ -402,9 +431,7 @@ class BoxnetApp(App[None]):
         editor = self.editor()
         changed = False
         if editor is not None and self.grabbed is not None:
-            changed = self._edit(
-                lambda: editor.move(self.grabbed, *self.cursor, group=self.gesture)
-            )
+            changed = self._edit(lambda: self._move_grabbed(editor))
         if editor is not None and self.brush:
             changed = self._paint(editor) or changed
         view = self.view.follow(*self.cursor)
@@ -414,6 +441,11 @@ class BoxnetApp(App[None]):
         else:
             self._place_cursor()
             self._status()
+
+    def _move_grabbed(self, editor: MicrographEditor) -> None:
+        assert self.grabbed is not None
+        # another window's edit may have shifted the pick in the file: follow it
+        self.grabbed = editor.move(self.grabbed, *self.cursor, group=self.gesture)
 
     def action_move(self, cols: int, rows: int) -> None:
         if self.view is None:
@@ -694,7 +726,8 @@ class BoxnetApp(App[None]):
             self._update_header()
             self.redraw()
 
-        self.push_screen(SuffixScreen(suffixes, ""), chosen)
+        title = f"Compare {self.session.suffix} with which pick set? (newest first)"
+        self.push_screen(SuffixScreen(suffixes, "", title), chosen)
 
     def action_choose_diameter(self) -> None:
         def chosen(diameter: float | None) -> None:
@@ -736,7 +769,8 @@ class BoxnetApp(App[None]):
         from boxnet_tui.tui.screens.pick import PickScreen
 
         model = self.model_name or self.session.model
-        self.push_screen(PickScreen(self.session.diameter, model), self._pick)
+        curated = sum(self.session.is_curated(entry.root) for entry in self.session.entries)
+        self.push_screen(PickScreen(self.session.diameter, model, curated), self._pick)
 
     def workers_in(self, group: str) -> bool:
         return any(w.group == group and w.is_running for w in self.workers)
@@ -784,6 +818,8 @@ class BoxnetApp(App[None]):
                 paths=paths,
                 progress=lambda p: self.call_from_thread(self._picked_one, p),
                 should_stop=lambda: self._job_cancelled,
+                overwrite_curated=request.overwrite_curated,
+                store=self.session.store,  # its marks are read, and cleared where replaced
             )
         except UserError as error:
             self.call_from_thread(self._job_done, str(error), "error")
@@ -798,12 +834,17 @@ class BoxnetApp(App[None]):
         )
         for error in summary.errors[:3]:
             self.call_from_thread(self.notify, error, severity="error")
-        self.call_from_thread(self._job_done, message, "information")
+        note = summary.curated_note("ticking 'overwrite' in the pick form (P)")
+        if note:
+            message += f"; {note.replace('FOLDER', str(self.session.folder))}"
+        severity = "warning" if summary.skipped_curated else "information"
+        self.call_from_thread(self._job_done, message, severity)
 
     def _picked_one(self, progress) -> None:
-        self.query_one("#job-progress", ProgressBar).update(progress=progress.done)
+        bar = self.query_one("#job-progress", ProgressBar)
+        bar.update(total=progress.total, progress=progress.done)  # less curated ones skipped
         index = self.session.index_of(progress.current.stem) if progress.current else None
-        if index is None:
+        if index is None or not progress.written:  # unchanged: keep its editor (and undo)
             return
         self.session.forget_editor(index)
         self.session.update_entry(index)
@@ -882,6 +923,25 @@ class BoxnetApp(App[None]):
         self.push_screen(MonitorScreen(run), chosen)
 
     async def action_quit(self) -> None:
+        if self.workers_in("pick"):  # quitting stops it: the rest would keep their old picks
+            from boxnet_tui.tui.screens.confirm import ConfirmScreen
+
+            bar = self.query_one("#job-progress", ProgressBar)
+            done = f" ({bar.progress:.0f} of {bar.total:.0f} done)" if bar.total else ""
+            question = (
+                f"Picking is running{done}. Quit and stop it? The micrographs not picked yet "
+                "keep their old picks."
+            )
+            self.push_screen(ConfirmScreen(question, "Quit", "Keep picking"), self._quit_if)
+            return
+        self._quit()
+
+    def _quit_if(self, yes: bool | None) -> None:
+        if yes:
+            self._job_cancelled = True
+            self._quit()
+
+    def _quit(self) -> None:
         self._save_position()
         self.cache.close()
         self.exit()

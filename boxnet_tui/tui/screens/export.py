@@ -1,7 +1,8 @@
 """The export screen (`E`): curated picks as Warp's training-example TIFF, with a progress bar.
 
 Writes ``<folder>/boxnet2training/<name>.tif`` (Warp's place for it) through the same core
-function as ``boxnet-tui export``.
+function as ``boxnet-tui export``: the micrographs marked curated (all when none is, or when
+asked), the picks shown at their display thresholds. What a choice takes is read in a worker.
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ class ExportScreen(ModalScreen[Path | None]):
         self.choices = retrain_form.star_choices(folder)
         self.running = False
 
+    def on_mount(self) -> None:
+        self.query_one("#positives").focus()  # the field a user fills first has the keys
+
     def compose(self) -> ComposeResult:
-        positives = [(c.label, str(c.path)) for c in self.choices]
-        optional = [("none", NONE), *positives]
+        positives = [(c.label, str(c.path)) for c in retrain_form.positive_choices(self.choices)]
+        optional = [("none", NONE), *[(c.label, str(c.path)) for c in self.choices]]
         with VerticalScroll(classes="form", id="export-form"):
             yield Static("[b]Export training examples[/b]  (ctrl+s exports, escape closes)")
             yield Label("Positive examples", classes="field-title")
             yield Select(positives, id="positives")
             yield Label("", id="positives-info", classes="info")
+            yield Checkbox("all micrographs (off: those marked curated with c; all when none is)",
+                           id="all_micrographs")  # fmt: skip
             yield Label("Extra important locations", classes="field-title")
             yield Select(optional, value=NONE, allow_blank=False, id="extra_important")
             yield Label("Uncertain locations", classes="field-title")
@@ -61,19 +67,42 @@ class ExportScreen(ModalScreen[Path | None]):
                 yield Button("Close", id="cancel")
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id != "positives" or event.value is Select.NULL:
+        if event.select.id == "positives":
+            self._refresh_info()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "all_micrographs":
+            self._refresh_info()
+
+    def _refresh_info(self) -> None:
+        positives = self._selected("positives")
+        if positives is None:
+            self.query_one("#positives-info", Label).update("")
             return
-        try:
-            found = retrain_form.matched(self.folder, str(event.value))
-        except UserError as error:
-            self.query_one("#positives-info", Label).update(str(error))
-            return
-        self.query_one("#positives-info", Label).update(
-            f"suffix _{found.suffix}: {found.micrographs} micrographs, {found.particles} particles"
+        self._describe(positives, self.query_one("#all_micrographs", Checkbox).value)
+
+    @work(thread=True, exclusive=True, group="describe")
+    def _describe(self, positives: str, all_micrographs: bool) -> None:
+        """What the chosen positives take (read off the UI thread): counts, or the problem."""
+        form = retrain_form.RetrainForm(
+            str(self.folder), positives=positives, all_micrographs=all_micrographs
         )
+        suffix = None
+        try:
+            suffix = retrain_form.matched_for(form, positives).suffix
+            retrain_form.selection(form)
+            text = retrain_form.positives_text(form, "exported")
+        except UserError as error:
+            text = str(error)
+        self.app.call_from_thread(self._described, text, suffix)
+
+    def _described(self, text: str, suffix: str | None) -> None:
+        if not self.is_attached:  # closed while the worker read
+            return
+        self.query_one("#positives-info", Label).update(text)
         out = self.query_one("#out", Input)
-        if not out.value:
-            out.value = found.suffix
+        if suffix and not out.value:
+            out.value = suffix
 
     def _selected(self, key: str) -> str | None:
         value = self.query_one(f"#{key}", Select).value
@@ -111,6 +140,7 @@ class ExportScreen(ModalScreen[Path | None]):
             "extra_important": self._selected("extra_important"),
             "uncertain": self._selected("uncertain"),
             "train_masking": self.query_one("#train_masking", Checkbox).value,
+            "all_micrographs": self.query_one("#all_micrographs", Checkbox).value,
         }
         self._export(positives, diameter, out, options)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from boxnet_tui.model.store import DEFAULT_MODEL, list_models
 from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
@@ -33,15 +34,21 @@ class PickRequest:
     threshold: float | None  # None: the model's calibrated default
     which: str
     device: str = "auto"
+    overwrite_curated: bool = False  # else curated micrographs' picks are kept (skipped)
 
 
 class PickScreen(ModalScreen[PickRequest | None]):
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
 
-    def __init__(self, diameter: float, model: str = DEFAULT_MODEL) -> None:
+    def __init__(self, diameter: float, model: str = DEFAULT_MODEL, curated: int = 0) -> None:
+        """``curated``: how many micrographs of the folder are marked curated."""
         super().__init__()
         self.diameter = diameter
         self.model = model
+        self.curated = curated
+
+    def on_mount(self) -> None:
+        self.query_one("#diameter").focus()  # the field a user fills first has the keys
 
     def compose(self) -> ComposeResult:
         models = list_models()
@@ -49,7 +56,8 @@ class PickScreen(ModalScreen[PickRequest | None]):
         options = []
         for m in models:
             default = f"default threshold {m.threshold:.2f}" if m.threshold is not None else ""
-            options.append((f"{m.name}{'  [mask]' if m.has_mask else ''}  {default}", m.name))
+            label = f"{m.name}{'  [mask]' if m.has_mask else ''}  {default}"
+            options.append((Content(label), m.name))  # plain text: [mask] is no markup tag
         with VerticalScroll(classes="form", id="pick-form"):
             yield Static("[b]Pick micrographs[/b]  (ctrl+s starts, escape cancels)")
             yield Label("Model", classes="field-title")
@@ -66,6 +74,10 @@ class PickScreen(ModalScreen[PickRequest | None]):
             yield Label("Device", classes="field-title")
             yield Select([(d, d) for d in ("auto", "cpu", "cuda")], value="auto",
                          allow_blank=False, id="device")  # fmt: skip
+            yield Label("Curated micrographs", classes="field-title")
+            yield Label(_curated_text(self.curated), id="curated-info", classes="info")
+            yield Checkbox("overwrite their picks too (backups in matching/.backup)",
+                           id="overwrite_curated", disabled=not self.curated)  # fmt: skip
             yield Label("", id="pick-error", classes="error")
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start")
@@ -91,6 +103,7 @@ class PickScreen(ModalScreen[PickRequest | None]):
             threshold,
             str(self.query_one("#which", Select).value),
             str(self.query_one("#device", Select).value),
+            self.query_one("#overwrite_curated", Checkbox).value,
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -105,6 +118,14 @@ class PickScreen(ModalScreen[PickRequest | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _curated_text(count: int) -> str:
+    if not count:
+        return "no micrograph is marked curated"
+    if count == 1:
+        return "1 micrograph is marked curated: its picks and mask are kept unless ticked below"
+    return f"{count} micrographs are marked curated: their picks and masks are kept unless ticked"
 
 
 def choose_paths(

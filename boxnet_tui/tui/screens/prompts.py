@@ -17,14 +17,17 @@ class SuffixScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, suffixes: list[str], current: str) -> None:
+    def __init__(
+        self, suffixes: list[str], current: str, title: str = "Pick set to show (newest first)"
+    ) -> None:
         super().__init__()
         self.suffixes = suffixes
         self.current = current
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Pick set to show (newest first)")
+            yield Label(self.title_text)
             options = [
                 Option(s + ("  (shown)" if s == self.current else ""), id=s) for s in self.suffixes
             ]

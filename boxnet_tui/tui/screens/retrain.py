@@ -12,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
@@ -43,9 +44,12 @@ class RetrainScreen(ModalScreen[str | None]):
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         form = self.form
-        models = [(f"{m.name}  [mask]" if m.has_mask else m.name, m.name) for m in list_models()]
-        positives = [(c.label, str(c.path)) for c in self.choices]
-        optional = [("none", NONE), *positives]
+        models = [  # plain text: [mask] is no markup tag
+            (Content(f"{m.name}  [mask]" if m.has_mask else m.name), m.name) for m in list_models()
+        ]
+        offered = [(c.label, str(c.path)) for c in self.choices]
+        positives = [(c.label, str(c.path)) for c in retrain_form.positive_choices(self.choices)]
+        optional = [("none", NONE), *offered]
         with VerticalScroll(id="retrain", classes="form"):
             yield Static("[b]Retrain a BoxNet[/b]  (ctrl+s starts, escape cancels)")
             yield from self._field("Base model (the masking ones marked)", "base")
@@ -77,6 +81,11 @@ class RetrainScreen(ModalScreen[str | None]):
             yield from self._field("Device", "device")
             yield Select([(d, d) for d in retrain_form.DEVICES], value=form.device,
                          allow_blank=False, id="device", compact=True)  # fmt: skip
+            # last, so that the fields above keep their Tab order (scripts and habits rely on it)
+            yield from self._field("Micrographs (off: those marked curated with c; all when "
+                                   "none is)", "all_micrographs")  # fmt: skip
+            yield Checkbox("curated only", value=form.all_micrographs, id="all_micrographs",
+                           compact=True)  # fmt: skip
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -110,6 +119,7 @@ class RetrainScreen(ModalScreen[str | None]):
         form.public_set = self.query_one("#public_set", Checkbox).value
         form.public_folder = self.query_one("#public_folder", Input).value.strip()
         form.train_masking = self.query_one("#train_masking", Checkbox).value
+        form.all_micrographs = self.query_one("#all_micrographs", Checkbox).value
         form.iterations = self.query_one("#iterations", Input).value.strip()
         form.device = selected("device") or "auto"
         return form
@@ -138,6 +148,9 @@ class RetrainScreen(ModalScreen[str | None]):
         # the box's tick shows only in colour: say it in words too (tmux, monochrome)
         self.query_one("#public_set", Checkbox).label = "on" if form.public_set else "off"
         self.query_one("#train_masking", Checkbox).label = "on" if form.train_masking else "off"
+        self.query_one("#all_micrographs", Checkbox).label = (
+            "all micrographs" if form.all_micrographs else "curated only"
+        )
         self.query_one("#start", Button).disabled = bool(problems) or self.starting
         return problems
 
@@ -145,6 +158,8 @@ class RetrainScreen(ModalScreen[str | None]):
         value = getattr(self.form, key)
         if value is None:
             return ""
+        if key == "positives":  # what is trained: the curated micrographs, the picks shown
+            return retrain_form.positives_text(self.form)
         try:
             found = retrain_form.matched_for(self.form, value)
         except UserError:

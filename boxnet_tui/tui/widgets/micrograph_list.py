@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from boxnet_tui.curation import Entry
+from boxnet_tui.curation import Entry, distinct_names
 
 
 class MicrographList(Vertical):
@@ -26,8 +27,9 @@ class MicrographList(Vertical):
         super().__init__(id=id)
         self.shown: list[int] = []  # entry indices in display order
         self._row_of: dict[int, int] = {}  # entry index -> its row, for a folder of thousands
-        self._rows: dict[int, tuple[Text, Text, Text, Text]] = {}
-        self._names: list[str] = []
+        self._rows: dict[int, tuple[Text, ...]] = {}
+        self._names: list[str] = []  # full names: the filter matches them
+        self._shown_names: list[str] = []  # the parts that tell them apart
         self._filling = False
 
     def compose(self) -> ComposeResult:
@@ -59,11 +61,19 @@ class MicrographList(Vertical):
         return (Text("✓" if curated else "", style="bold green"), picks, mask, name)
 
     def set_entries(self, rows: list[tuple[Text, Text, Text, Text]], names: list[str]) -> None:
-        self._rows = dict(enumerate(rows))
         self._names = names
+        self._shown_names = distinct_names(names)
+        self._rows = {index: self._named(index, row) for index, row in enumerate(rows)}
         self._refill()
 
+    def _named(self, index: int, row: tuple[Text, Text, Text, Text]) -> tuple[Text, ...]:
+        """The row with its name cut to the part that tells it from the others."""
+        name = row[3]
+        short = self._shown_names[index] if index < len(self._shown_names) else name.plain
+        return (*row[:3], Text(short, style=name.style))
+
     def update_entry(self, index: int, row: tuple[Text, Text, Text, Text]) -> None:
+        row = self._named(index, row)
         self._rows[index] = row
         if index not in self._row_of:
             return
@@ -94,6 +104,13 @@ class MicrographList(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.FilterDone())
+
+    def on_key(self, event: events.Key) -> None:
+        # escape leaves the filter as enter does (keeping it), so the next key is a command
+        if event.key == "escape" and self.query_one("#filter", Input).has_focus:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.FilterDone())
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
