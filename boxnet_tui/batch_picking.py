@@ -9,6 +9,14 @@ such a micrograph is skipped when its pick file of the suffix exists, and keeps 
 only the mask would change. Told to (``overwrite_curated``), the pick first backs up what it
 replaces (:mod:`boxnet_tui.io.backups`) and clears the curated mark, as the content changed.
 The mark is read again just before each write: the app picks while its user curates.
+
+For folders of thousands (``pick --shard K/N``, ``pick --watch``): each pick file starts with a
+record of the model and settings that made it (:mod:`boxnet_tui.pick_log`), so a re-run skips
+what is already picked the same way (``skip_picked``) and finishes the rest; ``shard`` takes
+one share of the folder (:mod:`boxnet_tui.shards`); ``log`` writes each failure to the shard's
+log, which ``pick-status`` counts. :func:`load_picker` and :func:`pick_paths` are the two
+halves of :func:`pick_folder`, for a caller that picks batch after batch with one model
+(:mod:`boxnet_tui.watch`).
 """
 
 from __future__ import annotations
@@ -27,15 +35,18 @@ from boxnet_tui.curation_state import StateStore, load_state
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale, prepare_for_network, scaled_shape
 from boxnet_tui.io import layout
+from boxnet_tui.io.atomic import atomic_path
 from boxnet_tui.io.backups import back_up
 from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, resize_mask, write_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
-from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.io.star import Picks, picks_table, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
-from boxnet_tui.model.store import DEFAULT_MODEL, ModelInfo, load_model
+from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
+from boxnet_tui.pick_log import PickLog, PickRecipe, file_digest, read_record
 from boxnet_tui.picking import check_diameter, pick
+from boxnet_tui.shards import Shard
 
 DEFAULT_THRESHOLD = 0.5
 MIN_SIDE_PX = 64  # px of the network's input, below which a micrograph holds no tile's context
@@ -98,6 +109,10 @@ class FolderSummary:
     kept_masks: list[str] = field(default_factory=list)  # curated roots picked, mask kept
     uncurated: list[str] = field(default_factory=list)  # curated roots replaced (forced)
     backups: list[Path] = field(default_factory=list)  # of what a forced pick replaced
+    micrographs: int = 0  # in the folder (or ``paths``) and the shard
+    already_picked: int = 0  # skipped: their pick files carry this model's and settings' record
+    stopped: bool = False  # ``should_stop`` ended the run before the last micrograph
+    log_problem: str | None = None  # why the run's log could not be written
 
     def curated_note(self, force: str = "--overwrite-curated") -> str:
         """One line on the curated micrographs skipped or replaced ("" when none was);
@@ -207,19 +222,43 @@ def pick_prepared(
 
 
 def save_picks(
-    folder: Path, result: MicrographPicks, suffix: str, *, write_junk_mask: bool
+    folder: Path,
+    result: MicrographPicks,
+    suffix: str,
+    *,
+    write_junk_mask: bool,
+    record: str | None = None,
 ) -> None:
     """Write ``matching/<root>_<suffix>.star`` (and the junk mask) atomically, each under
-    the write lock an app window's edit takes (so neither write drops the other)."""
+    the write lock an app window's edit takes (so neither write drops the other).
+
+    ``record``: a comment line put first in the STAR file, in the same atomic write
+    (:meth:`boxnet_tui.pick_log.PickRecipe.line`). The mask is written first, so a pick file
+    with its record means that both are on disk, whenever the process is killed.
+    """
     assert result.picks is not None
     root = result.path.stem
-    star = layout.pick_path(folder, root, suffix)
-    with locked(star):
-        write_picks(star, result.picks, result.path.name)
     if write_junk_mask and result.junk is not None:
         mask = layout.mask_path(folder, root)
         with locked(mask):
             write_mask(mask, result.junk)
+    star = layout.pick_path(folder, root, suffix)
+    with locked(star):
+        if record is None:
+            write_picks(star, result.picks, result.path.name)
+        else:
+            _write_recorded_picks(star, result.picks, result.path.name, record)
+
+
+def _write_recorded_picks(star: Path, picks: Picks, micrograph_name: str, record: str) -> None:
+    """``write_picks`` with ``record`` as the file's first line, atomically."""
+    import starfile
+
+    table = picks_table(picks, micrograph_name)
+    with atomic_path(star) as tmp:
+        starfile.write(table, tmp, overwrite=True)
+        body = tmp.read_bytes()
+        tmp.write_bytes(record.encode("utf-8") + b"\n" + body)
 
 
 def _curated_now(folder: Path, store: StateStore | None) -> set[str]:
@@ -237,6 +276,7 @@ def _save_guarded(
     overwrite_curated: bool,
     store: StateStore | None,
     summary: FolderSummary,
+    record: str | None = None,
 ) -> bool:
     """Write the picks unless that replaces a curated micrograph's picks unasked (False).
 
@@ -245,7 +285,7 @@ def _save_guarded(
     """
     root = result.path.stem
     if root not in _curated_now(folder, store):
-        save_picks(folder, result, suffix, write_junk_mask=write_junk_mask)
+        save_picks(folder, result, suffix, write_junk_mask=write_junk_mask, record=record)
         return True
     star = layout.pick_path(folder, root, suffix)
     mask = layout.mask_path(folder, root)
@@ -258,7 +298,7 @@ def _save_guarded(
         summary.kept_masks.append(root)
     replaced = [path for path, replace in ((star, star.exists()), (mask, mask_replaced)) if replace]
     backups = [back_up(path) for path in replaced]  # before anything is written
-    save_picks(folder, result, suffix, write_junk_mask=write_junk_mask)
+    save_picks(folder, result, suffix, write_junk_mask=write_junk_mask, record=record)
     summary.backups.extend(backups)
     if replaced:
         (store or StateStore(folder)).set_curated(root, False)
@@ -282,6 +322,57 @@ def _prefetched(
             yield path, current
 
 
+@dataclass
+class Picker:
+    """A model loaded for picking, the settings it picks with, and the pick set it writes."""
+
+    network: BoxNet
+    info: ModelInfo
+    device: torch.device
+    settings: PickSettings  # the threshold resolved
+    suffix: str
+    recipe: PickRecipe
+
+
+def load_picker(
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    settings: PickSettings | None = None,
+    *,
+    suffix: str | None = None,
+    device: str = "auto",
+) -> Picker:
+    """Load ``model`` on ``device`` for picking with ``settings`` into the set ``suffix``.
+
+    Raises:
+        UserError: unknown model, no such device, diameter out of range, a bad suffix.
+    """
+    settings = settings or PickSettings()
+    check_diameter(settings.diameter)
+    torch_device = resolve_device(device)
+    network, info = load_model(model, torch_device)
+    fuse_for_inference(network)
+    if settings.threshold is None:
+        settings = replace(settings, threshold=default_threshold(info))
+    suffix = suffix or info.name
+    layout.pick_file_name("", suffix)  # a bad suffix is refused before any pick
+    assert settings.threshold is not None
+    recipe = PickRecipe(
+        model=info.name,
+        weights=file_digest(info.path / WEIGHTS if info.path is not None else None),
+        diameter=float(settings.diameter),
+        threshold=float(settings.threshold),
+        pixel_size=settings.pixel_size,
+        min_mask_distance=float(settings.min_mask_distance),
+        invert=bool(settings.invert),
+    )
+    return Picker(network, info, torch_device, settings, suffix, recipe)
+
+
+def is_picked(folder: Path, root: str, picker: Picker) -> bool:
+    """Whether the micrograph's pick file carries ``picker``'s record (same model, settings)."""
+    return read_record(layout.pick_path(folder, root, picker.suffix)) == picker.recipe.fingerprint
+
+
 def pick_folder(
     folder: str | os.PathLike[str],
     model: str | os.PathLike[str] = DEFAULT_MODEL,
@@ -294,6 +385,9 @@ def pick_folder(
     should_stop: Callable[[], bool] | None = None,
     overwrite_curated: bool = False,
     store: StateStore | None = None,
+    shard: Shard | None = None,
+    skip_picked: bool = False,
+    log: bool = False,
 ) -> FolderSummary:
     """Pick every micrograph of ``folder`` (or ``paths``), writing STAR files and masks.
 
@@ -301,6 +395,9 @@ def pick_folder(
     nothing is written for it; the others carry on. A curated micrograph whose pick file of
     the suffix exists is skipped (``skipped_curated``) unless ``overwrite_curated``; see the
     module's note. ``store``: the app's curation state, whose marks are read and cleared too.
+    ``shard``: only the micrographs of this share of the folder. ``skip_picked``: leave out the
+    micrographs whose pick file records this model and these settings (``already_picked``).
+    ``log``: append the run and its failures to the shard's log (:class:`PickLog`).
 
     Raises:
         UserError: bad folder, no micrographs, unknown model, diameter out of range.
@@ -311,47 +408,109 @@ def pick_folder(
     paths = scan_folder(folder) if paths is None else paths
     if not paths:
         raise UserError(f"{folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
-    torch_device = resolve_device(device)
-    network, info = load_model(model, torch_device)
-    fuse_for_inference(network)
-    if settings.threshold is None:
-        settings = replace(settings, threshold=default_threshold(info))
-    suffix = suffix or info.name
-    layout.pick_file_name("", suffix)  # a bad suffix is refused before any pick
-    summary = FolderSummary()
+    shard = shard or Shard()
+    paths = shard.select(paths)
+    picker = load_picker(model, settings, suffix=suffix, device=device)
+    summary = FolderSummary(micrographs=len(paths))
     if not overwrite_curated:  # not worth picking: their picks will not be written
         curated = _curated_now(folder, store)
-        kept = [
+        kept = {
             p
             for p in paths
-            if p.stem in curated and layout.pick_path(folder, p.stem, suffix).exists()
-        ]
-        summary.skipped_curated.extend(p.stem for p in kept)
+            if p.stem in curated and layout.pick_path(folder, p.stem, picker.suffix).exists()
+        }
+        summary.skipped_curated.extend(p.stem for p in paths if p in kept)
         paths = [p for p in paths if p not in kept]
+    if skip_picked:
+        todo = [p for p in paths if not is_picked(folder, p.stem, picker)]
+        summary.already_picked = len(paths) - len(todo)
+        paths = todo
+    pick_log = PickLog(folder, picker.suffix, shard) if log else None
+    if pick_log is not None:
+        pick_log.start(
+            picker.recipe, mode="pick", device=str(picker.device), micrographs=len(paths)
+        )
+    pick_paths(
+        picker,
+        folder,
+        paths,
+        summary,
+        progress=progress,
+        should_stop=should_stop,
+        overwrite_curated=overwrite_curated,
+        store=store,
+        log=pick_log,
+    )
+    if pick_log is not None:
+        end_log(pick_log, summary, "stopped" if summary.stopped else "done")
+    return summary
+
+
+def end_log(pick_log: PickLog, summary: FolderSummary, reason: str) -> None:
+    """The ``end`` record of a run; notes in ``summary`` if the log could not be written."""
+    pick_log.end(
+        picked=summary.picked,
+        failed=len(summary.errors),
+        already=summary.already_picked,
+        seconds=summary.seconds,
+        reason=reason,
+    )
+    summary.log_problem = pick_log.problem
+
+
+def pick_paths(
+    picker: Picker,
+    folder: Path,
+    paths: list[Path],
+    summary: FolderSummary,
+    *,
+    progress: Callable[[FolderProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    overwrite_curated: bool = False,
+    store: StateStore | None = None,
+    log: PickLog | None = None,
+) -> list[tuple[Path, bool]]:
+    """Pick ``paths`` (all of them: no curated or shard filter here) into ``summary``.
+
+    Returns:
+        (path, picked or kept) for each micrograph handled, in order: False where it failed.
+        Those left out by ``should_stop`` are not in it (``summary.stopped`` is set).
+    """
+    handled: list[tuple[Path, bool]] = []
+    settings, info = picker.settings, picker.info
+    record = picker.recipe.line()
     start = time.perf_counter()
+    seconds = summary.seconds
     for done, (path, future) in enumerate(_prefetched(paths, settings, info.scale), start=1):
         if should_stop is not None and should_stop():
+            summary.stopped = True
             break
         written = False
         try:
-            result = pick_prepared(network, future.result(), settings, torch_device)
+            result = pick_prepared(picker.network, future.result(), settings, picker.device)
             written = _save_guarded(
                 folder,
                 result,
-                suffix,
+                picker.suffix,
                 write_junk_mask=info.has_mask,
                 overwrite_curated=overwrite_curated,
                 store=store,
                 summary=summary,
+                record=record,
             )
             if written:
                 summary.picked += 1
                 assert result.picks is not None
                 summary.particles += len(result.picks)
+            handled.append((path, True))
         except (UserError, OSError, MemoryError) as error:
             # one line for this micrograph and the batch goes on (a read-only matching/, a
             # full disk or a file-size limit, an allocation beyond this machine)
-            summary.errors.append(_failure(path, error))
+            message = _failure(path, error)
+            summary.errors.append(message)
+            handled.append((path, False))
+            if log is not None:
+                log.failed(path, message, picker.recipe)
         if progress is not None:
             progress(
                 FolderProgress(
@@ -363,5 +522,5 @@ def pick_folder(
                     written,
                 )
             )
-    summary.seconds = time.perf_counter() - start
-    return summary
+    summary.seconds = seconds + time.perf_counter() - start
+    return handled

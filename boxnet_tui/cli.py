@@ -6,8 +6,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from boxnet_tui import __version__
@@ -45,6 +48,31 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
+DEVICES = "auto, cpu, cuda, cuda:K (GPU K of those visible, from 0) or mps"
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"give {DEVICES}, got {text!r}")
+    return text
+
+
+def _shard(text: str):
+    from boxnet_tui.shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -91,8 +119,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from boxnet_tui.folder import describe
+    from boxnet_tui.io.layout import find_layout
 
     entries = describe(args.folder)
+    print(find_layout(args.folder).describe())
     failed = 0
     totals: dict[str, list[int]] = {}  # suffix -> [micrographs, picks]
     for entry in entries:
@@ -165,16 +195,32 @@ def cmd_pick(args: argparse.Namespace) -> int:
         invert=args.invert,
         batch_size=args.batch_size,
     )
+    from boxnet_tui.io.layout import convention_note, find_layout, matching_dir
+
+    print(find_layout(args.folder).describe(), flush=True)
+    watch_only = [
+        flag for flag in ("settle", "poll", "idle_exit") if getattr(args, flag) is not None
+    ]
+    if watch_only and not args.watch:
+        raise UserError(f"--{watch_only[0].replace('_', '-')} goes with --watch")
+    if args.watch:
+        return _pick_watch(args, settings)
     show = _progress_bar if sys.stderr.isatty() or args.progress else None
-    summary = pick_folder(
-        args.folder,
-        args.model,
-        settings,
-        suffix=args.suffix,
-        device=args.device,
-        progress=show,
-        overwrite_curated=args.overwrite_curated,
-    )
+    stop = threading.Event()
+    with _stop_on_signals(stop) as caught:
+        summary = pick_folder(
+            args.folder,
+            args.model,
+            settings,
+            suffix=args.suffix,
+            device=args.device,
+            progress=show,
+            should_stop=stop.is_set,
+            overwrite_curated=args.overwrite_curated,
+            shard=args.shard,
+            skip_picked=not args.repick,
+            log=True,
+        )
     if show is not None:
         print(file=sys.stderr)
     for error in summary.errors:
@@ -184,10 +230,130 @@ def cmd_pick(args: argparse.Namespace) -> int:
         f"picked {summary.picked} micrographs, {summary.particles} particles "
         f"in {summary.seconds:.1f} s ({rate:.2f} micrographs/s); {len(summary.errors)} failed"
     )
+    _pick_counts(args, summary)
+    if summary.picked:
+        print(f"written to {matching_dir(args.folder)}; {convention_note()}")
+    note = summary.curated_note()
+    if note:
+        print(note.replace("boxnet-tui restore FOLDER", f"{PROG} restore {args.folder}"))
+    if summary.stopped:
+        print(
+            f"stopped before the end: the same command picks the rest "
+            f"({PROG} pick-status {args.folder} counts them)"
+        )
+        return 128 + (caught[0] if caught else signal.SIGINT)
+    return 1 if summary.errors else 0
+
+
+def _pick_counts(args: argparse.Namespace, summary) -> None:
+    """The lines on the shard, on what was skipped as already picked, on the log."""
+    if summary.log_problem:
+        print(
+            f"{PROG}: the pick log could not be written ({summary.log_problem}); "
+            "pick-status will not count this run's failures",
+            file=sys.stderr,
+        )
+    if args.shard is not None and not args.shard.whole:
+        print(f"shard {args.shard}: {summary.micrographs} micrographs of {args.folder}")
+    if summary.already_picked:
+        print(
+            f"{summary.already_picked} micrographs already picked with this model and these "
+            "settings were skipped (--repick picks them again)"
+        )
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """Ctrl+C and SIGTERM (a scheduler ending the job) set ``stop``: the micrograph being picked
+    is finished and written, then the command ends; a second Ctrl+C stops at once. Yields the
+    signals caught."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signal handlers belong to the main thread
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        stop.set()
+        print(
+            f"\n{PROG}: stopping after the current micrograph (Ctrl+C again stops at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = {
+        signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield caught
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _pick_watch(args: argparse.Namespace, settings) -> int:
+    from boxnet_tui.watch import DEFAULT_POLL, DEFAULT_SETTLE, watch_folder
+
+    shard = "" if args.shard is None or args.shard.whole else f" (shard {args.shard})"
+    print(
+        f"watching {args.folder}{shard}: each micrograph is picked once whole; Ctrl+C ends",
+        flush=True,
+    )
+
+    def picked(progress) -> None:
+        if progress.written and progress.current is not None:
+            print(f"picked {progress.current.name} ({progress.done} in this run)", flush=True)
+
+    def notice(line: str) -> None:
+        print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        summary = watch_folder(
+            args.folder,
+            args.model,
+            settings,
+            suffix=args.suffix,
+            device=args.device,
+            shard=args.shard,
+            repick=args.repick,
+            overwrite_curated=args.overwrite_curated,
+            poll=DEFAULT_POLL if args.poll is None else args.poll,
+            settle=DEFAULT_SETTLE if args.settle is None else args.settle,
+            idle_exit=args.idle_exit,
+            should_stop=stop.is_set,
+            progress=picked,
+            notice=notice,
+        )
+    print(
+        f"watch ended: picked {summary.picked} micrographs, {summary.particles} particles; "
+        f"{len(summary.errors)} failed"
+    )
+    _pick_counts(args, summary)
     note = summary.curated_note()
     if note:
         print(note.replace("boxnet-tui restore FOLDER", f"{PROG} restore {args.folder}"))
     return 1 if summary.errors else 0
+
+
+def _status_suffix(args: argparse.Namespace) -> str:
+    if args.suffix is not None:
+        return check_path_name(args.suffix, "suffix")
+    if Path(args.model).is_dir():  # a model folder: its name is the suffix
+        from boxnet_tui.model.store import find_model
+
+        return find_model(args.model).name
+    return check_model_name(args.model)
+
+
+def cmd_pick_status(args: argparse.Namespace) -> int:
+    from boxnet_tui.pick_status import format_status, pick_status
+
+    status = pick_status(args.folder, _status_suffix(args), args.shards)
+    print(format_status(status, failures_shown=args.failures))
+    return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -252,6 +418,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as error:  # a folder that cannot be written, a full disk
         raise UserError(f"{error.filename or args.out}: {error.strerror or error}") from None
     print(f"wrote {count} micrographs of training examples to {args.out}")
+    from boxnet_tui.io.layout import mask_path
+
+    masked = sum(mask_path(args.folder, root).is_file() for root in selection.micrographs)
+    if masked:
+        print(f"junk labels from the masks of {masked} of them (as Warp exports them)")
+    return 0
+
+
+def cmd_export_picks(args: argparse.Namespace) -> int:
+    from boxnet_tui.io.layout import convention_note
+    from boxnet_tui.io.pick_exchange import export_pick_set
+
+    summary = export_pick_set(
+        args.folder,
+        args.suffix,
+        args.format,
+        args.out,
+        all_micrographs=args.all,
+        box_size=args.box_size,
+        micrograph_prefix=args.micrograph_prefix,
+        flip_y=args.flip_y,
+    )
+    line = (
+        f"wrote {summary.picks} picks of {summary.micrographs} micrographs ({args.format}) "
+        f"to {args.out}"
+    )
+    if summary.hidden:
+        line += f"; {summary.hidden} hidden below the display threshold left out"
+    print(line)
+    print(convention_note() + (", then y flipped" if args.flip_y else ""))
+    return 0
+
+
+def cmd_import_picks(args: argparse.Namespace) -> int:
+    from boxnet_tui.io.pick_exchange import import_pick_files, summary_lines
+
+    summary = import_pick_files(
+        args.folder,
+        args.files,
+        args.suffix,
+        args.format,
+        replace=args.replace,
+        flip_y=args.flip_y,
+    )
+    for line in summary_lines(summary, args.folder, args.suffix):
+        print(line)
     return 0
 
 
@@ -523,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     pick.add_argument("--suffix", default=None, help="pick set name (default: the model's)")
     pick.add_argument("--min-mask-distance", type=float, default=0.0, help="Å from junk")
     pick.add_argument("--invert", action="store_true", help="negative stain: bright particles")
-    pick.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pick.add_argument("--device", type=_device, default="auto", help=DEVICES)
     pick.add_argument("--batch-size", type=_count, default=4)
     pick.add_argument("--progress", action="store_true", help="progress bar even when piped")
     pick.add_argument(
@@ -533,7 +745,59 @@ def build_parser() -> argparse.ArgumentParser:
         "by default); what is replaced is kept in matching/.backup and mask/.backup, and the "
         "curated mark is cleared",
     )
+    pick.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="pick only shard K of N (from 0): the micrographs whose name hashes to K, a share "
+        "that stays put as files are added; in a SLURM array: "
+        "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+    )
+    pick.add_argument(
+        "--repick",
+        action="store_true",
+        help="pick again the micrographs already picked with this model and these settings "
+        "(recorded in their pick files; skipped by default, so a re-run finishes the rest)",
+    )
+    pick.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep picking micrographs as they appear, each once whole (size and mtime still "
+        "for --settle seconds, all the bytes its header declares); Ctrl+C or SIGTERM ends it "
+        "after the current micrograph",
+    )
+    pick.add_argument(
+        "--settle", type=_seconds, default=None, help="--watch: seconds a file must hold still (5)"
+    )
+    pick.add_argument(
+        "--poll", type=_positive, default=None, help="--watch: seconds between looks (2)"
+    )
+    pick.add_argument(
+        "--idle-exit",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="--watch: end after this long with nothing new (default: never)",
+    )
     pick.set_defaults(run=cmd_pick)
+
+    pick_status = commands.add_parser(
+        "pick-status",
+        help="how many micrographs are picked, failed and pending, per shard",
+        description="Count, from the files alone, the micrographs of FOLDER picked, failed and "
+        "pending in a pick set, per shard of the newest pick run (or --shards N): picked = the "
+        "pick file records that run's model and settings; failed = logged in "
+        "matching/.picklog/<suffix>/ by a run with them.",
+    )
+    pick_status.add_argument("folder", type=Path)
+    pick_status.add_argument("--model", default="BoxNetMask", help="its name is the pick set")
+    pick_status.add_argument("--suffix", default=None, help="the pick set (default: --model's)")
+    pick_status.add_argument("--shards", type=_count, default=None, help="N (default: the run's)")
+    pick_status.add_argument(
+        "--failures", type=int, default=10, help="failed micrographs listed (default 10)"
+    )
+    pick_status.set_defaults(run=cmd_pick_status)
 
     restore = commands.add_parser(
         "restore", help="list the backups a pick made of curated files, or restore one"
@@ -556,10 +820,71 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="FILE.tif")
     export.add_argument("--extra-important", type=Path, default=None, help="STAR (weight 4)")
     export.add_argument("--uncertain", type=Path, default=None, help="STAR (weight 0)")
-    export.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
+    export.add_argument(
+        "--train-masking",
+        action="store_true",
+        help="require a junk mask for every micrograph (junk labels come from every mask/*.tif "
+        "there is, as Warp exports them)",
+    )
     export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     export.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
     export.set_defaults(run=cmd_export)
+
+    export_picks = commands.add_parser(
+        "export-picks",
+        help="write a pick set for cryoSPARC, RELION, crYOLO, Topaz or EMAN",
+        description="Write the pick set SUFFIX (curated micrographs, picks shown at each "
+        "display threshold) in another program's format: cryosparc (one STAR for Import "
+        "Particle Stack), relion (a folder of coordinate STARs and autopick.star), cbox and box "
+        "(a folder, one file a micrograph), topaz (one table). Centres in pixels of the "
+        "micrograph as Warp reads it.",
+    )
+    export_picks.add_argument("folder", type=Path)
+    export_picks.add_argument("--suffix", required=True, help="the pick set (e.g. manual)")
+    export_picks.add_argument(
+        "--format", required=True, choices=["cryosparc", "relion", "cbox", "topaz", "box"]
+    )
+    export_picks.add_argument(
+        "--out", type=Path, required=True, help="a file (cryosparc, topaz) or a folder"
+    )
+    export_picks.add_argument(
+        "--all", action="store_true", help="every micrograph with picks, not only curated ones"
+    )
+    export_picks.add_argument("--box-size", type=_positive, default=None, help="px (cbox, box)")
+    export_picks.add_argument(
+        "--micrograph-prefix",
+        default="",
+        help="put before each micrograph file name in rlnMicrographName (relion, cryosparc), "
+        "e.g. MotionCorr/job002/Movies/",
+    )
+    export_picks.add_argument(
+        "--flip-y", action="store_true", help="y = height - 1 - y (a reader of TIFF rows top down)"
+    )
+    export_picks.set_defaults(run=cmd_export_picks)
+
+    import_picks = commands.add_parser(
+        "import-picks",
+        help="bring Topaz, crYOLO, EMAN or RELION picks in as a pick set to curate",
+        description="Turn Topaz tables, crYOLO CBOX/STAR, EMAN .box, RELION coordinate STARs "
+        "(or autopick.star) and particle STARs into matching/<root>_SUFFIX.star of FOLDER, "
+        "scores kept. The format is told by content. An existing pick set is never replaced "
+        "unless --replace (then backed up first).",
+    )
+    import_picks.add_argument("folder", type=Path)
+    import_picks.add_argument("files", nargs="+", metavar="FILE_OR_DIR", help="pick files")
+    import_picks.add_argument("--suffix", required=True, help="the pick set to write")
+    import_picks.add_argument(
+        "--format", default=None, choices=["topaz", "cbox", "star", "box"], help="force one"
+    )
+    import_picks.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace existing files of this pick set (each backed up in matching/.backup)",
+    )
+    import_picks.add_argument(
+        "--flip-y", action="store_true", help="y = height - 1 - y (picks of TIFF rows top down)"
+    )
+    import_picks.set_defaults(run=cmd_import_picks)
 
     train = commands.add_parser("train", help="retrain a model on curated picks (a run)")
     train.add_argument("folder", type=Path, nargs="?", help="the micrograph folder")

@@ -1,47 +1,137 @@
 """What the viewer shows: a micrograph prepared for the eye, the view onto it, and the frame.
 
 A micrograph is prepared once (binned to at most ``PREPARED_SIDE`` px, low-passed, stretched
-to uint8) when it is loaded or prefetched. Each frame then crops the view region, resizes it
-to the display and draws the mask tint and pick circles: a few milliseconds, with no FFT.
-The cursor is not drawn here: the viewer overlays it, so moving it costs no new frame.
+to uint8) when it is loaded or prefetched; a new low-pass or contrast (``DisplaySettings``)
+restyles the binned image kept beside it, in the same background thread. Each frame then crops
+the view region, resizes it to the display and draws the mask tint, the picks (circles
+coloured by score, or centre dots where circles would be a carpet) and a minimap: a few
+milliseconds, with no FFT. The cursor and the pick it points at are not drawn here: the viewer
+overlays them, so moving the cursor costs no new frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
-from boxnet_tui.imaging import display_image
+from boxnet_tui.imaging import bin_image, contrast_stretch, lowpass_filter, normalise
 from boxnet_tui.io.micrographs import Micrograph
 
 PREPARED_SIDE = 2048  # enough detail for zoom ×4 on a wide terminal, 4 MB at most
+PREVIEW_SIDE = 256  # the minimap's source, made beside the prepared image (off the UI thread)
 LOWPASS_ANGSTROM = 20.0
 MAX_ZOOM = 5  # 2**5 = 32× over "fit"
+LOWPASS_STEPS: tuple[float | None, ...] = (None, 10.0, 20.0, 40.0)  # Å, weakest first
+CLIP_STEPS = (0.1, 0.5, 2.0, 5.0)  # % of pixels clipped to black and to white: more contrast
+CLIP_PERCENT = 0.5
 
-PICK_COLOUR = (64, 255, 96)
+PICK_COLOUR = (64, 255, 96)  # picks without a score, and the top of the score ramp
+LOW_SCORE_COLOUR = (255, 120, 0)  # the bottom of the score ramp: the doubtful ones
 GRABBED_COLOUR = (255, 220, 0)
+TARGET_COLOUR = (0, 230, 255)  # the pick x and m act on
 COMPARE_COLOUR = (255, 96, 255)
+MINIMAP_VIEW_COLOUR = (255, 220, 0)
+MINIMAP_BORDER_COLOUR = (160, 160, 160)
 MASK_COLOUR = np.array([255, 40, 40], dtype=np.float32)
 MASK_ALPHA = 0.35
 
+# Overview: circles whose radius is under MIN_CIRCLE_PX display pixels, or whose outlines
+# would cover more than MAX_INK of the view, become centre dots (700 circles at ×1 are a carpet)
+MIN_CIRCLE_PX = 3.0
+MAX_INK = 0.35
+OVERVIEW_MODES = ("auto", "dots", "circles")
+MINIMAP_FRACTION = 0.16  # the minimap's longer side, of the view's shorter side
+CORNERS = ("bottom-right", "top-left")
 
-@dataclass
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """How a micrograph is prepared for the eye: Gaussian low-pass (Å, None: none) and the
+    percent of pixels clipped at each end of the grey scale (more clipped: more contrast)."""
+
+    lowpass: float | None = LOWPASS_ANGSTROM
+    clip: float = CLIP_PERCENT
+
+    def step_lowpass(self, step: int) -> DisplaySettings:
+        """One step along ``LOWPASS_STEPS`` (+1: stronger), kept at the ends."""
+        return replace(self, lowpass=_step(LOWPASS_STEPS, self.lowpass, step))
+
+    def step_contrast(self, step: int) -> DisplaySettings:
+        """One step along ``CLIP_STEPS`` (+1: more contrast), kept at the ends."""
+        return replace(self, clip=_step(CLIP_STEPS, self.clip, step))  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        """``low-pass 20 Å · clip 0.5%`` for the status line."""
+        lowpass = f"low-pass {self.lowpass:g} Å" if self.lowpass else "no low-pass"
+        return f"{lowpass} · clip {self.clip:g}%"
+
+
+def _step(steps: tuple, value: object, step: int) -> object:
+    at = steps.index(value) if value in steps else 0
+    return steps[min(len(steps) - 1, max(0, at + step))]
+
+
+@dataclass(eq=False)
 class PreparedImage:
-    """A micrograph for the eye: ``pixels`` (uint8) is the micrograph binned by ``factor``."""
+    """A micrograph for the eye: ``pixels`` (uint8) is the micrograph binned by ``factor``.
+
+    ``source`` is the binned micrograph before low-pass and stretch (float16, normalised), kept
+    so that new ``settings`` need no new read; None where only ``pixels`` are known.
+    """
 
     pixels: np.ndarray
     factor: int
     shape: tuple[int, int]  # the micrograph's (rows, columns)
     pixel_size: float
+    source: np.ndarray | None = None
+    settings: DisplaySettings = field(default_factory=DisplaySettings)
+    preview: Image.Image | None = None  # at most PREVIEW_SIDE px, for the minimap
+    thumbnails: dict = field(default_factory=dict, repr=False)  # minimap images by size
 
 
-def prepare(micrograph: Micrograph) -> PreparedImage:
-    pixels, factor = display_image(
-        micrograph.data, micrograph.pixel_size, PREPARED_SIDE, lowpass_angstrom=LOWPASS_ANGSTROM
+def prepare(micrograph: Micrograph, settings: DisplaySettings | None = None) -> PreparedImage:
+    """Bin ``micrograph`` to at most ``PREPARED_SIDE`` px and style it by ``settings``."""
+    data = micrograph.data
+    factor = max(1, math.ceil(max(data.shape) / PREPARED_SIDE))
+    binned = normalise(np.nan_to_num(bin_image(data, factor)))
+    source = np.clip(binned, -6e4, 6e4).astype(np.float16)  # half the memory; plenty for the eye
+    shape: tuple[int, int] = (data.shape[0], data.shape[1])
+    unstyled = PreparedImage(
+        np.zeros((0, 0), np.uint8), factor, shape, micrograph.pixel_size, source
     )
-    return PreparedImage(pixels, factor, micrograph.data.shape, micrograph.pixel_size)  # type: ignore[arg-type]
+    return restyle(unstyled, settings or DisplaySettings())
+
+
+def restyle(prepared: PreparedImage, settings: DisplaySettings) -> PreparedImage:
+    """``prepared`` with new ``settings``: low-pass and stretch of its ``source`` (an FFT)."""
+    if prepared.source is None:
+        raise ValueError("this prepared image keeps no source to restyle")
+    image = prepared.source.astype(np.float32)
+    if settings.lowpass:
+        spectrum = np.fft.rfft2(image)
+        spectrum *= lowpass_filter(
+            image.shape, prepared.pixel_size * prepared.factor, settings.lowpass
+        )
+        image = np.fft.irfft2(spectrum, s=image.shape).astype(np.float32)
+    pixels = contrast_stretch(image, settings.clip, 100.0 - settings.clip)
+    return PreparedImage(
+        pixels,
+        prepared.factor,
+        prepared.shape,
+        prepared.pixel_size,
+        prepared.source,
+        settings,
+        _preview(pixels),
+    )
+
+
+def _preview(pixels: np.ndarray) -> Image.Image:
+    preview = Image.fromarray(pixels, mode="L")
+    preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
+    return ImageOps.autocontrast(preview, cutoff=1)  # averaging flattens it: stretch it again
 
 
 @dataclass
@@ -101,20 +191,148 @@ class View:
         # at an edge the clamped view is this one: same object, so no new frame is made
         return self if moved == self else moved
 
+    @property
+    def extent(self) -> tuple[float, float]:
+        """Micrograph pixels (x, y) across the display."""
+        return self.width * self.scale, self.height * self.scale
+
+    def shows_all(self) -> bool:
+        """Whether the whole micrograph is in view."""
+        rows, cols = self.shape
+        (x0, y0), (w, h) = self.origin, self.extent
+        return x0 <= 0.5 and y0 <= 0.5 and x0 + w >= cols - 0.5 and y0 + h >= rows - 0.5
+
+
+# -- overview: dots, minimap, tile walk --------------------------------------------------------
+def crowded(view: View, xy: np.ndarray | None, radius: float) -> bool:
+    """Whether circles of ``radius`` (micrograph px) at ``xy`` would be a carpet in ``view``:
+    too small to read, or their outlines covering more than ``MAX_INK`` of it."""
+    r = radius / view.scale
+    if r < MIN_CIRCLE_PX:
+        return True
+    if xy is None or not len(xy):
+        return False
+    dx, dy = view.to_display(xy[:, 0], xy[:, 1])
+    inside = int(((dx > -r) & (dx < view.width + r) & (dy > -r) & (dy < view.height + r)).sum())
+    ink = inside * 2 * math.pi * r * _line_width(r) / max(1, view.width * view.height)
+    return ink > MAX_INK
+
+
+def pick_style(mode: str, view: View, xy: np.ndarray | None, radius: float) -> str:
+    """``dots`` or ``circles``: what overview ``mode`` (one of ``OVERVIEW_MODES``) draws."""
+    if mode == "auto":
+        return "dots" if crowded(view, xy, radius) else "circles"
+    return mode
+
+
+def minimap_size(view: View) -> tuple[int, int]:
+    """The minimap's (width, height) in display pixels, in the micrograph's proportions."""
+    rows, cols = view.shape
+    side = max(8, round(min(view.width, view.height) * MINIMAP_FRACTION))
+    if cols >= rows:
+        return side, max(4, round(side * rows / cols))
+    return max(4, round(side * cols / rows)), side
+
+
+def minimap_box(view: View, corner: str) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) display pixels of the minimap in ``corner``, border included."""
+    w, h = minimap_size(view)
+    if corner == "top-left":
+        return 1, 1, w + 2, h + 2
+    return view.width - w - 3, view.height - h - 3, view.width - 2, view.height - 2
+
+
+def minimap_corner(view: View, cursor: tuple[float, float]) -> str | None:
+    """Where the minimap goes (None: not shown, the whole micrograph is in view).
+
+    Bottom-right, where in a walk the next tile (or the one below) shows what it hides;
+    top-left at the micrograph's bottom-right corner (no tile after it) and where the cursor
+    is under it.
+    """
+    if view.shows_all():
+        return None
+    rows, cols = view.shape
+    (x0, y0), (w, h) = view.origin, view.extent
+    corner = "top-left" if x0 + w >= cols - 0.5 and y0 + h >= rows - 0.5 else "bottom-right"
+    dx, dy = view.to_display(*cursor)
+    left, top, right, bottom = minimap_box(view, corner)
+    if left - 2 <= dx <= right + 2 and top - 2 <= dy <= bottom + 2:
+        corner = CORNERS[1 - CORNERS.index(corner)]
+    return corner
+
+
+def tile_centres(
+    view: View, overlap: float = 0.0, minimap: bool = False
+) -> list[tuple[float, float]]:
+    """Centres of the views that walk the micrograph at ``view``'s zoom, row by row.
+
+    Neighbouring tiles overlap by ``overlap`` micrograph px (a particle diameter: one cut at
+    a tile's edge is whole in the next) and, with the minimap shown, by its size too, so that
+    what it hides in one tile another shows.
+    """
+    rows, cols = view.shape
+    span_x, span_y = view.extent
+    over_x = over_y = overlap
+    if minimap:
+        w, h = minimap_size(view)
+        over_x, over_y = max(overlap, (w + 4) * view.scale), max(overlap, (h + 4) * view.scale)
+
+    def axis(length: float, span: float, over: float) -> list[float]:
+        if span >= length:
+            return [length / 2]
+        step = span - over if span - over > span / 4 else span / 4
+        count = max(2, math.ceil((length - span) / step) + 1)
+        first, last = span / 2, length - span / 2
+        return [first + i * (last - first) / (count - 1) for i in range(count)]
+
+    return [(x, y) for y in axis(rows, span_y, over_y) for x in axis(cols, span_x, over_x)]
+
+
+# -- what is drawn over the image ---------------------------------------------------------------
+def score_range(scores: np.ndarray) -> tuple[float, float] | None:
+    """The (lowest, highest) score of a pick set; None without scores (or all alike)."""
+    finite = scores[np.isfinite(scores)] if len(scores) else scores
+    if not len(finite):
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high - low > 1e-6 else None
+
+
+def score_colours(scores: np.ndarray, span: tuple[float, float] | None) -> np.ndarray:
+    """(N, 3) uint8 colours: ``LOW_SCORE_COLOUR`` at the lowest score of ``span`` to
+    ``PICK_COLOUR`` at its highest; picks without a score (or no span) get ``PICK_COLOUR``."""
+    colours = np.tile(np.array(PICK_COLOUR, np.float32), (len(scores), 1))
+    if span is None or not len(scores):
+        return colours.astype(np.uint8)
+    low, high = span
+    scored = np.isfinite(scores)
+    t = np.clip((scores[scored] - low) / (high - low), 0.0, 1.0)[:, None]
+    ramp_low, ramp_high = np.array(LOW_SCORE_COLOUR, np.float32), np.array(PICK_COLOUR, np.float32)
+    colours[scored] = ramp_low + t * (ramp_high - ramp_low)
+    return np.round(colours).astype(np.uint8)
+
 
 @dataclass
 class Overlay:
-    """What is drawn over the image: picks (display-visible ones), the mask, a second set."""
+    """What is drawn over the image: picks (display-visible ones), the mask, a second set.
+
+    ``scores`` (aligned with ``xy``) colour the picks along ``score_span``; ``style`` is
+    ``circles`` or ``dots``; ``minimap`` is the corner of the minimap (None: none).
+    """
 
     xy: np.ndarray  # (N, 2) micrograph px
     radius: float = 0.0  # micrograph px
     grabbed: int | None = None
     mask: np.ndarray | None = None  # bool at 8 Å/px, covering the whole micrograph
     compare_xy: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    score_span: tuple[float, float] | None = None
+    style: str = "circles"
+    minimap: str | None = None
 
 
 def render(prepared: PreparedImage, view: View, overlay: Overlay | None = None) -> Image.Image:
-    """The RGB frame of ``view``: micrograph, mask tint, pick circles."""
+    """The RGB frame of ``view``: micrograph, mask tint, picks, minimap."""
     grey = _crop_resized(prepared, view)
     if overlay is not None and overlay.mask is not None and overlay.mask.any():
         frame = _tint(np.asarray(grey), overlay.mask, view, prepared.shape)
@@ -122,7 +340,21 @@ def render(prepared: PreparedImage, view: View, overlay: Overlay | None = None) 
         frame = grey.convert("RGB")
     if overlay is not None:
         _draw_picks(frame, view, overlay)
+        if overlay.minimap is not None:
+            _draw_minimap(frame, prepared, view, overlay.minimap)
     return frame
+
+
+def draw_target(frame: Image.Image, x: float, y: float, radius: float) -> None:
+    """Ring the pick at display (x, y) whose circle has ``radius`` display px."""
+    r = max(radius + 1.5, MIN_CIRCLE_PX)
+    width = 1 if r < 12 else 2
+    draw = ImageDraw.Draw(frame)
+    draw.ellipse((x - r, y - r, x + r, y + r), outline=TARGET_COLOUR, width=width)
+
+
+def _line_width(r: float) -> int:
+    return 1 if r < 12 else 2
 
 
 def _crop_resized(prepared: PreparedImage, view: View) -> Image.Image:
@@ -163,9 +395,10 @@ def _tint(grey: np.ndarray, mask: np.ndarray, view: View, shape: tuple[int, int]
 def _draw_picks(frame: Image.Image, view: View, overlay: Overlay) -> None:
     draw = ImageDraw.Draw(frame)
     r = max(1.0, overlay.radius / view.scale)
-    width = 1 if r < 12 else 2
+    width = _line_width(r)
+    side = max(1, round(r / 3))  # of a dot
 
-    def circles(xy: np.ndarray, colour: tuple[int, int, int], skip: int | None = None) -> None:
+    def marks(xy: np.ndarray | None, colours: np.ndarray | tuple, skip: int | None = None) -> None:
         if xy is None or not len(xy):
             return
         dx, dy = view.to_display(xy[:, 0], xy[:, 1])
@@ -173,10 +406,56 @@ def _draw_picks(frame: Image.Image, view: View, overlay: Overlay) -> None:
         for i in np.flatnonzero(shown):
             if i == skip:
                 continue
-            draw.ellipse((dx[i] - r, dy[i] - r, dx[i] + r, dy[i] + r), outline=colour, width=width)
+            colour = colours if isinstance(colours, tuple) else tuple(colours[i].tolist())
+            x, y = float(dx[i]), float(dy[i])
+            if overlay.style != "dots":
+                draw.ellipse((x - r, y - r, x + r, y + r), outline=colour, width=width)
+            elif side <= 2:
+                x0, y0 = round(x - (side - 1) / 2), round(y - (side - 1) / 2)
+                draw.rectangle((x0, y0, x0 + side - 1, y0 + side - 1), fill=colour)
+            else:
+                h = side / 2
+                draw.ellipse((x - h, y - h, x + h, y + h), fill=colour)
 
-    circles(overlay.compare_xy, COMPARE_COLOUR)
-    circles(overlay.xy, PICK_COLOUR, skip=overlay.grabbed)
+    marks(overlay.compare_xy, COMPARE_COLOUR)
+    if overlay.scores is not None and overlay.score_span is not None:
+        colours: np.ndarray | tuple = score_colours(overlay.scores, overlay.score_span)
+    else:
+        colours = PICK_COLOUR
+    marks(overlay.xy, colours, skip=overlay.grabbed)
     if overlay.grabbed is not None and overlay.grabbed < len(overlay.xy):
         gx, gy = view.to_display(*overlay.xy[overlay.grabbed])
         draw.ellipse((gx - r, gy - r, gx + r, gy + r), outline=GRABBED_COLOUR, width=width + 1)
+
+
+def _draw_minimap(frame: Image.Image, prepared: PreparedImage, view: View, corner: str) -> None:
+    """The whole micrograph, small, with the part in view outlined."""
+    w, h = minimap_size(view)
+    left, top, right, bottom = minimap_box(view, corner)
+    thumbnail = prepared.thumbnails.get((w, h))
+    if thumbnail is None:
+        if prepared.preview is None:
+            prepared.preview = _preview(prepared.pixels)
+        thumbnail = prepared.preview.resize((w, h), Image.Resampling.BOX).convert("RGB")
+        prepared.thumbnails[(w, h)] = thumbnail
+    frame.paste(thumbnail, (left + 1, top + 1))
+    draw = ImageDraw.Draw(frame)
+    draw.rectangle((left, top, right, bottom), outline=MINIMAP_BORDER_COLOUR)
+    rows, cols = view.shape
+    (x0, y0), (span_x, span_y) = view.origin, view.extent
+    fx, fy = w / cols, h / rows
+    box = (
+        left + 1 + max(0.0, x0) * fx,
+        top + 1 + max(0.0, y0) * fy,
+        left + 1 + min(float(cols), x0 + span_x) * fx - 1,
+        top + 1 + min(float(rows), y0 + span_y) * fy - 1,
+    )
+    draw.rectangle(
+        (
+            round(box[0]),
+            round(box[1]),
+            max(round(box[0]), round(box[2])),
+            max(round(box[1]), round(box[3])),
+        ),
+        outline=MINIMAP_VIEW_COLOUR,
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from textual.geometry import Region
 
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.io.masks import read_mask
@@ -178,7 +179,9 @@ def test_cursor_moves_do_not_re_encode_the_image(folder):
         assert viewer.encodes == encodes
         col, row = viewer.cursor_cell
         assert tuple(viewer.query_one("#cursor").styles.offset) != (0, 0) or (col, row) == (0, 0)
-        await pilot.press("tab", "x")  # an edit does redraw
+        await pilot.press("tab")  # onto a pick: its ring, a few cells over the frame
+        assert viewer.encodes == encodes and viewer.target is not None
+        await pilot.press("x")  # an edit does redraw
         assert viewer.encodes == encodes + 1
 
     run(folder, body)
@@ -366,8 +369,10 @@ def test_question_mark_lists_every_key(folder):
     async def body(app, pilot):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        keys = str(app.screen.query_one("DataTable").get_row_at(0))
-        assert "h j k l" in keys
+        table = app.screen.query_one("#help-keys")
+        shown = [strip.text for strip in table.render_lines(Region(0, 0, *table.size))]
+        assert any("h j k l" in line for line in shown)
+        assert any(line.lstrip().startswith("w / W") for line in shown)  # a key of issue 12
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -614,3 +619,186 @@ def test_the_list_shows_the_part_of_the_names_that_differs_and_filters_on_all(tm
         assert app.query_one(MicrographList).shown == [1]
 
     run(tmp_path, body)
+
+
+# -- legibility: the target, Tab's orders, overview, minimap, tile walk, low-pass, contrast ----
+def test_the_pick_x_acts_on_is_ringed_and_its_score_shown(folder):
+    write_picks(folder / "matching" / "mic2_BoxNet.star", Picks([200.0], [200.0]), "mic2.mrc")
+
+    async def body(app, pilot):
+        viewer = app.query_one(Viewer)
+        app.set_cursor(0.0, 0.0)
+        await pilot.pause()
+        assert viewer.target is None and "score" not in status(app)
+        app.set_cursor(305.0, 104.0)  # within half a diameter of the 0.9 pick at (300, 100)
+        await pilot.pause()
+        assert app.target() == 0 and "score 0.90" in status(app)
+        dx, dy = app.view.to_display(300.0, 100.0)
+        assert viewer.target is not None and viewer.target[:2] == pytest.approx((dx, dy))
+        ring, g = viewer.query_one("#ring"), viewer.geometry
+        left, top = ring.styles.offset.x.value, ring.styles.offset.y.value
+        assert (
+            left <= dx / g.x < left + ring.size.width and top <= dy / g.y < top + ring.size.height
+        )
+        await pilot.press("x")  # removes the ringed one
+        assert sorted(star(folder).x) == [100.0, 200.0] and viewer.target is None
+        assert ring.styles.offset.x.value < 0  # the ring is off the view
+        await pilot.press("n")
+        await ready(app, pilot, 1)
+        app.set_cursor(200.0, 200.0)
+        await pilot.pause()
+        assert "no score" in status(app)  # a file without scores
+
+    run(folder, body)
+
+
+def test_tab_reads_rows_one_diameter_high_not_raw_y(tmp_path):
+    folder = make_folder(tmp_path, count=1)
+    picks = Picks([300.0, 100.0, 200.0, 150.0], [102.0, 110.0, 95.0, 250.0], [0.9, 0.8, 0.7, 0.6])
+    write_picks(folder / "matching" / "mic1_BoxNet.star", picks, "mic1.mrc")
+
+    async def body(app, pilot):
+        app.set_cursor(0.0, 0.0)
+        seen = []
+        for _ in range(4):
+            await pilot.press("tab")
+            seen.append(app.cursor)
+        # the first row (y 95-110) left to right, then the next: raw y went 200, 300, 100
+        assert seen == [(100.0, 110.0), (200.0, 95.0), (300.0, 102.0), (150.0, 250.0)]
+        await pilot.press("shift+tab")
+        assert app.cursor == (300.0, 102.0)
+
+    run(folder, body)
+
+
+def test_o_makes_tab_step_lowest_score_first(folder):
+    async def body(app, pilot):
+        app.set_cursor(0.0, 0.0)
+        await pilot.press("o")
+        assert "tab: lowest score first" in status(app)
+        await pilot.press("tab")
+        assert app.cursor == (200.0, 300.0)  # 0.2
+        await pilot.press("tab")
+        assert app.cursor == (100.0, 200.0)  # 0.5
+        await pilot.press("shift+tab")
+        assert app.cursor == (200.0, 300.0)
+        await pilot.press("x", "tab")  # the doubtful one removed: on to the next lowest
+        assert len(star(folder)) == 2 and app.cursor == (100.0, 200.0)
+        await pilot.press("tab")
+        assert app.cursor == (300.0, 100.0)  # 0.9
+        await pilot.press("o")  # reading order again
+        assert "lowest score" not in status(app)
+        await pilot.press("tab")
+        assert app.cursor == (100.0, 200.0)
+
+    run(folder, body)
+
+
+def test_a_crowded_micrograph_shows_dots_until_zoomed_in(tmp_path):
+    folder = make_folder(tmp_path, count=1)
+    xs, ys = np.meshgrid(np.arange(20.0, 400.0, 38.0), np.arange(20.0, 400.0, 38.0))
+    picks = Picks(xs.ravel(), ys.ravel(), np.linspace(0.5, 1.0, xs.size))
+    write_picks(folder / "matching" / "mic1_BoxNet.star", picks, "mic1.mrc")
+
+    async def body(app, pilot):
+        assert app.drawn[0] == "dots" and "picks as dots" in status(app)
+        await pilot.press("plus")
+        assert app.drawn[0] == "circles" and "dots" not in status(app)
+        await pilot.press("O")  # dots at any zoom
+        assert app.overview == "dots" and app.drawn[0] == "dots"
+        await pilot.press("O", "minus")  # circles at any zoom
+        assert app.overview == "circles" and app.drawn[0] == "circles"
+        await pilot.press("O")  # auto again
+        assert app.overview == "auto" and app.drawn[0] == "dots"
+
+    run(folder, body)
+
+
+def test_M_shows_and_hides_the_minimap_when_zoomed_in(folder):
+    async def body(app, pilot):
+        assert app.drawn[1] is None  # ×1 shows all: no minimap
+        await pilot.press("plus", "plus")
+        assert app.drawn[1] == "bottom-right"
+        frame = np.asarray(app.query_one(Viewer)._frame)
+        from boxnet_tui.display import minimap_box
+
+        left, top, right, bottom = minimap_box(app.view, "bottom-right")
+        assert (frame[top : bottom + 1, left : right + 1] == (255, 220, 0)).all(axis=2).any()
+        await pilot.press("M")
+        assert app.drawn[1] is None
+        await pilot.press("M")
+        assert app.drawn[1] == "bottom-right"
+
+    run(folder, body)
+
+
+def test_w_walks_the_micrograph_tile_by_tile_at_the_working_zoom(folder):
+    from boxnet_tui.display import tile_centres
+
+    async def body(app, pilot):
+        await pilot.press("w")
+        assert app.tile is None  # ×1 shows it all: nothing to walk
+        await pilot.press("plus", "plus", "w")
+        tiles = tile_centres(app.view, app.session.diameter_px(0), minimap=True)
+        assert app.view.centre == tiles[0] and app.cursor == tiles[0]
+        assert f"zoom ×4 tile 1/{len(tiles)}" in status(app)
+        await pilot.press("w", "w")
+        assert app.view.centre == tiles[2] and f"tile 3/{len(tiles)}" in status(app)
+        await pilot.press("W")
+        assert app.view.centre == tiles[1]
+        await pilot.press("right", "w")  # a look around in the tile: the walk goes on
+        assert app.view.centre == tiles[2]
+        await pilot.press("W", "W", "W")  # the first tile: stays
+        assert app.view.centre == tiles[0]
+        await pilot.press("minus")
+        assert app.tile is None and "tile" not in status(app)
+
+    run(folder, body)
+
+
+def test_f_and_comma_full_stop_step_the_low_pass_and_contrast(folder):
+    from boxnet_tui.display import DisplaySettings
+
+    async def settled(app, pilot) -> None:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    async def body(app, pilot):
+        assert "low-pass 20 Å · clip 0.5%" in status(app)
+        before = app.loaded.image.pixels.copy()
+        await pilot.press("f")
+        await settled(app, pilot)
+        assert app.loaded.image.settings.lowpass == 40.0 and "low-pass 40 Å" in status(app)
+        assert not np.array_equal(app.loaded.image.pixels, before)
+        await pilot.press("F", "F", "F", "full_stop")
+        await settled(app, pilot)
+        assert app.loaded.image.settings == DisplaySettings(lowpass=None, clip=2.0)
+        assert "no low-pass · clip 2%" in status(app) and "…" not in status(app)
+        await pilot.press("comma", "comma", "comma")
+        await settled(app, pilot)
+        assert app.loaded.image.settings.clip == 0.1
+        await pilot.press("n")  # the next micrograph comes with the same settings
+        await ready(app, pilot, 1)
+        await settled(app, pilot)
+        assert app.loaded.image.settings == DisplaySettings(lowpass=None, clip=0.1)
+
+    run(folder, body)
+
+
+def test_the_new_keys_are_in_the_help_and_the_readme():
+    from boxnet_tui.tui.screens.help import KEYS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    bound = {key for b in BoxnetApp.BINDINGS for key in b.key.split(",")}  # type: ignore[union-attr]
+    for keys, binding in [
+        ("o", ["o"]),
+        ("w / W", ["w", "W"]),
+        ("O", ["O"]),
+        ("M", ["M"]),
+        ("f / F", ["f", "F"]),
+        (", / .", ["comma", "full_stop"]),
+    ]:
+        assert keys in [k for k, _ in KEYS]
+        assert set(binding) <= bound
+        readme_keys = " / ".join(f"`{k}`" for k in keys.split(" / "))
+        assert f"| {readme_keys} |" in readme

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from textual.widgets._toast import Toast
 
+from boxnet_tui.curation import CurationSession
 from boxnet_tui.io.examples import read_examples
 from boxnet_tui.io.star import Picks, read_picks, write_picks
 from boxnet_tui.training import runs
+from boxnet_tui.tui.app import BoxnetApp
 from boxnet_tui.tui.screens.export import ExportScreen
+from boxnet_tui.tui.screens.help import KEYS
 from boxnet_tui.tui.screens.pick import PickScreen
 from boxnet_tui.tui.screens.retrain import RetrainScreen
-from tests.test_app import make_folder, run, status
+from tests.test_app import DIAMETER, make_folder, ready, run, status
 
 FIELDS = (
     "base",
@@ -163,12 +168,12 @@ def test_export_screen_writes_warps_tiff_with_progress(folder):
         await _wait_for(pilot, lambda: screen.query_one("#out").value, "the positives read")
         info = str(screen.query_one("#positives-info").render())
         assert "3 micrographs (none marked curated: all are used), 9 particles" in info
-        assert screen.query_one("#out").value == "BoxNet"
+        assert screen.query_one("#out").value == "BoxNet_3micrographs"  # what the file holds
         await pilot.press("ctrl+s")
         await _wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen), "the export")
 
     run(folder, body)
-    examples = read_examples(folder / "boxnet2training" / "BoxNet.tif")
+    examples = read_examples(folder / "boxnet2training" / "BoxNet_3micrographs.tif")
     assert len(examples) == 3
 
 
@@ -267,3 +272,166 @@ def test_forms_never_offer_falsepositives_as_positives(folder):
             await pilot.press("escape")
 
     run(folder, body)
+
+
+# --------------------------------------------------------------------------- smaller faults
+
+
+def screen_rows(app) -> list[str]:
+    """The screen as rows of plain text, as a terminal would show it."""
+    strips = app.screen._compositor.render_strips()
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
+def run_at(folder: Path, size: tuple[int, int], body, *, notifications: bool = False) -> None:
+    """``run`` at another terminal size; with ``notifications``, toasts are shown."""
+
+    async def main() -> None:
+        app = BoxnetApp(CurationSession(folder, diameter=DIAMETER), graphics="halfcell")
+        async with app.run_test(size=size, notifications=notifications) as pilot:
+            await ready(app, pilot)
+            await body(app, pilot)
+            await app.workers.wait_for_complete()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(160, 60), (80, 90)])
+def test_help_shows_every_description_whole(folder, size):
+    """Issue 12: at 160 columns the help cut its descriptions; on a narrow screen they wrap."""
+
+    async def body(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        region = app.screen.query_one("#help-keys").content_region
+        rows = [row[region.x : region.right] for row in screen_rows(app)[region.y : region.bottom]]
+        column = max(len(keys) for keys, _ in KEYS) + 2  # the keys, then the descriptions
+        shown: list[tuple[str, list[str]]] = []
+        for row in rows[1:]:  # under the column titles
+            if row[:column].strip():
+                shown.append((row[:column].strip(), []))
+            shown[-1][1].append(row[column:].strip())
+        assert [keys for keys, _ in shown] == [keys for keys, _ in KEYS]
+        for (_, parts), (keys, what) in zip(shown, KEYS, strict=True):
+            assert " ".join(parts).split() == what.split(), keys
+            if size[0] >= 160 and len(what) <= 80:
+                assert len(parts) == 1, keys  # one row each
+
+    run_at(folder, size, body)
+
+
+def test_the_command_palette_names_each_command_once(folder):
+    """Issue 12: "Keys" was there twice (Textual's key panel and the help screen)."""
+
+    async def body(app, pilot):
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), titles
+        keys = [c for c in app.get_system_commands(app.screen) if c.title == "Keys"]
+        assert [c.callback for c in keys] == [app.action_help]
+        assert "Key panel" in titles
+
+    run(folder, body)
+
+
+def test_toasts_leave_the_status_line_visible(folder):
+    """Issue 12: a notification covered the status line's zoom field."""
+
+    async def body(app, pilot):
+        await pilot.press("c")  # says "mic1 marked curated"
+        await pilot.pause(0.3)
+        (toast,) = app.screen.query(Toast)
+        status_row = app.query_one("#status").region
+        assert toast.region.bottom <= status_row.y, (toast.region, status_row)
+        assert "zoom ×" in screen_rows(app)[status_row.y]
+
+    run_at(folder, (120, 40), body, notifications=True)
+
+
+def test_the_retrain_form_keeps_what_was_typed_for_the_session(folder, monkeypatch):
+    """Issue 12: escape and r again lost the typed name; `d` still moves the diameter."""
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+
+    async def body(app, pilot):
+        await pilot.press("r")
+        screen = app.screen
+        await pilot.press(*"KeptNet")
+        screen.query_one("#iterations").value = "30"
+        screen.query_one("#all_micrographs").value = True
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.press("r")
+        screen = app.screen
+        assert isinstance(screen, RetrainScreen)
+        assert screen.query_one("#name").value == "KeptNet"
+        assert screen.query_one("#iterations").value == "30"
+        assert screen.query_one("#all_micrographs").value is True
+        assert screen.query_one("#diameter").value == f"{DIAMETER:g}"
+        await pilot.press("escape")
+        app.session.set_diameter(150.0)  # as `d` does
+        await pilot.press("r")
+        screen = app.screen
+        assert screen.query_one("#diameter").value == "150"
+        assert screen.query_one("#name").value == "KeptNet"
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not isinstance(app.screen, RetrainScreen), "the start")
+        await pilot.pause()
+        if app.screen is not app.screen_stack[0]:
+            await pilot.press("escape")  # the run's monitor
+        await pilot.press("r")
+        screen = app.screen
+        assert screen.query_one("#name").value == ""  # KeptNet is taken now
+        assert screen.query_one("#iterations").value == "30"
+        await pilot.press("escape")
+
+    run(folder, body)
+    assert runs.find_run("KeptNet").config().diameter == 150.0
+
+
+def test_export_names_the_file_after_what_it_holds_and_keeps_the_form(folder):
+    """Issue 12: the file name defaulted to the pick set's (the model's) name."""
+    positives = str(folder / "matching" / "mic1_BoxNet.star")
+
+    async def body(app, pilot):
+        await pilot.press("c", "E")  # mic1 curated
+        screen = app.screen
+        screen.query_one("#positives").value = positives
+        await _wait_for(pilot, lambda: screen.query_one("#out").value, "the default name")
+        assert screen.query_one("#out").value == "BoxNet_1curated"
+        screen.query_one("#all_micrographs").value = True
+        await _wait_for(
+            pilot, lambda: screen.query_one("#out").value == "BoxNet_3micrographs", "all 3"
+        )
+        await pilot.press("escape")
+        await pilot.press("E")  # the choices are kept
+        screen = app.screen
+        assert screen.query_one("#positives").value == positives
+        assert screen.query_one("#all_micrographs").value is True
+        await _wait_for(
+            pilot, lambda: screen.query_one("#out").value == "BoxNet_3micrographs", "kept"
+        )
+        screen.query_one("#out").value = "Mine"  # typed: kept, and no longer the default
+        screen.query_one("#all_micrographs").value = False
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one("#out").value == "Mine"
+        await pilot.press("escape")
+        await pilot.press("E")
+        screen = app.screen
+        assert screen.query_one("#out").value == "Mine"
+        screen.query_one("#out").value = ""  # emptied: the default again
+        screen.query_one("#all_micrographs").value = True
+        await _wait_for(
+            pilot, lambda: screen.query_one("#out").value == "BoxNet_3micrographs", "default"
+        )
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen), "the export")
+        await pilot.press("E")  # the next default does not replace the file just written
+        screen = app.screen
+        await _wait_for(
+            pilot, lambda: screen.query_one("#out").value == "BoxNet_3micrographs_2", "a new name"
+        )
+        await pilot.press("escape")
+
+    run(folder, body)
+    assert len(read_examples(folder / "boxnet2training" / "BoxNet_3micrographs.tif")) == 3

@@ -189,9 +189,7 @@ def test_shipped_model_finds_small_and_large_particles(tmp_path, diameter):
     folder = tmp_path / "mics"
     pixel = diameter / 30  # 30 px across in the micrograph
     make_dataset(folder, 1, size=1024, pixel_size=pixel, diameter=diameter, seed=21)
-    # Warp's command-line threshold: the calibrated default (0.76) keeps only the surest of
-    # these faint 100 Å particles (recall 0.33, precision 0.98), a known gap
-    settings = PickSettings(diameter=diameter, threshold=0.5)
+    settings = PickSettings(diameter=diameter)  # the model's calibrated default threshold
     summary = pick_folder(folder, "BoxNetMask", settings, device="cpu")
     assert summary.picked == 1
     report = evaluate_folders(

@@ -37,12 +37,25 @@ def test_box_round_trip_and_corner_convention(tmp_path):
     path = tmp_path / "mic1.box"
     write_box(path, PICKS, 64)
     lines = path.read_text().splitlines()
-    assert lines[0] == "68.25\t268.5\t64\t64"  # corner = centre - 32, tab separated
+    assert lines[0] == "68\t268\t64\t64"  # corner = centre - 32, whole pixels, tab separated
     assert len(lines) == 3
     back = read_box(path)
-    np.testing.assert_allclose(back.x, PICKS.x)
-    np.testing.assert_allclose(back.y, PICKS.y)
+    np.testing.assert_allclose(back.x, PICKS.x, atol=0.5)
+    np.testing.assert_allclose(back.y, PICKS.y, atol=0.5)
     assert not back.has_scores
+
+
+def test_box_is_whole_pixels_that_topazs_reader_takes(tmp_path):
+    """Topaz reads each .box field with int(): '298.815' made it fail (issue 13)."""
+    files = pytest.importorskip("topaz.utils.files")
+    path = tmp_path / "mic1.box"
+    write_box(path, Picks([330.815, 40.2], [500.5, 61.7]), 63.6)  # an odd, fractional size
+    for line in path.read_text().splitlines():
+        assert all(field.lstrip("-").isdigit() for field in line.split("\t"))
+    table = files.read_coordinates(str(path))  # Topaz's own reader: centre = corner + w // 2
+    assert list(table["image_name"]) == ["mic1", "mic1"]
+    np.testing.assert_allclose(table["x_coord"], [330.815, 40.2], atol=1.0)
+    np.testing.assert_allclose(table["y_coord"], [500.5, 61.7], atol=1.0)
 
 
 def test_box_reads_spaces_comments_and_a_fifth_column(tmp_path):

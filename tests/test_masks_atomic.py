@@ -102,3 +102,26 @@ def test_atomic_write_keeps_mode_or_follows_umask(tmp_path):
     shared.chmod(0o664)
     atomic_write_text(shared, "y")
     assert shared.stat().st_mode & 0o777 == 0o664
+
+
+def test_a_mask_warps_picker_wrote_reads_right_side_up(tmp_path):
+    """Warp writes every TIFF through Image.WriteTIFF: float, rows flipped, Orientation 4."""
+    junk = np.zeros((24, 16), bool)
+    junk[:6, :4] = True  # the micrograph's first rows (Warp's bottom)
+    path = tmp_path / "mask" / "mic.tif"
+    path.parent.mkdir()
+    stored = junk[::-1].astype(np.float32)
+    tifffile.imwrite(path, stored, compression="lzw", extratags=[(274, "H", 1, 4, True)])
+    np.testing.assert_array_equal(read_mask(path), junk)
+    write_mask(path, junk)  # and written back the same way
+    np.testing.assert_array_equal(tifffile.imread(path) > 0, stored > 0)
+
+
+def test_a_mask_boxnet_tui_wrote_before_the_flip_keeps_its_orientation(tmp_path):
+    """Masks of earlier versions (rows as in memory, tifffile's description, no Orientation
+    tag) must not turn upside down: a painted mask is never silently changed."""
+    junk = np.zeros((24, 16), bool)
+    junk[:6] = True
+    path = tmp_path / "old.tif"
+    tifffile.imwrite(path, np.where(junk, 255, 0).astype(np.uint8), compression="lzw")
+    np.testing.assert_array_equal(read_mask(path), junk)

@@ -28,6 +28,7 @@ from boxnet_tui.tui.monitor_app import MonitorApp
 from boxnet_tui.tui.screens.confirm import ConfirmScreen
 from boxnet_tui.tui.screens.monitor import MonitorScreen
 from boxnet_tui.tui.screens.runs import RunsScreen
+from boxnet_tui.tui.widgets.log_tail import tail_rows
 from boxnet_tui.tui.widgets.loss_plot import LossPlot
 from tests.test_app import DIAMETER, PICKS, SIZE, make_folder, star
 from tests.test_run_monitor import HELDOUT, make_run, step, write_status
@@ -173,6 +174,58 @@ def test_curves_are_thinned_to_the_panel_width():
         assert len(points["old examples"][0]) == len(points["new examples"][0])
 
     attach(run, body)
+
+
+def screen_text(app) -> list[str]:
+    """The screen as rows of plain text, as a terminal would show it."""
+    strips = app.screen._compositor.render_strips()
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
+def shown_in(app, widget) -> str:
+    """The text on screen inside ``widget``'s content region, rows joined by spaces."""
+    region = widget.content_region
+    rows = screen_text(app)[region.y : region.bottom]
+    return " ".join(row[region.x : region.right] for row in rows)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_a_small_terminal_shows_all_the_figures_and_the_newest_log_line(held_lock, size):
+    """Issue 12: at 100x30 the progress text was cut, and the log pane stopped following
+    as soon as a line wrapped."""
+    run = make_run("SmallNet", pid=os.getpid(), iteration=12340, iterations=20000,
+                   phase="training")  # fmt: skip
+    held_lock(run)
+    for iteration in range(10, 12341, 10):
+        run.append_metrics(step(iteration, per_second=0.05))  # hours to go
+    long = "warning: " + "a long message that wraps " * 8
+    lines = [f"iteration {i}/20000  loss new 0.1234  lr 1.00e-03  0.05 it/s" for i in range(6)]
+    lines[2:2] = [long, long]
+    (run.path / "log.txt").write_text("\n".join([*lines, long + " NEWEST"]) + "\n")
+
+    async def main() -> None:
+        app = MonitorApp(run, poll_seconds=POLL)
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda: _monitor(app).updates > 0, "the first read")
+            await pilot.pause()
+            screen = _monitor(app)
+            figures = text(screen, "#run-rate")
+            assert "ETA" in figures and "h" in figures
+            shown = shown_in(app, screen.query_one("#run-rate"))
+            assert shown.split() == figures.split()
+            log = screen.query_one("#run-log")
+            assert log.region.bottom <= size[1] - 1  # above the footer
+            assert shown_in(app, log).rstrip().endswith("NEWEST")
+
+    asyncio.run(main())
+
+
+def test_the_log_tail_keeps_whole_lines_and_the_newest_at_the_bottom():
+    rows = [str(row) for row in tail_rows(["one", "two " * 5, "three"], 10, 3)]
+    assert rows == ["three"]  # "two ..." takes 2 rows: it does not fit beside "three"
+    rows = [str(row) for row in tail_rows(["a", "b", "x" * 25], 10, 2)]
+    assert rows == ["x" * 10, "x" * 5]  # a newest line taller than the pane: its end
+    assert [str(row) for row in tail_rows(["a", "", "b"], 10, 5)] == ["a", "", "b"]
 
 
 # --------------------------------------------------------------------------- attach

@@ -72,7 +72,7 @@ def _parse(path: Path) -> Backup | None:
 def list_backups(folder: str | os.PathLike[str]) -> list[Backup]:
     """Every backup of the folder's picks and masks, newest first."""
     found = []
-    for directory in (layout.matching_dir(folder), Path(folder) / layout.MASK):
+    for directory in (layout.matching_dir(folder), layout.mask_dir(folder)):
         backups = layout.backup_dir(directory)
         if not backups.is_dir():
             continue

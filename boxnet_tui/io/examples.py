@@ -32,7 +32,7 @@ import tifffile
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.atomic import atomic_path
-from boxnet_tui.io.layout import TRAINING
+from boxnet_tui.io.layout import training_dir
 from boxnet_tui.training.labels import Example
 
 PAGES_PER_EXAMPLE = 3
@@ -40,8 +40,9 @@ _LABEL_MAX = 2
 
 
 def examples_path(folder: str | os.PathLike[str], model_name: str) -> Path:
-    """``<folder>/boxnet2training/<model_name>.tif``: where Warp keeps a model's examples."""
-    return Path(folder) / TRAINING / f"{model_name}.tif"
+    """Where Warp keeps a model's examples: ``<folder>/boxnet2training/<model_name>.tif``
+    (Warp 1, flat folders), ``<processing folder>/boxnet3training/<model_name>.tif`` (Warp 2)."""
+    return training_dir(folder) / f"{model_name}.tif"
 
 
 def write_examples(path: str | os.PathLike[str], examples: Sequence[Example]) -> None:

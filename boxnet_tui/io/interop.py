@@ -1,26 +1,32 @@
 """Pick files of other pickers: EMAN ``.box``, Topaz tables, crYOLO ``.cbox`` and RELION STAR.
 
 All coordinates here are in pixels of the micrograph, on the same axes as our STAR files
-(x = column, y = row of the array as stored; no flip). Picks are particle *centres*; formats
-that store boxes store the box's corner, ``corner = centre - size / 2``, and reading gives
-back ``centre = corner + size / 2``. Every write is atomic (a reader never sees half a file,
-and a failed write leaves the old file as it was). Bad input raises :class:`UserError` (or
-:class:`StarError`) with one line that names the file and the problem.
+(x = column, y = row of the micrograph's array as read here, which is Warp's and RELION's
+convention; no flip). Picks are particle *centres*; formats that store boxes store the box's
+corner, ``corner = centre - size / 2``, and reading gives back ``centre = corner + size / 2``.
+Every write is atomic (a reader never sees half a file, and a failed write leaves the old file
+as it was). Bad input raises :class:`UserError` (or :class:`StarError`) with one line that
+names the file and the problem.
 
-=========  ===========================  ===========================================
-format     extension                    one file holds
-=========  ===========================  ===========================================
-``box``    ``.box``                     one micrograph, EMAN1 boxes, no scores
-``topaz``  ``.txt``, ``.tsv``           many micrographs, integer centres, scores
-``cbox``   ``.cbox``                    one micrograph, crYOLO boxes with confidence
-``star``   ``.star``                    one micrograph, RELION coordinates (centres)
-=========  ===========================  ===========================================
+=============  ===================  =======================================================
+format         extension            one file holds
+=============  ===================  =======================================================
+``box``        ``.box``             one micrograph, EMAN1 boxes (integer corners), no scores
+``topaz``      ``.txt``, ``.tsv``   many micrographs, integer centres, scores
+``cbox``       ``.cbox``            one micrograph, crYOLO boxes with confidence
+``star``       ``.star``            RELION coordinates (centres): one micrograph, or many
+                                    told apart by ``rlnMicrographName`` (cryoSPARC's import)
+=============  ===================  =======================================================
+
+:func:`sniff_format` tells them apart by content. The folder-level commands (a whole pick set
+out, files in as a pick set) are in :mod:`boxnet_tui.io.pick_exchange`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +35,16 @@ import pandas as pd
 
 from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io.atomic import atomic_write_text
-from boxnet_tui.io.star import Picks, read_picks, read_star_blocks, write_picks
+from boxnet_tui.io.star import (
+    NAME,
+    SCORE,
+    Picks,
+    X,
+    Y,
+    read_picks,
+    read_star_blocks,
+    write_picks,
+)
 
 FORMATS = ("box", "topaz", "cbox", "star")
 _ALIASES = {
@@ -109,8 +124,9 @@ def _parse_float(text: str, path: Path, line: int, what: str) -> float:
     return value
 
 
-def _image_name(name: str) -> str:
-    """A micrograph name without directory and image extension, as Topaz writes it."""
+def image_stem(name: str) -> str:
+    """A micrograph name without folder and image extension (``J2/mic1.mrc`` -> ``mic1``), as
+    Topaz writes it and as a micrograph's root is matched."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     lower = base.lower()
     for extension in _IMAGE_EXTENSIONS:
@@ -125,14 +141,14 @@ def _image_name(name: str) -> str:
 def write_box(path: str | os.PathLike[str], picks: Picks, box_size: float) -> None:
     """Write an EMAN1 ``.box`` file: one ``x_corner<TAB>y_corner<TAB>width<TAB>height`` line a
     pick, ``corner = centre - box_size / 2``, same axes as STAR (no flip; what RELION and
-    crYOLO read). Values carry up to 3 decimals. Scores are not stored."""
+    crYOLO read). Every value is a whole number of pixels, as EMAN writes them (Topaz reads
+    each with ``int()``): the box size is rounded, and so is each corner. Scores are not
+    stored."""
     path = Path(path)
-    size = _box_size(box_size, path)
-    half = size / 2
-    lines = [
-        f"{_number(x - half)}\t{_number(y - half)}\t{_number(size)}\t{_number(size)}\n"
-        for x, y in zip(picks.x.tolist(), picks.y.tolist(), strict=True)
-    ]
+    size = max(1, round(_box_size(box_size, path)))
+    corners_x = np.rint(picks.x - size / 2).astype(np.int64).tolist()
+    corners_y = np.rint(picks.y - size / 2).astype(np.int64).tolist()
+    lines = [f"{x}\t{y}\t{size}\t{size}\n" for x, y in zip(corners_x, corners_y, strict=True)]
     atomic_write_text(path, "".join(lines))
 
 
@@ -187,7 +203,7 @@ def write_topaz(path: str | os.PathLike[str], picks_by_image: Mapping[str, Picks
     columns = TOPAZ_COLUMNS if with_score else TOPAZ_COLUMNS[:3]
     lines = ["\t".join(columns) + "\n"]
     for name, picks in picks_by_image.items():
-        image = _image_name(str(name))
+        image = image_stem(str(name))
         if not image or any(c in image for c in "\t\n\r"):
             raise UserError(f"{path}: {name!r} is not a usable image name")
         x = np.rint(picks.x).astype(np.int64).tolist()
@@ -241,7 +257,7 @@ def read_topaz(path: str | os.PathLike[str]) -> dict[str, Picks]:
                 raise UserError(
                     f"{path}: line {number}: score {fields[score_at]!r} is not a number"
                 ) from None
-        xs, ys, scores = found.setdefault(_image_name(fields[name_at]), ([], [], []))
+        xs, ys, scores = found.setdefault(image_stem(fields[name_at]), ([], [], []))
         xs.append(x)
         ys.append(y)
         scores.append(score)
@@ -317,6 +333,135 @@ def read_cbox(path: str | os.PathLike[str]) -> Picks:
         values["CoordinateX"] + values["Width"] / 2,
         values["CoordinateY"] + values["Height"] / 2,
         values.get("Confidence"),
+    )
+
+
+# --------------------------------------------------------------------------- STAR, many micrographs
+
+COORDINATE_FILES = "coordinate_files"  # RELION's autopick.star block
+MICROGRAPH_COORDINATES = "rlnMicrographCoordinates"
+
+
+def write_particles_star(path: str | os.PathLike[str], picks_by_name: Mapping[str, Picks]) -> None:
+    """Write the picks of many micrographs as one RELION particle STAR, the file cryoSPARC's
+    *Import Particle Stack* takes (with "ignore raw data" and "ignore pose data"; it matches
+    each row to a micrograph by ``rlnMicrographName``), laid out as crYOLO's
+    ``cryosparc.star``: one unnamed ``data_`` block, columns ``rlnMicrographName``,
+    ``rlnCoordinateX``, ``rlnCoordinateY`` (centres, pixels) and, when any pick has a score,
+    ``rlnAutopickFigureOfMerit`` (0 for a pick without one).
+    """
+    path = Path(path)
+    with_score = any(picks.has_scores for picks in picks_by_name.values())
+    columns = [NAME, X, Y] + ([SCORE] if with_score else [])
+    lines = ["\n# written by boxnet-tui\n\ndata_\n\nloop_\n"]
+    lines += [f"_{column} #{k}\n" for k, column in enumerate(columns, start=1)]
+    for name, picks in picks_by_name.items():
+        name = str(name)
+        if not name or any(c.isspace() for c in name):
+            raise UserError(f"{path}: micrograph name {name!r} is empty or holds white space")
+        scores = np.nan_to_num(picks.score, nan=0.0).tolist()
+        for x, y, score in zip(picks.x.tolist(), picks.y.tolist(), scores, strict=True):
+            row = [name, f"{x:.6f}", f"{y:.6f}"] + ([f"{score:.6f}"] if with_score else [])
+            lines.append("\t".join(row) + "\n")
+    lines.append("\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def write_autopick_star(path: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+    """Write RELION 4/5's ``autopick.star``: block ``data_coordinate_files`` listing, for each
+    micrograph (``rlnMicrographName``, as RELION's micrographs STAR names it), its coordinate
+    STAR file (``rlnMicrographCoordinates``). Paths are written as given: RELION reads them
+    relative to its project folder."""
+    path = Path(path)
+    lines = [
+        "\n# version 30001\n\ndata_coordinate_files\n\nloop_\n",
+        f"_{NAME} #1\n_{MICROGRAPH_COORDINATES} #2\n",
+    ]
+    for name, coordinates in files.items():
+        for value in (name, coordinates):
+            if not value or any(c.isspace() for c in value):
+                raise UserError(f"{path}: path {value!r} is empty or holds white space")
+        lines.append(f"{name}\t{coordinates}\n")
+    lines.append("\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def read_autopick_star(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """``{rlnMicrographName: coordinate file}`` of a RELION ``autopick.star`` (or any STAR with
+    a ``rlnMicrographCoordinates`` column). A relative coordinate path is taken relative to
+    the current folder (RELION's project folder) when it exists there, else to the STAR's own
+    folder.
+
+    Raises:
+        StarError: not a STAR file, or no such column.
+    """
+    path = Path(path)
+    for table in read_star_blocks(path, "autopick STAR").values():
+        if MICROGRAPH_COORDINATES in table.columns and NAME in table.columns:
+            found = {}
+            for name, value in zip(table[NAME], table[MICROGRAPH_COORDINATES], strict=True):
+                file = Path(str(value))
+                if not file.is_absolute() and not file.exists():
+                    file = path.parent / file
+                found[str(name)] = file
+            return found
+    raise StarError(f"{path}: no {NAME} / {MICROGRAPH_COORDINATES} columns (not autopick.star)")
+
+
+def read_star_by_micrograph(path: str | os.PathLike[str]) -> dict[str, Picks]:
+    """The picks of a coordinate STAR file by ``rlnMicrographName`` (as written in the file):
+    a particle STAR of many micrographs (cryoSPARC's import, RELION's particles) splits into
+    one set each. A file without that column gives ``{"": picks}``.
+
+    Raises:
+        StarError: missing, unreadable, or without usable coordinate columns.
+    """
+    path = Path(path)
+    picks = read_picks(path)
+    names = None
+    for table in read_star_blocks(path).values():
+        if X in table.columns and Y in table.columns:
+            if NAME in table.columns:
+                names = np.asarray([str(v) for v in table[NAME]])
+            break
+    if names is None or len(names) != len(picks):
+        return {"": picks}
+    found: dict[str, Picks] = {}
+    for name in dict.fromkeys(names.tolist()):
+        found[name] = picks.subset(names == name)
+    return found
+
+
+# --------------------------------------------------------------------------- telling formats
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str:
+    """The format of a pick file told by its content, whatever its name: ``cbox`` (a STAR
+    with a ``data_cryolo`` block), ``star`` (any other STAR), ``topaz`` (a header with
+    ``image_name``, ``x_coord``, ``y_coord``) or ``box`` (lines of 4 or 5 numbers).
+
+    Raises:
+        UserError: missing, unreadable, or none of these.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    lines = [line.strip() for line in text.splitlines()]
+    content = [line for line in lines if line and not line.startswith("#")]
+    if any(line.startswith("data_") for line in content):
+        return "cbox" if any(line.split()[0] == "data_cryolo" for line in content) else "star"
+    if not content:
+        return format_of(path)  # an empty file: its extension tells (an empty .box is valid)
+    fields = content[0].split()
+    if {"image_name", "x_coord", "y_coord"} <= set(fields):
+        return "topaz"
+    if len(fields) in (4, 5) and all(_NUMBER.match(field) for field in fields):
+        return "box"
+    raise UserError(
+        f"{path}: cannot tell the pick format from its content (not STAR, CBOX, a Topaz table "
+        "or EMAN .box); name it with --format"
     )
 
 

@@ -9,6 +9,10 @@ allocated. An MRC's header must describe the file exactly (1024 bytes + the exte
 the data, the rule ``mrcfile.validate`` applies): a file shorter is truncated, and a file
 longer holds an image other than the one declared, which read as declared would be scrambled.
 
+A TIFF's rows are read flipped in Y, as Warp reads every TIFF (Warp's images have row 0 at
+the bottom, as MRC files do; a TIFF's first row is its top): pick coordinates on a TIFF
+micrograph are then the same here as in Warp's STAR files. MRC files are read as stored.
+
 A colour TIFF (RGB, RGBA, a palette, any image with several samples a pixel) is refused, not
 converted to grey: a micrograph is recorded in one channel, so a colour file is a rendering (a
 screenshot, an export through a colour map, annotations) whose values are no longer the
@@ -84,14 +88,20 @@ def natural_key(name: str) -> list[object]:
 def scan_folder(folder: str | os.PathLike[str]) -> list[Path]:
     """Micrograph files of ``folder`` (not recursive), in natural order; no file is opened.
 
+    In a Warp folder these are Warp's averages (``average/``, see
+    :func:`boxnet_tui.io.layout.find_layout`), not the movies beside them.
+
     Raises:
         UserError: the folder does not exist, is not a folder, or cannot be listed.
     """
+    from boxnet_tui.io.layout import micrographs_dir
+
     folder = Path(folder)
     if not folder.exists():
         raise UserError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
+    folder = micrographs_dir(folder)
     try:
         entries = list(os.scandir(folder))
     except PermissionError:
@@ -392,7 +402,10 @@ def read_micrograph(path: str | os.PathLike[str], pixel_size: float | None = Non
         try:
             with tifffile.TiffFile(path) as tif:
                 shape, _ = _tiff_plane(path, tif)
-                data = np.asarray(tif.series[0].asarray(), dtype=np.float32).reshape(shape)
+                # rows flipped, as Warp reads every TIFF (its y axis points up, as in MRC):
+                # y of a pick is then the same here, in Warp and in its STAR files
+                raw = tif.series[0].asarray().reshape(shape)
+                data = np.array(raw[::-1], dtype=np.float32)  # one contiguous copy
                 header_pixel_size = _tiff_pixel_size(tif)
         except MicrographError:
             raise

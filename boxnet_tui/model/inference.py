@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from boxnet_tui.errors import UserError
 from boxnet_tui.model.network import BoxNet
 
 DEFAULT_TILE = 1024  # px at 8 Å/px: a 4096² micrograph at 1.77 Å/px (906²) is one tile
@@ -12,10 +13,34 @@ DEFAULT_OVERLAP = 64
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
+    """``auto`` -> CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:K`` (GPU K of those
+    this process sees: ``CUDA_VISIBLE_DEVICES`` renumbers them from 0), ``mps``.
+
+    Raises:
+        UserError: a name torch does not know, or a device this machine does not have.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(
+            f"device {device!r}: give auto, cpu, cuda, cuda:K (K from 0) or mps"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"device {device}: no CUDA GPU visible here (use --device cpu)")
+        if resolved.index is not None and resolved.index >= count:
+            raise UserError(
+                f"device {device}: this process sees {count} GPU{'s' if count > 1 else ''} "
+                f"(cuda:0 to cuda:{count - 1}; CUDA_VISIBLE_DEVICES renumbers them from 0)"
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {device}: no Apple GPU (MPS) here (use --device cpu)")
+    elif resolved.type not in ("cpu", "mps"):
+        raise UserError(f"device {device!r}: give auto, cpu, cuda, cuda:K (K from 0) or mps")
+    return resolved
 
 
 def _round_up(n: int, divisor: int) -> int:

@@ -11,6 +11,9 @@ app, and is no positive either: one threshold decides what is shown, trained and
 The optional "extra important" and "uncertain" STARs are suffix-matched the same way (each in
 its own directory) and applied to the micrographs that have one. With ``train_masking``, junk
 labels come from ``<input>/mask/<root>.tif``, and every training micrograph must have one.
+An export (:func:`export_examples`) adds the junk class wherever a mask exists, as Warp's
+export and retraining dialogs write their example TIFFs; Warp drops the class only when it
+trains without masking.
 
 Any micrograph, STAR or mask that cannot be read stops the whole collection with a
 :class:`UserError` that names it: training silently on part of the curated data is worse than
@@ -28,7 +31,7 @@ from boxnet_tui.curation_state import load_state
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io.examples import write_examples
-from boxnet_tui.io.layout import FALSE_POSITIVES, mask_path, match_suffix, matched_files
+from boxnet_tui.io.layout import FALSE_POSITIVES, mask_dir, mask_path, match_suffix, matched_files
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, read_picks
@@ -263,6 +266,7 @@ def collect_examples(
     extra_important: str | os.PathLike[str] | None = None,
     uncertain: str | os.PathLike[str] | None = None,
     train_masking: bool = False,
+    junk_where_masked: bool = False,
     pixel_size: float | None = None,
     invert: bool = False,
     progress: Progress | None = None,
@@ -281,6 +285,8 @@ def collect_examples(
         extra_important, uncertain: one STAR each (optional), suffix-matched the same way:
             importance 4, resp. 0, within D/2 of their locations.
         train_masking: junk labels from ``mask/<root>.tif`` (required for every micrograph).
+        junk_where_masked: junk labels from every ``mask/<root>.tif`` that exists, none where
+            there is none (Warp's export).
         pixel_size: Å/px for every micrograph, overriding the headers.
         invert: negative stain (particles bright).
         progress: ``progress(done, total)`` after each micrograph.
@@ -320,7 +326,7 @@ def collect_examples(
             )
             raise UserError(
                 f"train masking needs a junk mask for every training micrograph; "
-                f"{len(missing)} of {len(chosen)} have none in {folder / 'mask'}: "
+                f"{len(missing)} of {len(chosen)} have none in {mask_dir(folder)}: "
                 f"{shown}{more}"
             )
     total = len(chosen)
@@ -335,7 +341,7 @@ def collect_examples(
                 micrograph.pixel_size,
                 shown_picks(positives[root], thresholds.get(root, 0.0)),
                 diameter,
-                junk=read_mask(mask_path(folder, root)) if train_masking else None,
+                junk=_junk(folder, root, train_masking or junk_where_masked),
                 extra_important=read_picks(extra[root]) if root in extra else None,
                 uncertain=read_picks(unsure[root]) if root in unsure else None,
                 invert=invert,
@@ -346,6 +352,12 @@ def collect_examples(
         if progress is not None:
             progress(done, total)
     return examples
+
+
+def _junk(folder: Path, root: str, wanted: bool):
+    """The junk mask of ``root`` when ``wanted`` and present, else None."""
+    path = mask_path(folder, root)
+    return read_mask(path) if wanted and path.is_file() else None
 
 
 def export_examples(
@@ -366,6 +378,9 @@ def export_examples(
 ) -> int:
     """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF.
 
+    As Warp's export, the label pages carry the junk class (2) wherever the micrograph has a
+    mask (``mask/<root>.tif``); ``train_masking`` also requires every micrograph to have one.
+
     ``out_path`` is usually ``<folder>/boxnet2training/<ModelName>.tif``
     (:func:`boxnet_tui.io.examples.examples_path`). Written atomically, and only once every
     micrograph was read: on any error the old file (if any) is left as it was.
@@ -380,6 +395,7 @@ def export_examples(
         extra_important=extra_important,
         uncertain=uncertain,
         train_masking=train_masking,
+        junk_where_masked=True,
         pixel_size=pixel_size,
         invert=invert,
         progress=progress,

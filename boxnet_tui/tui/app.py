@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -26,10 +26,30 @@ from textual.widgets import Footer, Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from boxnet_tui.curation import CurationSession
-from boxnet_tui.display import MAX_ZOOM, Overlay, View, render
+from boxnet_tui.display import (
+    MAX_ZOOM,
+    OVERVIEW_MODES,
+    DisplaySettings,
+    Overlay,
+    View,
+    minimap_corner,
+    pick_style,
+    render,
+    score_range,
+    tile_centres,
+)
 from boxnet_tui.editing import MicrographEditor
 from boxnet_tui.errors import UserError
 from boxnet_tui.micrograph_cache import Loaded, MicrographCache
+from boxnet_tui.pick_order import (
+    Key,
+    key_of,
+    pick_at,
+    reading_key,
+    reading_order,
+    score_order,
+    step,
+)
 from boxnet_tui.tui.graphics import image_widget_class
 from boxnet_tui.tui.screens.help import HelpScreen
 from boxnet_tui.tui.screens.prompts import DiameterScreen, SuffixScreen
@@ -82,6 +102,7 @@ class BoxnetApp(App[None]):
         Binding("shift+down,J", f"move(0, {BIG_STEP})", "move more", show=False),
         Binding("tab", "jump(1)", "next pick", show=False, priority=True),
         Binding("shift+tab", "jump(-1)", "previous pick", show=False, priority=True),
+        Binding("o", "tab_order", "tab order", show=False),
         Binding("a,space", "add", "add"),
         Binding("x,delete", "remove(True)", "remove"),
         Binding("X", "remove(False)", "remove, not recorded", show=False),
@@ -95,6 +116,14 @@ class BoxnetApp(App[None]):
         Binding("right_square_bracket", f"threshold({THRESHOLD_STEP})", "thr+", show=False),
         Binding("plus,equals_sign", "zoom(1)", "zoom", show=False),
         Binding("minus", "zoom(-1)", "zoom out", show=False),
+        Binding("w", "tile(1)", "next tile", show=False),
+        Binding("W", "tile(-1)", "previous tile", show=False),
+        Binding("O", "overview", "overview", show=False),
+        Binding("M", "minimap", "minimap", show=False),
+        Binding("f", "lowpass(1)", "low-pass+", show=False),
+        Binding("F", "lowpass(-1)", "low-pass-", show=False),
+        Binding("full_stop", "contrast(1)", "contrast+", show=False),
+        Binding("comma", "contrast(-1)", "contrast-", show=False),
         Binding("c", "curated", "curated"),
         Binding("b", "brush", "brush"),
         Binding("e", "brush_mode", "paint/erase", show=False),
@@ -134,6 +163,17 @@ class BoxnetApp(App[None]):
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
         self._job_cancelled = False
         self.model_name: str | None = None  # found in a worker: it imports torch
+        # the retrain and export forms as the user left them (kept for the session), each with
+        # the diameter it was last offered
+        self.forms: dict[str, tuple[Any, str]] = {}
+        # legibility: Tab's order, overview style, minimap, tile walk, low-pass and contrast
+        self.tab_by_score = False
+        self._score_anchor: tuple[str, Key] | None = None  # the pick Tab last went to, by score
+        self.overview = OVERVIEW_MODES[0]
+        self.minimap = True
+        self.drawn: tuple[str, str | None] = ("circles", None)  # last frame: style, minimap
+        self.tile: tuple[int, int] | None = None  # a walk's tile and its number of tiles
+        self.display_settings = DisplaySettings()
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -157,6 +197,7 @@ class BoxnetApp(App[None]):
         self._update_header()
         if session.store.warning:
             self.notify(session.store.warning, severity="warning")
+        self._note_layout()
         self.query_one(Viewer).focus()
         state = session.store.state
         start = session.index_of(state.last_root) or 0
@@ -189,7 +230,12 @@ class BoxnetApp(App[None]):
         gc.freeze()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":  # Textual's key panel: "Keys" below is the help screen
+                command = command._replace(
+                    title="Key panel", help="Show or hide the keys of the focused field"
+                )
+            yield command
         yield SystemCommand(
             "Pick set", "Choose which pick set (suffix) is shown", self.action_choose_suffix
         )
@@ -204,7 +250,7 @@ class BoxnetApp(App[None]):
         yield SystemCommand(
             "Reload", "Read the shown micrograph's files again", self._reload_current
         )
-        yield SystemCommand("Keys", "Every key of the viewer", self.action_help)
+        yield SystemCommand("Keys", "Every key and what it does (the ? screen)", self.action_help)
 
     # -- the list -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="describe")
@@ -223,6 +269,19 @@ class BoxnetApp(App[None]):
         entry = self.session.entries[index]
         browser = self.query_one(MicrographList)
         browser.update_entry(index, browser.row(entry, self.session.is_curated(entry.root)))
+
+    def _note_layout(self) -> None:
+        """Say where a Warp folder's micrographs, picks and masks are (a flat folder needs no
+        word): the same line ``pick`` and ``info`` print. The session's scan cached it."""
+        from boxnet_tui.io import layout
+
+        try:
+            found = layout.find_layout(self.session.folder)
+        except UserError as error:
+            self.notify(str(error), severity="warning")
+            return
+        if found.kind != layout.FLAT:
+            self.notify(f"{found.describe()}; {layout.convention_note()}", timeout=10)
 
     def on_micrograph_list_chosen(self, message: MicrographList.Chosen) -> None:
         if message.index != self.index:
@@ -250,6 +309,7 @@ class BoxnetApp(App[None]):
         self._save_position()
         self.grabbed = None
         self.index = index
+        self.tile = None  # a tile walk is over one micrograph
         self.query_one(MicrographList).select(index)
         self._pending = (position, zoom)
         if self.cache.ready(index):
@@ -302,6 +362,8 @@ class BoxnetApp(App[None]):
         self._position_dirty = True  # a new SSH session resumes on this micrograph
         self.redraw()
         self._refresh_row(index)
+        if loaded.image.settings != self.display_settings:  # loading when they changed
+            self._restyle(index)
         # read the neighbours once this frame is on screen, not while it is drawn; those of
         # the micrograph current by then (the user may have moved on, and what keep drops
         # is cancelled)
@@ -331,17 +393,43 @@ class BoxnetApp(App[None]):
         compare = None
         if self.compare_suffix:
             compare = self._compare_picks(root)
+        radius = self.session.diameter_px(self.index) / 2  # type: ignore[arg-type]
         overlay = Overlay(
             xy,
-            radius=self.session.diameter_px(self.index) / 2,  # type: ignore[arg-type]
+            radius=radius,
             grabbed=index_map.get(self.grabbed) if self.grabbed is not None else None,
             mask=editor.mask(),
             compare_xy=compare,
+            scores=editor.picks.score[visible],
+            score_span=score_range(editor.picks.score),  # the file's: steady as threshold moves
+            style=pick_style(self.overview, self.view, xy, radius),
+            minimap=self._minimap_corner(self.view),
         )
+        self.drawn = (overlay.style, overlay.minimap)
         frame: PILImage.Image = render(self.loaded.image, self.view, overlay)
-        self.query_one(Viewer).show_frame(frame)
+        self.query_one(Viewer).show_frame(frame, target=self._target_ring())
         self._place_cursor()
         self._status()
+
+    def _minimap_corner(self, view: View) -> str | None:
+        return minimap_corner(view, self.cursor) if self.minimap else None
+
+    def target(self) -> int | None:
+        """The pick ``x`` and ``m`` act on: the shown one nearest the cursor within half a
+        diameter (None: none, or a pick is grabbed and ``m`` drops it)."""
+        editor = self.editor()
+        if editor is None or self.grabbed is not None:
+            return None
+        threshold = self.session.threshold(editor.root)
+        return editor.nearest(*self.cursor, self._remove_radius(), threshold)
+
+    def _target_ring(self) -> tuple[float, float, float] | None:
+        """The target's circle in display pixels, for the viewer to ring."""
+        target, editor = self.target(), self.editor()
+        if target is None or editor is None or self.view is None:
+            return None
+        dx, dy = self.view.to_display(float(editor.picks.x[target]), float(editor.picks.y[target]))
+        return float(dx), float(dy), self._remove_radius() / self.view.scale
 
     def _compare_picks(self, root: str) -> np.ndarray | None:
         """The compared set's picks of ``root``, read once per micrograph and set (a redraw
@@ -385,6 +473,7 @@ class BoxnetApp(App[None]):
             else ("✥" if self.grabbed is not None else "╋")
         )
         viewer.place_cursor(math.floor(dx / g.x), math.floor(dy / g.y), glyph)
+        viewer.set_target(self._target_ring())  # its cells change only when another pick is hit
 
     def _status(self) -> None:
         status = self.query_one("#status", Static)
@@ -401,9 +490,13 @@ class BoxnetApp(App[None]):
                 f"x {self.cursor[0]:.0f} y {self.cursor[1]:.0f} px",
                 f"{shown} picks"
                 + (f" ({len(editor.picks)} in file)" if shown != len(editor.picks) else ""),
-                f"threshold {threshold:.2f}",
-                f"zoom ×{2**self.view.zoom}",
             ]
+            target = self.target()  # the ringed pick
+            if target is not None:
+                score = float(editor.picks.score[target])
+                parts.append(f"score {score:.2f}" if math.isfinite(score) else "no score")
+            tile = f" tile {self.tile[0] + 1}/{self.tile[1]}" if self.tile else ""
+            parts += [f"threshold {threshold:.2f}", f"zoom ×{2**self.view.zoom}{tile}"]
             if self.brush:
                 mode = "erase" if self.erase else "paint"
                 parts.append(f"brush {mode} {BRUSH_SIZES[self.brush_size]:g} Å")
@@ -413,6 +506,14 @@ class BoxnetApp(App[None]):
                 parts.append(self._compare_counts(editor.picks.xy[editor.visible(threshold)]))
         if self.session.is_curated(entry.root):
             parts.append("curated ✓")
+        if editor is not None and self.view is not None:
+            if self.tab_by_score:
+                parts.append("tab: lowest score first")
+            if self.drawn[0] == "dots":
+                parts.append("picks as dots")
+            image = self.loaded.image if self.loaded else None
+            pending = "…" if image is not None and image.settings != self.display_settings else ""
+            parts.append(self.display_settings.describe() + pending)
         status.update("  │  ".join(parts))
 
     # -- keys: cursor and view -----------------------------------------------------------
@@ -435,7 +536,8 @@ class BoxnetApp(App[None]):
         if editor is not None and self.brush:
             changed = self._paint(editor) or changed
         view = self.view.follow(*self.cursor)
-        if view is not self.view or changed:
+        # the minimap moves out of the cursor's way: a new frame, as when the view moves
+        if view is not self.view or changed or self._minimap_corner(view) != self.drawn[1]:
             self.view = view
             self.redraw()
         else:
@@ -454,7 +556,8 @@ class BoxnetApp(App[None]):
         self.set_cursor(self.cursor[0] + cols * step_x, self.cursor[1] + rows * step_y)
 
     def action_jump(self, direction: int) -> None:
-        """Cursor to the next / previous shown pick in reading order."""
+        """Cursor to the next / previous shown pick: in reading order (rows one diameter
+        high), or lowest score first (``o``)."""
         if self.screen is not self.screen_stack[0]:
             # a dialog is open: Tab moves its focus (the binding is a priority one so that
             # it beats the focus chain of the main screen only)
@@ -462,20 +565,111 @@ class BoxnetApp(App[None]):
         editor = self.editor()
         if editor is None or self.index is None:
             return
+        picks = editor.picks
         shown = editor.visible(self.session.threshold(editor.root)).nonzero()[0]
         if not shown.size:
             self.notify("no picks shown on this micrograph")
             return
-        order = sorted(shown, key=lambda i: (editor.picks.y[i], editor.picks.x[i]))
-        keys = [(editor.picks.y[i], editor.picks.x[i]) for i in order]
-        here = (self.cursor[1], self.cursor[0])
-        if direction > 0:
-            after = [n for n, key in enumerate(keys) if key > here]
-            target = order[after[0]] if after else order[0]
+        on = pick_at(picks.x, picks.y, shown, *self.cursor)
+        here: Key | None
+        if self.tab_by_score:
+            order = score_order(picks.x, picks.y, picks.score, shown)
+            anchor = self._score_anchor
+            # off a pick (e.g. it was just removed): on from the score of the last one visited
+            here = key_of(order, on) if on is not None else None
+            if here is None and anchor is not None and anchor[0] == editor.root:
+                here = anchor[1]
         else:
-            before = [n for n, key in enumerate(keys) if key < here]
-            target = order[before[-1]] if before else order[-1]
-        self.set_cursor(float(editor.picks.x[target]), float(editor.picks.y[target]))
+            order = reading_order(picks.x, picks.y, shown, self.session.diameter_px(self.index))
+            here = key_of(order, on) if on is not None else reading_key(order, *self.cursor)
+        target = step(order, here, direction)
+        if target is None:
+            return
+        if self.tab_by_score:
+            self._score_anchor = (editor.root, key_of(order, target))  # type: ignore[assignment]
+        self.set_cursor(float(picks.x[target]), float(picks.y[target]))
+
+    def action_tab_order(self) -> None:
+        self.tab_by_score = not self.tab_by_score
+        self._score_anchor = None
+        self.notify(
+            "tab: lowest score first (the doubtful picks)"
+            if self.tab_by_score
+            else "tab: reading order"
+        )
+        self._status()
+
+    def action_tile(self, direction: int) -> None:
+        """The view to the next / previous tile of a walk over the micrograph at this zoom,
+        row by row like reading; the cursor to its centre."""
+        if self.view is None or self.index is None:
+            return
+        diameter = self.session.diameter_px(self.index)
+        tiles = tile_centres(self.view, diameter, minimap=self.minimap)
+        if len(tiles) == 1:
+            self.notify("the whole micrograph is in view: zoom in (+) to walk it tile by tile")
+            return
+        if self.tile is None or self.tile[1] != len(tiles):  # a new walk (or a new grid)
+            at = 0 if direction > 0 else len(tiles) - 1
+        else:
+            at = self.tile[0] + direction
+            if not 0 <= at < len(tiles):
+                self.notify(
+                    "last tile of this micrograph (n: the next one)"
+                    if direction > 0
+                    else "first tile of this micrograph"
+                )
+                return
+        self._drop_grab()  # neither a grabbed pick nor the brush travels with a tile step
+        self.tile = (at, len(tiles))
+        x, y = tiles[at]
+        v = self.view
+        self.view = View(v.shape, v.width, v.height, (x, y), v.zoom).clamped()
+        self.cursor = (x, y)
+        self._position_dirty = True
+        self.redraw()
+
+    def action_overview(self) -> None:
+        """Picks as circles, centre dots, or dots where circles would be a carpet (auto)."""
+        at = OVERVIEW_MODES.index(self.overview)
+        self.overview = OVERVIEW_MODES[(at + 1) % len(OVERVIEW_MODES)]
+        words = {"auto": "dots where circles crowd", "dots": "dots", "circles": "circles"}
+        self.notify(f"picks as {words[self.overview]}")
+        self.redraw()
+
+    def action_minimap(self) -> None:
+        self.minimap = not self.minimap
+        self.tile = None  # the walk's overlap depends on it
+        self.redraw()
+
+    def action_lowpass(self, change: int) -> None:
+        self._set_display(self.display_settings.step_lowpass(change))
+
+    def action_contrast(self, change: int) -> None:
+        self._set_display(self.display_settings.step_contrast(change))
+
+    def _set_display(self, settings: DisplaySettings) -> None:
+        """Prepare the micrograph (and the prefetched ones) for the eye with ``settings``."""
+        if settings == self.display_settings:
+            return
+        self.display_settings = settings
+        self.cache.set_settings(settings, first=self.index)  # the one on screen first
+        self._status()
+        if self.index is not None and self.view is not None:
+            self._restyle(self.index)
+
+    @work(thread=True, exclusive=True, group="restyle")
+    def _restyle(self, index: int) -> None:
+        loaded = self.cache.get(index)
+        self.call_from_thread(self._restyled, index, loaded)
+
+    def _restyled(self, index: int, loaded: Loaded) -> None:
+        if index != self.index or self.view is None or loaded.image is None:
+            return
+        if loaded.image.settings != self.display_settings:
+            return  # changed again meanwhile: the later worker brings it
+        self.loaded = loaded
+        self.redraw()
 
     def action_zoom(self, change: int) -> None:
         if self.view is None:
@@ -484,6 +678,7 @@ class BoxnetApp(App[None]):
         if zoom != self.view.zoom:
             v = self.view
             self.view = View(v.shape, v.width, v.height, self.cursor, zoom).clamped()
+            self.tile = None  # another zoom, another walk
             self.redraw()
             self._position_dirty = True
 
@@ -749,12 +944,30 @@ class BoxnetApp(App[None]):
         from boxnet_tui.retrain_form import RetrainForm
         from boxnet_tui.tui.screens.retrain import RetrainScreen
 
-        form = RetrainForm(str(self.session.folder), diameter=f"{self.session.diameter:g}")
+        folder = str(self.session.folder)
+        form = self._kept_form("retrain", lambda d: RetrainForm(folder, diameter=d))
+        form.forget()  # marks, picks and models may have changed since: read them afresh
         screen = RetrainScreen(form, curating=self.session.suffix)
         self.push_screen(screen, self._retrain_started)
 
+    def _kept_form(self, kind: str, new: Callable[[str], Any]) -> Any:
+        """The ``kind`` form as the user last left it in this session (``new(diameter)`` the
+        first time). Its diameter follows `d` when that changed since the form was last open;
+        otherwise what was typed in it stays."""
+        diameter = f"{self.session.diameter:g}"
+        kept = self.forms.get(kind)
+        if kept is None:
+            form = new(diameter)
+        else:
+            form, offered = kept
+            if offered != diameter:
+                form.diameter = diameter
+        self.forms[kind] = (form, diameter)
+        return form
+
     def _retrain_started(self, name: str | None) -> None:
         if name:
+            self.forms["retrain"][0].name = ""  # taken now: the next run needs a name of its own
             self.notify(f"training {name} in the background; it goes on if you quit or log out")
             self.open_run(name)
 
@@ -869,9 +1082,10 @@ class BoxnetApp(App[None]):
         self.session.refresh_suffixes()
 
     def action_export(self) -> None:
-        from boxnet_tui.tui.screens.export import ExportScreen
+        from boxnet_tui.tui.screens.export import ExportForm, ExportScreen
 
-        self.push_screen(ExportScreen(self.session.folder, self.session.diameter))
+        form = self._kept_form("export", ExportForm)
+        self.push_screen(ExportScreen(self.session.folder, self.session.diameter, form))
 
     # -- housekeeping ---------------------------------------------------------------------
     def _poll(self) -> None:

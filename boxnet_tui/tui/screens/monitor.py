@@ -34,10 +34,11 @@ from boxnet_tui.run_monitor import (
 from boxnet_tui.training import runs
 from boxnet_tui.training.runs import DONE, FINAL_STATES, METRICS, Run, RunStatus
 from boxnet_tui.tui.screens.confirm import ConfirmScreen
+from boxnet_tui.tui.widgets.log_tail import LogTail
 from boxnet_tui.tui.widgets.loss_plot import LossPlot
 
 POLL_SECONDS = 0.5  # how often the run folder is read: live enough, and cheap
-LOG_LINES = 8
+LOG_LINES = 8  # the pane shows at most 8 rows (fewer when lines wrap or the terminal is short)
 CANCEL_WAIT = 10.0  # seconds to let the job checkpoint and say "cancelled"
 
 
@@ -89,7 +90,7 @@ class MonitorScreen(ModalScreen[str | None]):
                 yield ProgressBar(total=None, show_eta=False, id="progress")
                 yield Static("reading the run…", id="run-rate")
             yield Static("", id="heldout")
-            log = Static("", id="run-log")
+            log = LogTail(id="run-log")
             log.border_title = "log.txt"
             yield log
         yield Footer()
@@ -170,8 +171,7 @@ class MonitorScreen(ModalScreen[str | None]):
         heldout.display = self.heldout is not None
         if self.heldout is not None:
             heldout.update(Text("\n".join(heldout_lines(self.heldout))))
-        log = Text("\n".join(self.log_lines), no_wrap=True, overflow="ellipsis")
-        self.query_one("#run-log", Static).update(log)
+        self.query_one(LogTail).set_lines(self.log_lines)
 
     # -- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

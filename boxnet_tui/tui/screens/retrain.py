@@ -31,11 +31,21 @@ class RetrainScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
 
     def __init__(self, form: RetrainForm, *, curating: str | None = None) -> None:
-        """``curating``: the pick set being curated, chosen as the positives to start with."""
+        """``form``: the values to start from; the app keeps it for the session, so a form
+        closed and opened again shows what was typed. ``curating``: the pick set being
+        curated, chosen as the positives when none is."""
         super().__init__()
         self.form = form
         self.choices = retrain_form.star_choices(form.folder)
         self.starting = False
+        # a kept choice whose files are gone since is no choice (nor a value Select accepts)
+        positives = {str(c.path) for c in retrain_form.positive_choices(self.choices)}
+        offered = {str(c.path) for c in self.choices}
+        if form.positives not in positives:
+            form.positives = None
+        for key in ("extra_important", "uncertain"):
+            if getattr(form, key) not in offered:
+                setattr(form, key, None)
         in_matching = [c for c in self.choices if c.path.parent.name == layout.MATCHING]
         for choice in in_matching:
             if form.positives is None and choice.suffix == curating:
@@ -47,6 +57,8 @@ class RetrainScreen(ModalScreen[str | None]):
         models = [  # plain text: [mask] is no markup tag
             (Content(f"{m.name}  [mask]" if m.has_mask else m.name), m.name) for m in list_models()
         ]
+        if form.base not in {name for _, name in models} and models:
+            form.base = models[0][1]  # a kept choice of a model removed since
         offered = [(c.label, str(c.path)) for c in self.choices]
         positives = [(c.label, str(c.path)) for c in retrain_form.positive_choices(self.choices)]
         optional = [("none", NONE), *offered]

@@ -2,11 +2,15 @@
 
 The frame (micrograph, mask, picks) is encoded only when it changes; moving the cursor moves
 a one-cell widget on a layer above it, so the terminal gets a few bytes, not a new image.
+The ring around the pick the cursor points at is a small image on a layer between the two:
+the frame's cells under it with the ring drawn in, so ringing another pick sends those few
+cells, not the frame (where text erases the image, Sixel, it is drawn into the frame).
 Mouse presses are turned into messages carrying the cell; the app decides what they mean.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
@@ -18,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual_image._terminal import get_cell_size
 
+from boxnet_tui.display import MIN_CIRCLE_PX, draw_target
 from boxnet_tui.tui.graphics import draws_over_text, is_halfcell
 
 MAX_FRAME_SIDE = 2400  # px; graphics terminals get at most this, however large the window
@@ -55,11 +60,13 @@ class Viewer(Widget):
         self._frame: PILImage.Image | None = None
         self.cursor_cell: tuple[int, int] = (0, 0)
         self.cursor_glyph = "╋"
+        self.target: tuple[float, float, float] | None = None  # display x, y, circle radius
         self.encodes = 0  # frames handed to textual-image, for tests and benchmarks
 
     def compose(self) -> ComposeResult:
         yield self._image_class(id="frame")
         yield Static("", id="message")
+        yield self._image_class(id="ring")  # hidden off the view: a display change repaints all
         yield Static(self.cursor_glyph, id="cursor")
 
     @property
@@ -79,14 +86,22 @@ class Viewer(Widget):
         cols, rows = self.size
         return max(1, round(cols * g.x)), max(1, round(rows * g.y))
 
-    def show_frame(self, frame: PILImage.Image | None, message: str = "") -> None:
-        """Show ``frame`` (None: only ``message``, e.g. why a micrograph cannot be shown)."""
+    def show_frame(
+        self,
+        frame: PILImage.Image | None,
+        message: str = "",
+        target: tuple[float, float, float] | None = None,
+    ) -> None:
+        """Show ``frame`` (None: only ``message``, e.g. why a micrograph cannot be shown),
+        ``target`` (display x, y, radius: the pick the cursor points at) ringed."""
         self._frame = frame
+        self.target = target
         self.query_one("#message", Static).update(message)
         self.query_one("#message").display = bool(message)
         image = self.query_one("#frame")
         image.display = frame is not None
         self._encode()
+        self._show_ring()
 
     def _encode(self) -> None:
         if self._frame is None:
@@ -94,6 +109,8 @@ class Viewer(Widget):
         frame = self._frame
         if draws_over_text(self._image_class):
             frame = self._frame.copy()
+            if self.target is not None:
+                draw_target(frame, *self.target)
             g = self.geometry
             col, row = self.cursor_cell
             cx, cy = (col + 0.5) * g.x, (row + 0.5) * g.y
@@ -102,6 +119,43 @@ class Viewer(Widget):
             draw.line((cx, cy - g.y, cx, cy + g.y), fill=(255, 255, 0))
         self.query_one("#frame").image = frame  # type: ignore[attr-defined]
         self.encodes += 1
+
+    def set_target(self, target: tuple[float, float, float] | None) -> None:
+        """Ring another pick (or none): only the cells around it change."""
+        if target == self.target:
+            return
+        self.target = target
+        if draws_over_text(self._image_class):
+            self._encode()
+        else:
+            self._show_ring()
+
+    def _show_ring(self) -> None:
+        """The cells around the target: the frame's, with the ring drawn in."""
+        ring = self.query_one("#ring")
+        if self._frame is None or self.target is None or draws_over_text(self._image_class):
+            self._hide_ring()
+            return
+        x, y, radius = self.target
+        reach = max(radius + 1.5, MIN_CIRCLE_PX) + 2  # the ring's radius and line
+        g = self.geometry
+        cols, rows = self.size
+        col0, col1 = max(0, math.floor((x - reach) / g.x)), min(cols, math.ceil((x + reach) / g.x))
+        row0, row1 = max(0, math.floor((y - reach) / g.y)), min(rows, math.ceil((y + reach) / g.y))
+        if col1 <= col0 or row1 <= row0:
+            self._hide_ring()
+            return
+        box = (round(col0 * g.x), round(row0 * g.y), round(col1 * g.x), round(row1 * g.y))
+        patch = self._frame.crop(box)
+        draw_target(patch, x - box[0], y - box[1], radius)
+        ring.image = patch  # type: ignore[attr-defined]
+        ring.styles.width, ring.styles.height = col1 - col0, row1 - row0
+        ring.styles.offset = (col0, row0)
+
+    def _hide_ring(self) -> None:
+        ring = self.query_one("#ring")
+        width, height = ring.size
+        ring.styles.offset = (-width - 1, -height - 1)  # only its old cells are drawn again
 
     def place_cursor(self, col: int, row: int, glyph: str | None = None) -> None:
         """Put the cursor on cell (col, row); hidden when off the view."""

@@ -1,0 +1,326 @@
+"""Picking on the fly: ``pick --watch`` picks micrographs as they appear in a folder.
+
+A polling watcher (it works on NFS and Lustre, where inotify sees nothing of other nodes'
+writes). A file is picked once it is whole:
+
+1. **settled**: its size and mtime have not changed for ``settle`` seconds, as seen by this
+   process (a file already that old when the watch starts counts as settled at once), and
+2. **complete by its header**: an MRC holds exactly the bytes its header declares, a TIFF
+   holds every strip or tile its pages point to (:func:`incomplete`).
+
+So a file still being copied or written is never read half-way. One that stays incomplete
+(settled, but short of its declared size) for ``give_up`` seconds is reported as failed, as is
+one that cannot be picked; either is tried again when the file changes. Already picked
+micrographs (their pick file records this model and settings, :mod:`boxnet_tui.pick_log`) are
+skipped, so a watch restarted after a crash or a new SSH session goes on where it stopped.
+Stops when ``should_stop`` says so (the CLI sets it on Ctrl+C or SIGTERM, after the current
+micrograph) or after ``idle_exit`` seconds with nothing new to pick. Memory: the names seen,
+never more than two micrographs' pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import tifffile
+
+from boxnet_tui.batch_picking import (
+    FolderProgress,
+    FolderSummary,
+    Picker,
+    PickSettings,
+    _curated_now,
+    end_log,
+    is_picked,
+    load_picker,
+    pick_paths,
+)
+from boxnet_tui.errors import MicrographError, UserError
+from boxnet_tui.io import layout
+from boxnet_tui.io.micrographs import TIFF_SUFFIXES, read_info, scan_folder
+from boxnet_tui.model.store import DEFAULT_MODEL
+from boxnet_tui.pick_log import PickLog, read_logs
+from boxnet_tui.shards import Shard
+
+DEFAULT_POLL = 2.0  # s between looks at the folder
+DEFAULT_SETTLE = 5.0  # s a file's size and mtime must hold still
+GIVE_UP_SETTLES = 24  # a settled file still incomplete after this many settles is reported
+
+
+def incomplete(path: Path) -> str | None:
+    """Why ``path`` is not whole by its own header (one line), or None when it is.
+
+    An MRC must hold the 1024-byte header, the extended header and every value its header
+    declares (anything else, :func:`boxnet_tui.io.micrographs.read_info` refuses); a TIFF must
+    parse and hold every strip or tile that its pages point to.
+    """
+    try:
+        read_info(path)
+    except MicrographError as error:
+        return str(error)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        size = path.stat().st_size
+        with tifffile.TiffFile(path) as tif:
+            end = 0
+            for page in tif.pages:
+                offsets = getattr(page, "dataoffsets", ()) or ()
+                counts = getattr(page, "databytecounts", ()) or ()
+                for offset, count in zip(offsets, counts, strict=False):
+                    end = max(end, int(offset) + int(count))
+    except Exception as error:  # tifffile raises many kinds on a partial file
+        return f"{path}: not a whole TIFF yet ({type(error).__name__}: {error})"
+    if end > size:
+        return f"{path}: its TIFF pages point to byte {end}, the file holds {size}"
+    return None
+
+
+@dataclass
+class _Seen:
+    """A file of the shard not picked yet: its size and mtime, and since when they hold."""
+
+    size: int
+    mtime_ns: int
+    since: float  # monotonic seconds
+    told: bool = False  # its waiting was reported
+
+
+@dataclass
+class _Watch:
+    """One watch: what it picks with and how long it waits, and what it knows between polls
+    (names and stats only: flat in the pixels)."""
+
+    folder: Path
+    picker: Picker
+    shard: Shard
+    settle: float
+    give_up: float
+    repick: bool
+    overwrite_curated: bool
+    log: PickLog | None
+    say: Callable[[str], None]
+    done: set[str] = field(default_factory=set)  # roots picked, kept or already picked
+    failed: dict[str, tuple[int, int]] = field(default_factory=dict)  # root -> (size, mtime)
+    others: set[str] = field(default_factory=set)  # roots of other shards
+    seen: dict[Path, _Seen] = field(default_factory=dict)
+    stamp: int | None = None  # the micrograph folder's mtime at the last scan
+    stamp_old: bool = False  # it was over a second old then: a new file must change it
+    scanned: float = float("-inf")  # monotonic time of the last scan
+    first: bool = True
+
+    def poll(self, summary: FolderSummary) -> list[Path]:
+        """Look at the folder once: the micrographs of the shard settled and whole now."""
+        now = time.monotonic()
+        stamp = _stat_key(layout.micrographs_dir(self.folder))
+        quiet = (
+            stamp is not None
+            and stamp[1] == self.stamp
+            and self.stamp_old
+            and not self.seen
+            and now - self.scanned < RESCAN
+        )
+        if quiet:  # no file added, renamed or removed since the last scan
+            return []
+        try:
+            paths = scan_folder(self.folder)
+        except UserError:  # unmounted or renamed for a moment: look again at the next poll
+            return []
+        self.stamp = None if stamp is None else stamp[1]
+        self.stamp_old = stamp is not None and time.time() - stamp[1] / 1e9 > 1.0
+        self.scanned = now
+        first, self.first = self.first, False
+        curated = set() if self.overwrite_curated else _curated_now(self.folder, None)
+        ready = []
+        for path in paths:
+            root = path.stem
+            if root in self.done or root in self.others:
+                continue
+            if not self.shard.owns(root):
+                self.others.add(root)
+                continue
+            star = layout.pick_path(self.folder, root, self.picker.suffix)
+            if root in curated and star.exists():
+                self.done.add(root)
+                summary.skipped_curated.append(root)
+                continue
+            if not self.repick and is_picked(self.folder, root, self.picker):
+                self.done.add(root)
+                summary.already_picked += 1
+                continue
+            if self._whole(path, now, first, summary):
+                ready.append(path)
+        current = set(paths)
+        for path in [p for p in self.seen if p not in current]:
+            del self.seen[path]
+        return ready
+
+    def _whole(self, path: Path, now: float, first: bool, summary: FolderSummary) -> bool:
+        """Whether ``path`` is settled and whole; a file incomplete too long is failed."""
+        root = path.stem
+        key = _stat_key(path)
+        if key is None or self.failed.get(root) == key:
+            return False  # gone again, or failed as it is (tried again when it changes)
+        self.failed.pop(root, None)
+        seen = self.seen.get(path)
+        if seen is None or (seen.size, seen.mtime_ns) != key:
+            # a file already older than ``settle`` when the watch starts has settled
+            old = first and time.time() - key[1] / 1e9 >= self.settle
+            seen = self.seen[path] = _Seen(*key, now - self.settle if old else now)
+        if now - seen.since < self.settle:
+            return False
+        problem = incomplete(path)
+        if problem is None:
+            return True
+        if now - seen.since >= self.give_up:
+            message = f"{problem} (unchanged for {now - seen.since:.0f} s)"
+            summary.errors.append(message)
+            self.failed[root] = key
+            del self.seen[path]
+            self.say(message)
+            if self.log is not None:
+                self.log.failed(path, message, self.picker.recipe)
+        elif not seen.told:
+            seen.told = True
+            self.say(
+                f"waiting for {path.name} to be whole (reported as failed if still so after "
+                f"{self.give_up:.0f} s unchanged): {problem}"
+            )
+        return False
+
+
+RESCAN = 30.0  # s: scan at least this often, whatever the folder's mtime says
+
+
+def watch_folder(
+    folder: str | os.PathLike[str],
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    settings: PickSettings | None = None,
+    *,
+    suffix: str | None = None,
+    device: str = "auto",
+    shard: Shard | None = None,
+    repick: bool = False,
+    overwrite_curated: bool = False,
+    log: bool = True,
+    poll: float = DEFAULT_POLL,
+    settle: float = DEFAULT_SETTLE,
+    give_up: float | None = None,
+    idle_exit: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[FolderProgress], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> FolderSummary:
+    """Pick the micrographs of ``folder`` (of ``shard``) as they appear, until told to stop.
+
+    ``repick``: pick again those already picked with this model and settings (once each in
+    this run), and those that failed before as they are. ``give_up`` (default
+    ``GIVE_UP_SETTLES`` × ``settle``, at least a minute): seconds a settled file may stay
+    incomplete before it is reported as failed. ``notice`` gets one line for each file found
+    waiting, given up or failed. ``progress`` is called after each micrograph (``done`` and
+    ``total`` count this run's).
+
+    Raises:
+        UserError: the folder does not exist, unknown model, no such device, bad settings.
+    """
+    folder = Path(folder)
+    scan_folder(folder)  # a missing folder is refused before the model is loaded
+    shard = shard or Shard()
+    picker = load_picker(model, settings, suffix=suffix, device=device)
+    stop = should_stop or (lambda: False)
+    pick_log = PickLog(folder, picker.suffix, shard) if log else None
+    if pick_log is not None:
+        pick_log.start(picker.recipe, mode="watch", device=str(picker.device), micrographs=0)
+    watch = _Watch(
+        folder,
+        picker,
+        shard,
+        settle=settle,
+        give_up=max(60.0, GIVE_UP_SETTLES * settle) if give_up is None else give_up,
+        repick=repick,
+        overwrite_curated=overwrite_curated,
+        log=pick_log,
+        say=notice or (lambda line: None),
+    )
+    if not repick:
+        watch.failed.update(_failed_before(folder, picker, shard))
+    summary = FolderSummary()
+    handled = 0
+    last_busy = time.monotonic()
+    while not stop():
+        ready = watch.poll(summary)
+        if ready:
+            errors = len(summary.errors)
+
+            def report(p: FolderProgress, base: int = handled) -> None:
+                if progress is not None:
+                    progress(replace(p, done=base + p.done, total=base + p.total))
+
+            for path, ok in pick_paths(
+                picker,
+                folder,
+                ready,
+                summary,
+                progress=report,
+                should_stop=stop,
+                overwrite_curated=overwrite_curated,
+                log=pick_log,
+            ):
+                handled += 1
+                watch.seen.pop(path, None)
+                if ok:
+                    watch.done.add(path.stem)
+                else:
+                    watch.failed[path.stem] = _stat_key(path) or (-1, -1)
+            for line in summary.errors[errors:]:
+                watch.say(line)
+        changes = [seen.since for seen in watch.seen.values()]
+        if ready or (changes and max(changes) > last_busy):  # picked, or a file still growing
+            last_busy = time.monotonic()
+        elif idle_exit is not None and time.monotonic() - last_busy >= idle_exit:
+            break
+        _sleep(poll, stop)
+    for path in watch.seen:
+        watch.say(f"{path.name}: not picked, not whole yet when the watch ended")
+    summary.micrographs = handled + summary.already_picked + len(summary.skipped_curated)
+    summary.stopped = stop()
+    if pick_log is not None:
+        end_log(pick_log, summary, "stopped" if summary.stopped else "idle")
+    return summary
+
+
+def _failed_before(folder: Path, picker: Picker, shard: Shard) -> dict[str, tuple[int, int]]:
+    """The micrographs of the shard that failed with this recipe in earlier runs (logged),
+    by (size, mtime) then: tried again only once changed."""
+    failed = {}
+    for record in read_logs(folder, picker.suffix):
+        root = record.get("root")
+        if record.get("event") != "failed" or not isinstance(root, str) or not shard.owns(root):
+            continue
+        size, mtime = record.get("size"), record.get("mtime_ns")
+        if record.get("fingerprint") == picker.recipe.fingerprint and isinstance(size, int):
+            failed[root] = (size, mtime if isinstance(mtime, int) else -1)
+    return failed
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns), or None when the file is gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _sleep(seconds: float, stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, waking early (within 0.1 s) when ``stop`` says so."""
+    end = time.monotonic() + seconds
+    while not stop():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.1, left))
