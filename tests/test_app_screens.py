@@ -333,6 +333,19 @@ def test_the_command_palette_names_each_command_once(folder):
     run(folder, body)
 
 
+def test_the_files_command_says_where_picks_go_and_how(folder):
+    """Issue 13.7: the app says where picks are written and in which convention."""
+
+    async def body(app, pilot):
+        (files,) = [c for c in app.get_system_commands(app.screen) if c.title == "Files"]
+        files.callback()
+        await pilot.pause()
+        note = " ".join(str(n.message) for n in app._notifications)
+        assert f"picks in {folder / 'matching'}" in note and "x = column, y = row" in note
+
+    run(folder, body)
+
+
 def test_toasts_leave_the_status_line_visible(folder):
     """Issue 12: a notification covered the status line's zoom field."""
 

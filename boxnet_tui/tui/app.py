@@ -248,6 +248,9 @@ class BoxnetApp(App[None]):
         yield SystemCommand("Redo", "Redo the last undone edit", self.action_redo)
         yield SystemCommand("Filter", "Filter the micrograph list by name", self.action_filter)
         yield SystemCommand(
+            "Files", "Where this folder's picks and masks are written, and how", self._say_files
+        )
+        yield SystemCommand(
             "Reload", "Read the shown micrograph's files again", self._reload_current
         )
         yield SystemCommand("Keys", "Every key and what it does (the ? screen)", self.action_help)
@@ -269,6 +272,19 @@ class BoxnetApp(App[None]):
         entry = self.session.entries[index]
         browser = self.query_one(MicrographList)
         browser.update_entry(index, browser.row(entry, self.session.is_curated(entry.root)))
+
+    def _files_note(self) -> str | None:
+        """Where this folder's picks and masks are, and the coordinate convention."""
+        from boxnet_tui.io import layout
+
+        try:
+            found = layout.find_layout(self.session.folder)  # cached by the session's scan
+        except UserError:
+            return None
+        return f"{found.describe()}; {layout.convention_note()}"
+
+    def _say_files(self) -> None:
+        self.notify(self._files_note() or "cannot tell this folder's layout", timeout=15)
 
     def _note_layout(self) -> None:
         """Say where a Warp folder's micrographs, picks and masks are (a flat folder needs no

@@ -14,15 +14,10 @@ from textual_image.renderable import Image as AutoRenderable
 from textual_image.renderable import UnicodeImage as UnicodeRenderable
 from textual_image.widget import HalfcellImage, SixelImage, TGPImage
 from textual_image.widget import Image as AutoImage
-from textual_image.widget._base import Image as BaseImage
 
-from boxnet_tui.tui.halfcell import FastHalfcell
+from boxnet_tui.tui.halfcell import FastHalfcellImage
 
 GRAPHICS = ("auto", "halfcell", "sixel", "kitty")
-
-
-class FastHalfcellImage(BaseImage, Renderable=FastHalfcell):
-    """textual-image's widget drawing half-block cells with our faster renderable."""
 
 
 def image_widget_class(graphics: str = "auto") -> type[Widget]:

@@ -58,6 +58,7 @@ class Viewer(Widget):
         super().__init__(id=id)
         self._image_class = image_class
         self._frame: PILImage.Image | None = None
+        self._message = ""
         self.cursor_cell: tuple[int, int] = (0, 0)
         self.cursor_glyph = "╋"
         self.target: tuple[float, float, float] | None = None  # display x, y, circle radius
@@ -96,8 +97,10 @@ class Viewer(Widget):
         ``target`` (display x, y, radius: the pick the cursor points at) ringed."""
         self._frame = frame
         self.target = target
-        self.query_one("#message", Static).update(message)
-        self.query_one("#message").display = bool(message)
+        if message != self._message:  # an update asks for a new layout: only when it changes
+            self._message = message
+            self.query_one("#message", Static).update(message)
+            self.query_one("#message").display = bool(message)
         image = self.query_one("#frame")
         image.display = frame is not None
         self._encode()
