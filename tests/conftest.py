@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,31 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+@pytest.fixture
+def tiny_model() -> str:
+    """A tiny untrained masking model in the test's home (seeded): fast to pick with."""
+    import torch
+
+    from boxnet_tui.model.network import Architecture, BoxNet
+    from boxnet_tui.model.store import ModelInfo, save_model
+
+    tiny = Architecture(widths=(4, 8, 8))
+    torch.manual_seed(0)
+    return save_model(BoxNet(tiny).eval(), ModelInfo("TinyMask", tiny, has_mask=True)).name
+
+
+@pytest.fixture
+def home(_isolated_home: Path) -> Iterator[Path]:
+    """BOXNET_TUI_HOME (the app's too, started from the test); any run left going is
+    cancelled."""
+    from boxnet_tui.training import runs
+
+    yield _isolated_home
+    for run in runs.list_runs():
+        if run.status().active:
+            try:
+                runs.cancel(run, wait=15.0)
+            except Exception as error:  # a cleanup: report, never hide the test's own failure
+                print(f"could not cancel run {run.name}: {error}")

@@ -15,21 +15,11 @@ from boxnet_tui.evaluate import evaluate_folders
 from boxnet_tui.io import layout
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.network import Architecture, BoxNet
-from boxnet_tui.model.store import ModelInfo, find_model, save_model, shipped_models_dir
+from boxnet_tui.model.store import find_model, shipped_models_dir
 from boxnet_tui.synth import make_dataset
 from tests.conftest import snapshot
 
-TINY = Architecture(widths=(4, 8, 8))
 SHIPPED = shipped_models_dir()
-
-
-@pytest.fixture
-def tiny_model():
-    import torch
-
-    torch.manual_seed(0)
-    return save_model(BoxNet(TINY).eval(), ModelInfo("TinyMask", TINY, has_mask=True)).name
 
 
 @pytest.fixture

@@ -19,23 +19,12 @@ from boxnet_tui.curation_state import StateStore
 from boxnet_tui.errors import UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.star import count_picks, read_picks, read_star_document
-from boxnet_tui.model.network import Architecture, BoxNet
-from boxnet_tui.model.store import ModelInfo, save_model
 from boxnet_tui.pick_log import RECORD_PREFIX, read_logs, read_record
 from boxnet_tui.pick_status import format_status, pick_status
 from boxnet_tui.shards import Shard, parse_shard, shard_of
 
-TINY = Architecture(widths=(4, 8, 8))
 SETTINGS = PickSettings(diameter=150.0)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def tiny_model():
-    import torch
-
-    torch.manual_seed(0)
-    return save_model(BoxNet(TINY).eval(), ModelInfo("TinyMask", TINY, has_mask=True)).name
 
 
 def _write_mrc(path: Path, seed: int = 0, shape=(512, 512)) -> None:

@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +49,6 @@ class Folder:
 
     def star(self, root: str) -> Path:
         return layout.pick_path(self.path, root, MODEL)
-
-
-@pytest.fixture
-def home(_isolated_home: Path) -> Iterator[Path]:
-    """BOXNET_TUI_HOME (the app's too); any run left going is cancelled."""
-    yield _isolated_home
-    for run in runs.list_runs():
-        if run.status().active:
-            try:
-                runs.cancel(run, wait=15.0)
-            except Exception as error:  # a cleanup: report, never hide the test's own failure
-                print(f"could not cancel run {run.name}: {error}")
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,18 +61,6 @@ FORM_TITLES = (
 )
 PROGRESS = re.compile(r"(\d+) / (\d+) iterations")
 WARP_RULE = re.compile(r"(\d+) \(Warp's rule\)")
-
-
-@pytest.fixture
-def home(_isolated_home: Path) -> Iterator[Path]:
-    """BOXNET_TUI_HOME (as this process sees it too); any run left going is cancelled."""
-    yield _isolated_home
-    for run in runs.list_runs():
-        if run.status().active:
-            try:
-                runs.cancel(run, wait=15.0)
-            except Exception as error:  # a cleanup: report, never hide the test's own failure
-                print(f"could not cancel run {run.name}: {error}")
 
 
 def boxnet(*args: object, timeout: float = 180.0) -> str:

@@ -12,30 +12,18 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
-import pytest
 import tifffile
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder
 from boxnet_tui.cli import main
 from boxnet_tui.io import layout
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.network import Architecture, BoxNet
-from boxnet_tui.model.store import ModelInfo, save_model
 from boxnet_tui.pick_log import read_logs
 from boxnet_tui.shards import Shard, shard_of
 from boxnet_tui.watch import incomplete, watch_folder
 
-TINY = Architecture(widths=(4, 8, 8))
 SETTINGS = PickSettings(diameter=150.0)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def tiny_model():
-    import torch
-
-    torch.manual_seed(0)
-    return save_model(BoxNet(TINY).eval(), ModelInfo("TinyMask", TINY, has_mask=True)).name
 
 
 def _mrc_bytes(seed: int, shape=(512, 512)) -> bytes:
