@@ -62,6 +62,7 @@ from rich.console import Console
 from textual._compositor import CompositorUpdate
 from textual_image.renderable.halfcell import Image as HalfcellRenderable
 
+import boxnet_tui.display as display_module
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.display import Overlay, prepare, render
 from boxnet_tui.io.micrographs import read_micrograph
@@ -303,6 +304,9 @@ async def run_viewer(
     session = CurationSession(folder, suffix=suffix, diameter=DIAMETER)
     app = BoxnetApp(session, graphics="halfcell")
     async with app.run_test(size=TERMINAL) as pilot:
+        await wait_for(lambda: app.index is not None and shown(app, app.index), "a micrograph")
+        if app.index != 0:  # the pass before this one left the folder resuming on another
+            app.show_micrograph(0)
         await wait_for(lambda: shown(app, 0), "the first micrograph")
         await pilot.pause()
         await settle(app)
@@ -323,6 +327,10 @@ async def run_viewer(
                     app.action_move(step, 0)
                     if peer:
                         app.redraw()
+                        # and sent whole: the frame widget would send only changed cells
+                        image = viewer.query_one("#frame")
+                        frame, image.image = image.image, None  # type: ignore[attr-defined]
+                        image.image = frame  # type: ignore[attr-defined]
 
                 return action
 
@@ -363,6 +371,7 @@ async def run_viewer(
         )
         render_ms, encode_ms, encode_bytes, fast_ms = [], [], 0, []
         for _ in range(20):
+            display_module._last_base = None  # composed whole, as for a new view
             start = time.perf_counter()
             frame = render(prepared, view, overlay)
             render_ms.append((time.perf_counter() - start) * 1e3)

@@ -509,7 +509,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 diameter=args.diameter,
                 extra_important=None if args.extra_important is None else str(args.extra_important),
                 uncertain=None if args.uncertain is None else str(args.uncertain),
-                public_set=resolve_public_set(args.public_set),
+                public_set=None,  # made (auto) only once everything else is known to be right
                 train_masking=args.train_masking,
                 pixel_size=args.pixel_size,
                 iterations=args.iterations,
@@ -518,6 +518,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 micrographs=list(selection.micrographs),
                 thresholds=selection.thresholds,
             )
+            config = runs.check_new_run(config)  # the name is free, the STAR files readable
+            config.public_set = resolve_public_set(args.public_set)
             return runs.create_run(config)
 
         if args.detach:
@@ -557,8 +559,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return _attach_run(runs.find_run(_need_name(args)))
     if args.action == "cancel":
         run = runs.find_run(_need_name(args))
-        status = runs.cancel(run, wait=10.0)
-        print(f"{run.name}: {status.effective_state}")
+        print(runs.cancel_run(run, wait=10.0)[1])
+        return 0
+    if args.action == "delete":
+        print(runs.delete_run(runs.find_run(_need_name(args))))
         return 0
     found = runs.list_runs()
     if not found:
@@ -912,10 +916,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     runs = commands.add_parser(
-        "runs", help="list training runs; tail, attach (the monitor) or cancel one"
+        "runs", help="list training runs; tail, attach (the monitor), cancel or delete one"
     )
     runs.add_argument(
-        "action", nargs="?", choices=["list", "tail", "attach", "cancel"], default="list"
+        "action",
+        nargs="?",
+        choices=["list", "tail", "attach", "cancel", "delete"],
+        default="list",
     )
     runs.add_argument("name", nargs="?")
     runs.add_argument("--once", action="store_true", help="tail: print and return")

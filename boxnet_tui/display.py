@@ -331,18 +331,38 @@ class Overlay:
     minimap: str | None = None
 
 
+# the last frame's base (micrograph crop resized, mask tint) with what it was made from: an
+# edit's frame is the same view, so only the marks are drawn again (the resize is most of it)
+_last_base: tuple[PreparedImage, View, np.ndarray | None, Image.Image] | None = None
+
+
 def render(prepared: PreparedImage, view: View, overlay: Overlay | None = None) -> Image.Image:
     """The RGB frame of ``view``: micrograph, mask tint, picks, minimap."""
-    grey = _crop_resized(prepared, view)
-    if overlay is not None and overlay.mask is not None and overlay.mask.any():
-        frame = _tint(np.asarray(grey), overlay.mask, view, prepared.shape)
-    else:
-        frame = grey.convert("RGB")
+    frame = _base(prepared, view, overlay.mask if overlay is not None else None).copy()
     if overlay is not None:
         _draw_picks(frame, view, overlay)
         if overlay.minimap is not None:
             _draw_minimap(frame, prepared, view, overlay.minimap)
     return frame
+
+
+def _base(prepared: PreparedImage, view: View, mask: np.ndarray | None) -> Image.Image:
+    """The view of ``prepared`` tinted by ``mask``; the last one again when nothing changed.
+
+    Prepared images and masks are never changed in place (new settings or a painted mask make
+    new ones), so the same objects and an equal view make the same base.
+    """
+    global _last_base
+    last = _last_base
+    if last is not None and last[0] is prepared and last[2] is mask and last[1] == view:
+        return last[3]
+    grey = _crop_resized(prepared, view)
+    if mask is not None and mask.any():
+        base = _tint(np.asarray(grey), mask, view, prepared.shape)
+    else:
+        base = grey.convert("RGB")
+    _last_base = (prepared, replace(view), mask, base)
+    return base
 
 
 def draw_target(frame: Image.Image, x: float, y: float, radius: float) -> None:

@@ -35,6 +35,7 @@ from boxnet_tui.io.star import (
     read_star_document,
     write_star_document,
 )
+from boxnet_tui.pick_order import ON_PICK
 
 Stamp = tuple[int, int, int] | None
 Pick = tuple[float, float, float]  # x, y, score
@@ -126,6 +127,8 @@ class MicrographEditor:
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
         self._mask: np.ndarray | None = None
+        # the false-positives file as this window last wrote it: (digest, document)
+        self._false_positives: tuple[bytes, StarDocument] | None = None
         self._mask_stamp: Stamp = None
         self.mask_error: str | None = None
         self.reload()
@@ -149,10 +152,36 @@ class MicrographEditor:
             return True
         try:
             document = read_star_document(self.pick_path)
-            self.picks, self._document, self.error = document.picks(self.pick_path), document, None
+            picks = document.picks(self.pick_path)
+            self._refuse_outside(picks)
+            self.picks, self._document, self.error = picks, document, None
         except StarError as error:
             self._document, self.picks, self.error = None, Picks(), str(error)
         return True
+
+    def _refuse_outside(self, picks: Picks) -> None:
+        """Refuse a pick file with picks outside the image (1e30, NaN, another micrograph's
+        scale): the cursor stays in the image, so Tab would stop at such a pick for ever and
+        no key could reach it to remove it.
+
+        Raises:
+            StarError: one line, naming how many and the first.
+        """
+        rows, cols = self.shape
+        inside = (
+            (picks.x >= -ON_PICK)
+            & (picks.x <= cols - 1 + ON_PICK)
+            & (picks.y >= -ON_PICK)
+            & (picks.y <= rows - 1 + ON_PICK)
+        )
+        outside = np.flatnonzero(~inside)
+        if outside.size:
+            first = int(outside[0])
+            raise StarError(
+                f"{self.pick_path.name}: {outside.size} of {len(picks)} picks outside the "
+                f"{cols}x{rows} px image (the first at ({picks.x[first]:.6g}, "
+                f"{picks.y[first]:.6g})); fix or remove them in the file"
+            )
 
     def changed_on_disk(self) -> bool:
         return file_stamp(self.pick_path) != self._stamp
@@ -459,19 +488,25 @@ class MicrographEditor:
         """Apply ``change`` to the false-positives file as it is on disk, under its lock."""
         path = self.false_positives_path
         with _write_lock(path):
+            digest = file_digest(path)
             try:
-                current = (
-                    read_star_document(path)
-                    if path.exists()
-                    else StarDocument.new(self.micrograph_name)
-                )
+                if digest is None:
+                    current = StarDocument.new(self.micrograph_name)
+                elif self._false_positives is not None and self._false_positives[0] == digest:
+                    current = self._false_positives[1]  # the same bytes as last written: no parse
+                else:
+                    current = read_star_document(path)
             except StarError as error:
                 raise UserError(f"{error}; not recording the false positive over it") from None
             if current.refusal is not None:
                 raise UserError(f"{current.refusal}; not recording the false positive in it")
             changed = change(current)
             if changed is not current:
+                self._false_positives = None
                 self._write(lambda: write_star_document(path, changed), path)
+                written = file_digest(path)
+                if written is not None:
+                    self._false_positives = (written, changed)
 
     def _record_false_positive(self, row: dict[str, object], pick: Pick, *, present: bool) -> None:
         """Append the removed pick ``row`` to the false-positives file (the values it has

@@ -51,5 +51,20 @@ def test_help_screen(snap_compare, tmp_path):
 
 
 def test_retrain_form(snap_compare, tmp_path):
-    form = _after("r", *"BetaGal2", settle=0.5)
+    async def form(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press("r", *"BetaGal2")
+        # the form reads the folder in workers: wait for them, not for a fixed time (a loaded
+        # machine took longer than any pause)
+        for _ in range(500):
+            await pilot.pause(0.02)
+            screen = pilot.app.screen
+            if not any(w.is_running for w in screen.workers) and str(
+                screen.query_one("#positives-info").render()
+            ):
+                break
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False  # a blinking cursor is drawn or not by the clock
+        await pilot.pause()
+
     assert snap_compare(_app(make_folder(tmp_path)), terminal_size=SIZE, run_before=form)

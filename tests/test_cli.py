@@ -302,3 +302,85 @@ def test_a_closed_pipe_ends_the_output_quietly(tmp_path):
     error = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141
     assert "Traceback" not in error and "BrokenPipe" not in error, error
+
+
+# --------------------------------------------------------------------------- issue 11.13: runs
+
+
+def test_a_bad_positives_star_creates_no_run_and_keeps_the_name_free(tmp_path, capsys):
+    from boxnet_tui.paths import runs_dir
+    from boxnet_tui.training import runs
+
+    folder = _curated_folder(tmp_path / "mics")
+    bad = folder / "matching" / "mic2_bad.star"
+    bad.write_bytes(b"garbage\x00\x01")  # matched to mic2, curated: not a STAR file
+    args = ["train", str(folder), "--name", "BadPos", "--base", "BoxNet", "--detach"]
+    assert main([*args, "--positives", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mic2_bad.star" in err and "binary" in err, err
+    assert not runs_dir().exists() or not list(runs_dir().iterdir())
+    assert runs.list_runs() == []
+
+
+def test_public_set_auto_is_not_made_for_a_name_already_taken(tmp_path, capsys, monkeypatch):
+    from boxnet_tui.training import public_set, runs
+
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    made = []
+    monkeypatch.setattr(public_set, "ensure_public_set", lambda: made.append(1) or tmp_path)
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    args = ["train", str(folder), "--positives", positives, "--base", "BoxNet", "--detach"]
+    assert main([*args, "--name", "Taken"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--name", "Taken", "--public-set", "auto"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert made == []  # checked before the (slow) public set is made
+
+
+def test_runs_delete_frees_the_name_and_refuses_a_live_run(tmp_path, capsys, monkeypatch):
+    from boxnet_tui.training import runs
+
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    args = ["train", str(folder), "--positives", positives, "--base", "BoxNet", "--detach"]
+    assert main([*args, "--name", "Gone"]) == 0
+    capsys.readouterr()
+    run = runs.find_run("Gone")
+    fd = run.lock()  # as a live job holds it
+    try:
+        assert main(["runs", "delete", "Gone"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cancel it first" in err
+    finally:
+        os.close(fd)
+    assert main(["runs", "delete", "Gone"]) == 0
+    assert capsys.readouterr().out == "Gone: deleted\n"
+    assert main(["runs", "delete", "Gone"]) == 2  # no such run now
+    assert main([*args, "--name", "Gone"]) == 0  # the name is free again
+
+
+def test_runs_cancel_of_a_stale_status_naming_a_live_pid_signals_nothing(tmp_path, capsys):
+    """Issue 11.5: status.json naming a live process that is not the run's job."""
+    import sys
+
+    from boxnet_tui.training import runs
+    from boxnet_tui.training.process import process_start
+
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    config = runs.RunConfig("Stale", str(folder), positives, base="BoxNet")
+    run = runs.create_run(config)
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        start = process_start(bystander.pid)
+        run.update_status(state="running", pid=bystander.pid, pid_start=start)
+        assert main(["runs", "cancel", "Stale"]) == 0
+        assert capsys.readouterr().out == "Stale: not running (no job holds it); marked cancelled\n"
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -273,3 +273,78 @@ def test_a_model_json_that_is_no_json_is_one_line(content):
         find_model(info.path)
     text = str(caught.value)
     assert text.startswith(f"{info.path / 'model.json'}: ") and "\n" not in text
+
+
+# --------------------------------------------------------------------------- kill -9 mid-save
+
+KILLED_SAVE = """
+import os, sys, time
+sys.path.insert(0, {repo!r})
+import torch
+from boxnet_tui.model import store
+from boxnet_tui.model.network import Architecture, BoxNet
+
+def stop(*args):  # the staging folder is complete: the rename is where a kill -9 lands
+    print("staged", flush=True)
+    time.sleep(60)
+
+store.os.rename = stop
+store.save_model(BoxNet(Architecture(widths=(4, 8, 8))), store.ModelInfo("KilledSave",
+                 Architecture(widths=(4, 8, 8))))
+"""
+
+
+def test_a_save_killed_midway_is_never_listed_and_is_cleaned_up():
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE.format(repo=str(repo))],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        assert child.stdout.readline().strip() == "staged"
+        staged = [p for p in models_dir().iterdir() if p.name.startswith(".")]
+        assert len(staged) == 1 and (staged[0] / "model.json").is_file()
+        assert "KilledSave" not in [m.name for m in list_models()]  # a live save: kept
+        assert staged[0].exists()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert "KilledSave" not in [m.name for m in list_models()]
+    assert not staged[0].exists()  # its process is gone: removed
+    save_model(BoxNet(TINY), ModelInfo("KilledSave", TINY))
+    assert [m.name for m in list_models()].count("KilledSave") == 1
+    assert sorted(p.name for p in models_dir().iterdir()) == ["KilledSave"]
+
+
+def test_a_model_folder_follows_the_umask():
+    import os
+
+    old = os.umask(0o022)
+    try:
+        info = save_model(BoxNet(TINY), ModelInfo("UmaskNet", TINY))
+    finally:
+        os.umask(old)
+    assert info.path.stat().st_mode & 0o777 == 0o755
+    assert (info.path / "model.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_older_versions_staging_folder_is_hidden_and_removed_once_old():
+    import os
+    import time
+
+    save_model(BoxNet(TINY), ModelInfo("OldStage", TINY))
+    old = models_dir() / ".OldStage.ab12cd34"
+    os.rename(models_dir() / "OldStage", old)
+    assert "OldStage" not in [m.name for m in list_models()] and old.exists()  # young: kept
+    past = time.time() - 2 * 24 * 3600
+    os.utime(old, (past, past))
+    list_models()
+    assert not old.exists()

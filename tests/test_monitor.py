@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -290,10 +291,18 @@ def test_attach_to_a_failed_run_shows_its_error():
     assert asyncio.run(main()) is None
 
 
-def test_cancel_a_running_job_after_confirming(held_lock):
-    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    run = make_run("CancelNet", pid=sleeper.pid, iteration=20, phase="training")
-    held_lock(run)
+def test_cancel_a_running_job_after_confirming():
+    # the job: a process that holds the run's lock and records itself there, as a job does
+    # (cancel signals nothing else: issue 11.5)
+    run = make_run("CancelNet", iteration=20, phase="training")
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(run.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert sleeper.stdout.readline().strip() == "locked"
+    run.update_status(pid=sleeper.pid)
     for iteration in (10, 20):
         run.append_metrics(step(iteration))
 
@@ -324,6 +333,16 @@ def test_cancel_a_running_job_after_confirming(held_lock):
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait()
+
+
+_HOLD_LOCK = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from boxnet_tui.training.runs import Run
+fd = Run(sys.argv[1]).lock()
+print("locked", flush=True)
+time.sleep(60)
+"""
 
 
 # --------------------------------------------------------------------------- the run list

@@ -600,3 +600,149 @@ def test_cancel_detached_run(dataset, base_model, detached_env, monkeypatch):
 def test_job_module_usage():
     assert job.main([]) == 2
     assert isinstance(sys.modules["boxnet_tui.training.job"], types.ModuleType)
+
+
+# ---------------------------------------------------------------- cancel: whom it signals
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+if sys.argv[2] == "record":
+    sys.path.insert(0, {repo!r})
+    from boxnet_tui.training.process import Identity
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, Identity.of(os.getpid()).to_text().encode(), 0)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _bystander():
+    """A live process that is not the run's job, in a session of its own (as a job is)."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+
+
+def _lock_holder(run: Run, mode: str):
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK.format(repo=str(REPO)), str(run.path / "lock"), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def _stop(*processes) -> None:
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_cancel_never_signals_a_stale_status_pid(dataset, base_model):
+    """status.json naming a live process that holds no lock: not signalled, one line."""
+    from boxnet_tui.training.process import process_start
+
+    run = create_run(make_config(dataset, "StaleNet", base_model))
+    bystander = _bystander()
+    try:
+        run.update_status(state=RUNNING, pid=bystander.pid, pid_start=process_start(bystander.pid))
+        status, line = runs.cancel_run(run)
+        assert bystander.poll() is None, "a process that is not the run's job was signalled"
+        assert line == "StaleNet: not running (no job holds it); marked cancelled"
+        assert status.state == CANCELLED
+    finally:
+        _stop(bystander)
+
+
+@pytest.mark.parametrize("start", ["known", "unknown"])
+def test_cancel_never_signals_a_pid_that_does_not_hold_the_lock(dataset, base_model, start):
+    """The lock is held (by a process that did not record itself) while status.json names
+    another live pid, with its start time or without it (a reused pid): nothing signalled."""
+    from boxnet_tui.training.process import process_start
+
+    run = create_run(make_config(dataset, f"Held{start}", base_model))
+    bystander = _bystander()
+    holder = _lock_holder(run, "silent")
+    try:
+        pid_start = process_start(bystander.pid) if start == "known" else None
+        run.update_status(state=RUNNING, pid=bystander.pid, pid_start=pid_start)
+        with pytest.raises(UserError, match="not running") as caught:
+            runs.cancel_run(run)
+        assert "\n" not in str(caught.value)
+        assert bystander.poll() is None and holder.poll() is None
+    finally:
+        _stop(bystander, holder)
+
+
+def test_cancel_signals_the_recorded_lock_holder(dataset, base_model):
+    run = create_run(make_config(dataset, "HolderNet", base_model))
+    holder = _lock_holder(run, "record")
+    try:
+        run.update_status(state=RUNNING, pid=holder.pid)
+        status, line = runs.cancel_run(run, wait=10)
+        holder.wait(10)  # signalled (runs.is_alive may have reaped it: returncode 0)
+    finally:
+        if holder.poll() is None:
+            _stop(holder)
+    assert line == "HolderNet: cancelled" and status.state == CANCELLED
+
+
+def test_cancel_never_signals_a_reused_holder_pid(dataset, base_model):
+    """The lock file names the holder's pid with another start time (a pid reused)."""
+    from boxnet_tui.training.process import Identity
+
+    run = create_run(make_config(dataset, "ReusedNet", base_model))
+    holder = _lock_holder(run, "record")
+    try:
+        recorded = Identity.of(holder.pid)
+        (run.path / "lock").write_text(
+            Identity(recorded.pid, (recorded.start or 0) + 1, recorded.host).to_text()
+        )
+        with pytest.raises(UserError, match="not running"):
+            runs.cancel_run(run)
+        assert holder.poll() is None
+    finally:
+        _stop(holder)
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def test_delete_run_frees_its_name_and_refuses_a_live_one(dataset, base_model):
+    run = create_run(make_config(dataset, "DeleteNet", base_model))
+    holder = _lock_holder(run, "record")
+    try:
+        with pytest.raises(UserError, match="running"):
+            runs.delete_run(run)
+        assert run.path.is_dir()
+    finally:
+        _stop(holder)
+    assert runs.delete_run(run) == "DeleteNet: deleted"
+    assert not run.path.exists() and list_runs() == []
+    create_run(make_config(dataset, "DeleteNet", base_model))  # the name is free again
+
+
+def test_list_runs_clears_an_interrupted_deletion(dataset, base_model):
+    run = create_run(make_config(dataset, "HalfGone", base_model))
+    trash = run.path.parent / ".HalfGone.deleting-4194000"  # a pid beyond any live one
+    os.rename(run.path, trash)
+    assert list_runs() == [] and not trash.exists()
+
+
+def test_temporary_checkpoints_of_a_killed_write_are_removed(dataset, base_model):
+    import torch
+
+    run = create_run(make_config(dataset, "TempCkpt", base_model))
+    run.checkpoint_dir.mkdir()
+    left = run.checkpoint_dir / ".ckpt_8.k3j_x9a1.tmp.pt"  # as io.atomic names them
+    left.write_bytes(b"half a checkpoint")
+    run.save_checkpoint(12, {"iteration": 12, "model": {"w": torch.zeros(1)}})
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["ckpt_12.pt"]

@@ -11,9 +11,11 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import reprlib
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +25,7 @@ import torch
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, NetworkScale
+from boxnet_tui.io.atomic import _umask
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.names import check_model_name, is_path_name
 from boxnet_tui.paths import models_dir
@@ -31,6 +34,10 @@ WEIGHTS = "weights.pt"
 MODEL_JSON = "model.json"
 DEFAULT_MODEL = "BoxNetMask"
 MAX_MODEL_JSON_BYTES = 1 << 20  # a description is a few kB; more is not one of ours
+STAGING = ".staging"  # the end of a save's staging folder name (hidden: it starts with ".")
+OLD_STAGING_AGE = 24 * 3600.0  # s: an older version's staging folder is surely abandoned
+# a staging folder of older versions: ".<name>.<8 random characters>" (mkdtemp's)
+_OLD_STAGING = re.compile(r"^\.[A-Za-z0-9_.-]+\.[a-z0-9_]{8}$")
 
 
 def shipped_models_dir() -> Path:
@@ -148,13 +155,66 @@ def _read_info(folder: Path, shipped: bool) -> ModelInfo:
         raise UserError(f"{meta}: unreadable model description ({text})") from None
 
 
+def _staging_prefix(name: str) -> str:
+    """``.<name>.<pid>-<start>.``: a save's staging folder names the process that owns it."""
+    from boxnet_tui.training.process import process_start
+
+    pid = os.getpid()
+    start = process_start(pid)
+    return f".{name}.{pid}-{'x' if start is None else start}."
+
+
+def _clean_staging(root: Path) -> None:
+    """Remove the staging folders of saves a kill interrupted: those whose process is gone
+    (a live process's, another save under way, are left alone)."""
+    from boxnet_tui.training.process import is_alive
+
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        owner = _staging_owner(entry.name)
+        if owner is None:
+            continue
+        pid, start = owner
+        if pid == 0:  # an older version's: its owner unknown, so only once it is old
+            try:
+                if time.time() - entry.stat().st_mtime < OLD_STAGING_AGE:
+                    continue
+            except OSError:
+                continue
+        elif is_alive(pid, start):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _staging_owner(name: str) -> tuple[int, int | None] | None:
+    """(pid, start time) of the process that owns staging folder ``name``; None if the name
+    is no staging folder's. Folders of older saves (no owner in the name) are owned by pid 0:
+    nobody."""
+    if name.startswith(".") and name.endswith(STAGING):
+        parts = name[1:].split(".")  # name, pid-start, mkdtemp's random part, "staging"
+        if len(parts) >= 4:
+            pid, _, start = parts[-3].partition("-")
+            if pid.isdigit() and (start.isdigit() or start == "x"):
+                return int(pid), int(start) if start.isdigit() else None
+        return None
+    return (0, None) if _OLD_STAGING.match(name) else None
+
+
 def list_models() -> list[ModelInfo]:
-    """Shipped models first, then the user's, each sorted by name; broken folders skipped."""
+    """Shipped models first, then the user's, each sorted by name; broken folders skipped,
+    and hidden ones (a save's staging folder) never listed."""
     found = []
     for root, shipped in ((shipped_models_dir(), True), (models_dir(), False)):
         if not root.is_dir():
             continue
+        if not shipped:
+            _clean_staging(root)
         for folder in sorted(root.iterdir()):
+            if folder.name.startswith("."):
+                continue
             if (folder / MODEL_JSON).is_file():
                 try:
                     found.append(_read_info(folder, shipped))
@@ -216,8 +276,10 @@ def save_model(
         raise UserError(f"a model named {info.name!r} exists already; choose another name")
     root.mkdir(parents=True, exist_ok=True)
     info.date = info.date or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    staging = Path(tempfile.mkdtemp(prefix=f".{info.name}.", dir=root))
+    _clean_staging(root)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(info.name), suffix=STAGING, dir=root))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700; a model folder follows the umask
         state = {
             k: (v.half() if half and v.is_floating_point() else v)
             for k, v in network.state_dict().items()

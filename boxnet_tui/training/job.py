@@ -41,18 +41,18 @@ from typing import Any
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.micrographs import natural_key
-from boxnet_tui.training.runs import (
+from boxnet_tui.training.launch import prepare_resume, torchrun_size
+from boxnet_tui.training.process import process_start
+from boxnet_tui.training.run_config import RunConfig, public_set_files
+from boxnet_tui.training.run_store import (
     CANCELLED,
     DONE,
     FAILED,
     RUNNING,
     Run,
-    RunConfig,
     RunStatus,
-    _process_start,
+    find_run,
     now_iso,
-    public_set_files,
-    torchrun_size,
 )
 
 LOCK_WAIT = 5.0  # s to wait for the run's lock (a reader may probe it for an instant)
@@ -319,8 +319,6 @@ def run_here(prepare: Callable[[], Run], device: str = "auto") -> tuple[Run, str
 
 def resume_here(name: str) -> tuple[Run, str]:
     """Continue an unfinished run in this process (every rank under torchrun)."""
-    from boxnet_tui.training.runs import find_run, prepare_resume
-
     device = find_run(name).config().device
     return run_here(lambda: prepare_resume(name), device)
 
@@ -360,12 +358,13 @@ def _run_locked(run: Run, stop: Callable[[], bool], world: Any = None) -> str:
     if verdict != RUNNING:
         return verdict
     status.state, status.error, status.phase = RUNNING, None, "preparing"
-    status.pid, status.pid_start = os.getpid(), _process_start(os.getpid())
+    status.pid, status.pid_start = os.getpid(), process_start(os.getpid())
     status.host = socket.gethostname()
     status.started = status.started or now_iso()
     run.write_status(status)
     ranks = f", {world.size} processes (torchrun)" if world is not None else ""
     run.log(f"job started (pid {os.getpid()}{ranks})")
+    run.clean_temporary_checkpoints()  # of a job killed while it wrote one
     try:
         config = run.config()
         state = _train(run, config, stop, status, world)

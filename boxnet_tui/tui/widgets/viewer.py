@@ -58,7 +58,7 @@ class Viewer(Widget):
         super().__init__(id=id)
         self._image_class = image_class
         self._frame: PILImage.Image | None = None
-        self._message = ""
+        self._message: str | None = None  # none shown yet: the first show_frame sets it
         self.cursor_cell: tuple[int, int] = (0, 0)
         self.cursor_glyph = "╋"
         self.target: tuple[float, float, float] | None = None  # display x, y, circle radius
