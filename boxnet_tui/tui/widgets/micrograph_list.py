@@ -74,12 +74,17 @@ class MicrographList(Vertical):
 
     def update_entry(self, index: int, row: tuple[Text, Text, Text, Text]) -> None:
         row = self._named(index, row)
+        before = self._rows.get(index)
         self._rows[index] = row
         if index not in self._row_of:
             return
         table = self.query_one(DataTable)
-        for key, value in zip(("curated", "picks", "mask", "name"), row, strict=True):
-            table.update_cell(str(index), key, value)
+        for n, (key, value) in enumerate(
+            zip(("curated", "picks", "mask", "name"), row, strict=True)
+        ):
+            # only what changed (an edit changes the count): each update redraws the table
+            if before is None or before[n] != value:
+                table.update_cell(str(index), key, value, update_width=False)
 
     def select(self, index: int) -> None:
         if index in self._row_of:
