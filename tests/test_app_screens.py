@@ -187,6 +187,10 @@ def test_v_compares_with_a_second_pick_set(folder):
         await pilot.press("enter")  # the only other set
         assert app.compare_suffix == "manual" and "compare manual" in app.sub_title
         assert "1 matched · 2 only BoxNet · 1 only manual" in status(app)
+        app.set_cursor(50.0, 350.0)  # far from every pick of both sets
+        await pilot.press("a")
+        await pilot.pause()
+        assert "1 matched · 3 only BoxNet · 1 only manual" in status(app)  # counted again
         await pilot.press("v")
         assert app.compare_suffix is None
 

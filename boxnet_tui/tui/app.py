@@ -158,6 +158,7 @@ class BoxnetApp(App[None]):
         self.brush_size = 2  # index into BRUSH_SIZES
         self.compare_suffix: str | None = None
         self._compare_cache: tuple[tuple[str, str | None], np.ndarray | None] | None = None
+        self._compare_counts_cache: tuple[tuple, str] | None = None
         self._position_dirty = False
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
@@ -463,19 +464,31 @@ class BoxnetApp(App[None]):
             self._compare_cache = (key, xy)
         return self._compare_cache[1]
 
-    def _compare_counts(self, shown: np.ndarray) -> str:
-        """``580 matched · 40 only BoxNet · 25 only manual`` (within half a diameter)."""
+    def _compare_counts(self, editor: MicrographEditor, threshold: float) -> str:
+        """``580 matched · 40 only BoxNet · 25 only manual`` (within half a diameter).
+
+        The status line is redrawn on every cursor move: the matching is redone only when the
+        picks (a new object after each edit), the threshold or the compared set change.
+        """
         from boxnet_tui.evaluate import match_picks
 
-        other = self._compare_picks(self.session.entries[self.index].root)
+        other = self._compare_picks(editor.root)
         if other is None:
             return f"no {self.compare_suffix} picks here"
+        cached = self._compare_counts_cache
+        if cached is not None:
+            (picks, shown_at, compared), text = cached
+            if picks is editor.picks and shown_at == threshold and compared is other:
+                return text
+        shown = editor.picks.xy[editor.visible(threshold)]
         radius = self.session.diameter_px(self.index) / 2  # type: ignore[operator]
         matched = len(match_picks(shown, other, radius))
-        return (
+        text = (
             f"{matched} matched · {len(shown) - matched} only {self.session.suffix} · "
             f"{len(other) - matched} only {self.compare_suffix}"
         )
+        self._compare_counts_cache = ((editor.picks, threshold, other), text)
+        return text
 
     def _place_cursor(self) -> None:
         viewer = self.query_one(Viewer)
@@ -519,7 +532,7 @@ class BoxnetApp(App[None]):
             if self.grabbed is not None:
                 parts.append("moving a pick: m or enter drops it")
             if self.compare_suffix:
-                parts.append(self._compare_counts(editor.picks.xy[editor.visible(threshold)]))
+                parts.append(self._compare_counts(editor, threshold))
         if self.session.is_curated(entry.root):
             parts.append("curated ✓")
         if editor is not None and self.view is not None:
