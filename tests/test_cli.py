@@ -365,8 +365,8 @@ def test_runs_cancel_of_a_stale_status_naming_a_live_pid_signals_nothing(tmp_pat
     """Issue 11.5: status.json naming a live process that is not the run's job."""
     import sys
 
+    from boxnet_tui.process import process_start
     from boxnet_tui.training import runs
-    from boxnet_tui.training.process import process_start
 
     folder = _curated_folder(tmp_path / "mics")
     positives = str(folder / "matching" / "mic1_manual.star")

@@ -610,7 +610,7 @@ fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 if sys.argv[2] == "record":
     sys.path.insert(0, {repo!r})
-    from boxnet_tui.training.process import Identity
+    from boxnet_tui.process import Identity
     os.ftruncate(fd, 0)
     os.pwrite(fd, Identity.of(os.getpid()).to_text().encode(), 0)
 print("locked", flush=True)
@@ -648,7 +648,7 @@ def _stop(*processes) -> None:
 
 def test_cancel_never_signals_a_stale_status_pid(dataset, base_model):
     """status.json naming a live process that holds no lock: not signalled, one line."""
-    from boxnet_tui.training.process import process_start
+    from boxnet_tui.process import process_start
 
     run = create_run(make_config(dataset, "StaleNet", base_model))
     bystander = _bystander()
@@ -666,7 +666,7 @@ def test_cancel_never_signals_a_stale_status_pid(dataset, base_model):
 def test_cancel_never_signals_a_pid_that_does_not_hold_the_lock(dataset, base_model, start):
     """The lock is held (by a process that did not record itself) while status.json names
     another live pid, with its start time or without it (a reused pid): nothing signalled."""
-    from boxnet_tui.training.process import process_start
+    from boxnet_tui.process import process_start
 
     run = create_run(make_config(dataset, f"Held{start}", base_model))
     bystander = _bystander()
@@ -697,7 +697,7 @@ def test_cancel_signals_the_recorded_lock_holder(dataset, base_model):
 
 def test_cancel_never_signals_a_reused_holder_pid(dataset, base_model):
     """The lock file names the holder's pid with another start time (a pid reused)."""
-    from boxnet_tui.training.process import Identity
+    from boxnet_tui.process import Identity
 
     run = create_run(make_config(dataset, "ReusedNet", base_model))
     holder = _lock_holder(run, "record")

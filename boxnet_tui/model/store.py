@@ -157,7 +157,7 @@ def _read_info(folder: Path, shipped: bool) -> ModelInfo:
 
 def _staging_prefix(name: str) -> str:
     """``.<name>.<pid>-<start>.``: a save's staging folder names the process that owns it."""
-    from boxnet_tui.training.process import process_start
+    from boxnet_tui.process import process_start
 
     pid = os.getpid()
     start = process_start(pid)
@@ -167,7 +167,7 @@ def _staging_prefix(name: str) -> str:
 def _clean_staging(root: Path) -> None:
     """Remove the staging folders of saves a kill interrupted: those whose process is gone
     (a live process's, another save under way, are left alone)."""
-    from boxnet_tui.training.process import is_alive
+    from boxnet_tui.process import is_alive
 
     try:
         entries = list(root.iterdir())

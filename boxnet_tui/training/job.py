@@ -41,8 +41,8 @@ from typing import Any
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.micrographs import natural_key
+from boxnet_tui.process import process_start
 from boxnet_tui.training.launch import prepare_resume, torchrun_size
-from boxnet_tui.training.process import process_start
 from boxnet_tui.training.run_config import RunConfig, public_set_files
 from boxnet_tui.training.run_store import (
     CANCELLED,

@@ -2,7 +2,7 @@
 
 A run is trained by its own process (:mod:`boxnet_tui.training.job`), started in a new session
 so that closing the terminal or losing SSH never stops it. ``cancel`` signals only the process
-that holds the run's lock and recorded itself there (:mod:`~boxnet_tui.training.process`). This
+that holds the run's lock and recorded itself there (:mod:`~boxnet_tui.process`). This
 module does not import the job: the job imports it (``torchrun_size``).
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.training.process import Identity, process_start
+from boxnet_tui.process import Identity, process_start
 from boxnet_tui.training.run_store import (
     CANCELLED,
     DONE,

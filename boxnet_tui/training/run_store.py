@@ -39,7 +39,7 @@ from boxnet_tui.errors import UserError
 from boxnet_tui.io.atomic import atomic_write_text, atomic_write_with
 from boxnet_tui.names import check_model_name, check_path_name
 from boxnet_tui.paths import runs_dir
-from boxnet_tui.training.process import Identity, flock_holders, is_alive, signal_group
+from boxnet_tui.process import Identity, flock_holders, is_alive, signal_group
 from boxnet_tui.training.run_config import RunConfig, validate_config
 
 CONFIG = "config.json"

@@ -7,7 +7,7 @@ modules, whose names are all importable from here:
   log, checkpoints, the lock) and the store (:func:`create_run`, :func:`list_runs`,
   :func:`find_run`, :func:`delete_run`);
 - :mod:`~boxnet_tui.training.launch`: the run's job as a process (:func:`start_detached`,
-  :func:`cancel`, :func:`resume`), with :mod:`~boxnet_tui.training.process` telling processes
+  :func:`cancel`, :func:`resume`), with :mod:`~boxnet_tui.process` telling processes
   apart by pid and start time.
 
 A run is trained by :mod:`boxnet_tui.training.job`, which imports those modules, not this one.
@@ -18,6 +18,7 @@ started ``queued``) run whose process is gone reads as ``stale`` in
 
 from __future__ import annotations
 
+from boxnet_tui.process import Identity, is_alive, process_start
 from boxnet_tui.training.launch import (
     START_WAIT,
     _children,
@@ -32,7 +33,6 @@ from boxnet_tui.training.launch import (
     torchrun_rank,
     torchrun_size,
 )
-from boxnet_tui.training.process import Identity, is_alive, process_start
 from boxnet_tui.training.run_config import (
     DEVICE_PATTERN,
     OPTIMIZERS,
