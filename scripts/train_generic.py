@@ -145,6 +145,14 @@ def main() -> None:
     start = time.perf_counter()
     torch.manual_seed(args.seed)
     scale = GENERIC_SCALE
+    # calibration needs only the unseen synthetic micrographs: built first, and alone when
+    # re-calibrating
+    _, items = synthetic_examples(args.calibration, CALIBRATION_SEED + args.seed, scale)
+    names = ("BoxNetMask",) if args.mask_only else ("BoxNetMask", "BoxNet")
+    if args.calibrate_only:
+        for name in names:
+            calibrate_saved(args.out / name, items, args.device)
+        return
     used = [PROTEINS[name] for name in sorted(PROTEINS) if name not in args.leave_out]
     real, real_names = [], {}
     for protein in used:
@@ -152,15 +160,8 @@ def main() -> None:
         real += examples
         real_names[protein.folder] = sorted(e.name for e in examples)
     synthetic, _ = synthetic_examples(args.synthetic, args.seed * 100_000, scale)
-    _, unseen_items = synthetic_examples(args.calibration, CALIBRATION_SEED + args.seed, scale)
     took = time.perf_counter() - start
     print(f"{len(real)} real and {len(synthetic)} synthetic examples ({took:.0f} s)", flush=True)
-    items = unseen_items
-    names = ("BoxNetMask",) if args.mask_only else ("BoxNetMask", "BoxNet")
-    if args.calibrate_only:
-        for name in names:
-            calibrate_saved(args.out / name, items, args.device)
-        return
 
     def log(line: LogLine) -> None:
         print(
