@@ -98,6 +98,19 @@ def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn
     )
 
 
+def place(network: nn.Module, device: torch.device | str) -> nn.Module:
+    """``network`` moved to ``device`` in channels-last layout.
+
+    Why: oneDNN's convolutions run 35-40 % faster on it on CPU, picking and training alike
+    (0.51 -> 0.33 s for a 906² image, 0.98 -> 0.59 s for a training step of 32 128² crops, 2
+    cores); cuDNN prefers it too. Apple's MPS backend has had faults with it: left as it is.
+    """
+    device = torch.device(device)
+    if device.type in ("cpu", "cuda"):
+        return network.to(device, memory_format=torch.channels_last)
+    return network.to(device)
+
+
 class BoxNet(nn.Module):
     """Image (N, 1, H, W) at 8 Å/px, normalised -> logits (N, 3, H, W)."""
 

@@ -26,7 +26,7 @@ import torch
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, NetworkScale
 from boxnet_tui.io.atomic import _umask
-from boxnet_tui.model.network import Architecture, BoxNet
+from boxnet_tui.model.network import Architecture, BoxNet, place
 from boxnet_tui.names import check_model_name, is_path_name
 from boxnet_tui.paths import models_dir
 
@@ -258,7 +258,7 @@ def load_model(
         raise UserError(f"{weights}: model weights missing") from None
     except Exception as error:
         raise UserError(f"{weights}: unreadable model weights ({error})") from None
-    return network.to(device).eval(), info
+    return place(network, device).eval(), info
 
 
 def save_model(

@@ -707,6 +707,7 @@ def _save(
     summary: dict,
     threshold: float | None = None,
 ) -> None:
+    from boxnet_tui.model.network import place
     from boxnet_tui.model.store import ModelInfo, find_model, models_dir, save_model
 
     if (models_dir() / config.name / "model.json").is_file():
@@ -726,7 +727,7 @@ def _save(
         scale=base_info.scale,
     )
     save_model(network.to("cpu"), info)
-    network.to(device)
+    place(network, device)
 
 
 # --------------------------------------------------------------------------- held-out check

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from boxnet_tui.model.network import BoxNet
+from boxnet_tui.model.network import BoxNet, place
 from boxnet_tui.training import distributed
 from boxnet_tui.training.augment import sample_batch
 from boxnet_tui.training.labels import Example, class_weights
@@ -112,7 +112,7 @@ def train(
             early (on every rank).
     """
     world, device = distributed.setup(device)
-    network.to(device).train()
+    place(network, device).train()
     model = distributed.wrap(network, device, world)
     optimizer = optimizer or make_optimizer(network, config)
     # each rank its own stream: the same seed would give every rank the same crops
