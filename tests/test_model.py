@@ -11,7 +11,7 @@ import torch
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.inference import predict_probabilities
-from boxnet_tui.model.network import Architecture, BoxNet, fuse_for_inference
+from boxnet_tui.model.network import Architecture, BoxNet, fuse_for_inference, place
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
 from boxnet_tui.training.augment import sample_batch
@@ -52,6 +52,25 @@ def test_save_load_list_and_no_overwrite():
     assert find_model(str(info.path)).name == "TinyNet"
     with pytest.raises(UserError, match="exists already"):
         save_model(network, ModelInfo("TinyNet", TINY))
+
+
+def test_a_loaded_network_is_channels_last_and_gives_the_same_output():
+    """Channels-last is a layout only (faster convolutions on CPU): same numbers, and a model
+    saved from it loads into a plain network."""
+    torch.manual_seed(0)
+    network = BoxNet(TINY).eval()
+    x = torch.randn(2, 1, 32, 48)
+    with torch.no_grad():
+        plain = network(x)
+        placed = place(network, "cpu")
+        weight = placed.stem[0].weight
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(placed(x), plain, atol=1e-5, rtol=1e-5)
+    save_model(placed, ModelInfo("LayoutNet", TINY))
+    loaded, _ = load_model("LayoutNet")
+    assert loaded.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), plain, atol=2e-2, rtol=2e-2)  # float16 store
 
 
 @pytest.mark.parametrize("name", ["has space", "slash/name", "", "é"])
