@@ -35,12 +35,11 @@ from boxnet_tui.curation_state import StateStore, load_state
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale, prepare_for_network, scaled_shape
 from boxnet_tui.io import layout
-from boxnet_tui.io.atomic import atomic_path
 from boxnet_tui.io.backups import back_up
 from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, resize_mask, write_mask
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
-from boxnet_tui.io.star import Picks, picks_table, write_picks
+from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
@@ -244,21 +243,7 @@ def save_picks(
             write_mask(mask, result.junk)
     star = layout.pick_path(folder, root, suffix)
     with locked(star):
-        if record is None:
-            write_picks(star, result.picks, result.path.name)
-        else:
-            _write_recorded_picks(star, result.picks, result.path.name, record)
-
-
-def _write_recorded_picks(star: Path, picks: Picks, micrograph_name: str, record: str) -> None:
-    """``write_picks`` with ``record`` as the file's first line, atomically."""
-    import starfile
-
-    table = picks_table(picks, micrograph_name)
-    with atomic_path(star) as tmp:
-        starfile.write(table, tmp, overwrite=True)
-        body = tmp.read_bytes()
-        tmp.write_bytes(record.encode("utf-8") + b"\n" + body)
+        write_picks(star, result.picks, result.path.name, record=record)
 
 
 def _curated_now(folder: Path, store: StateStore | None) -> set[str]:

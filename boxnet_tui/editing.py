@@ -24,6 +24,7 @@ import numpy as np
 from boxnet_tui.errors import MaskError, StarError, UserError
 from boxnet_tui.imaging import scaled_shape
 from boxnet_tui.io import layout
+from boxnet_tui.io.atomic import folder_syncs_together
 from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, read_mask, write_mask
 from boxnet_tui.io.star import (
@@ -410,7 +411,8 @@ class MicrographEditor:
         """
         if self._refusal() is not None and not self.changed_on_disk():
             raise UserError(self._refusal())
-        with _write_lock(self.pick_path):
+        # x writes picks and false positives: one folder fsync for both (a key under load)
+        with _write_lock(self.pick_path), folder_syncs_together():
             if self._take_in_disk():
                 self.notices.append(
                     f"{self.pick_path.name} changed on disk (another program or window); "

@@ -7,7 +7,13 @@ import pytest
 import tifffile
 
 from boxnet_tui.errors import MaskError
-from boxnet_tui.io.atomic import atomic_path, atomic_write_text
+from boxnet_tui.io import atomic
+from boxnet_tui.io.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    folder_syncs_together,
+)
 from boxnet_tui.io.masks import read_mask, write_mask
 from tests.conftest import snapshot
 
@@ -85,6 +91,58 @@ def test_atomic_write_survives_kill_between_write_and_rename(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], check=False)
     assert result.returncode == -9
     assert path.read_text() == "old\n" * 1000
+
+
+def test_atomic_write_bytes_killed_before_the_rename_leaves_the_old_file(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "picks.star"
+    path.write_text("old\n" * 1000)
+    code = (
+        "import os\n"
+        "from boxnet_tui.io import atomic\n"
+        "atomic.os.replace = lambda *a: os.kill(os.getpid(), 9)\n"
+        f"atomic.atomic_write_bytes({str(path)!r}, b'new\\n' * 1000)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False)
+    assert result.returncode == -9
+    assert path.read_text() == "old\n" * 1000
+
+
+def test_failed_atomic_write_bytes_leaves_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "picks.star"
+    path.write_text("old")
+
+    def refuse(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", refuse)
+    with pytest.raises(OSError, match="space"):
+        atomic_write_bytes(path, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["picks.star"]
+    assert path.read_text() == "old"
+
+
+def test_writes_in_one_block_sync_their_folder_once_at_its_end(tmp_path, monkeypatch):
+    synced: list[str] = []
+    monkeypatch.setattr(atomic, "_fsync_dir", lambda folder: synced.append(folder.name))
+    atomic_write_text(tmp_path / "a.star", "1")
+    assert synced == [tmp_path.name]  # alone: at once
+    synced.clear()
+    with folder_syncs_together():
+        atomic_write_text(tmp_path / "a.star", "2")
+        with folder_syncs_together():  # nested: the outer block syncs
+            atomic_write_text(tmp_path / "b.star", "3")
+        atomic_write_text(tmp_path / "other" / "c.star", "4")
+        assert synced == []
+        assert (tmp_path / "a.star").read_text() == "2"  # renamed already
+    assert synced == [tmp_path.name, "other"]
+    synced.clear()
+    with pytest.raises(RuntimeError), folder_syncs_together():
+        atomic_write_text(tmp_path / "a.star", "5")
+        raise RuntimeError("the second write failed")
+    assert synced == [tmp_path.name]  # what was renamed is made durable all the same
 
 
 def test_atomic_write_keeps_mode_or_follows_umask(tmp_path):

@@ -1,10 +1,16 @@
-"""Atomic writes: a reader (or a kill -9) never sees a half-written file."""
+"""Atomic writes: a reader (or a kill -9) never sees a half-written file.
+
+Each write goes to a temporary file beside the target, is fsynced, renamed over the target,
+and the folder is fsynced so that the rename is on disk too before the call returns. Within
+:func:`folder_syncs_together`, the folder fsyncs of several writes become one at its end.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,20 +23,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     the extension (tifffile, mrcfile) still work. On any error the target is left untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    fd, tmp = _temporary(target)
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        # mkstemp makes 0600 files; a replaced file keeps its mode, a new one follows the umask
-        os.chmod(tmp, _mode_for(target))
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _commit(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -38,8 +37,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    target = Path(path)
+    fd, tmp = _temporary(target)
+    try:
+        # written and fsynced through the descriptor mkstemp opened: no second open
+        with open(fd, "wb", closefd=True) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _commit(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -51,6 +60,61 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], None
     """Call ``write(tmp_path)`` to produce the file, then move it into place atomically."""
     with atomic_path(path) as tmp:
         write(tmp)
+
+
+_pending = threading.local()  # .folders: the folders whose fsync waits for the block's end
+
+
+@contextlib.contextmanager
+def folder_syncs_together() -> Iterator[None]:
+    """Atomic writes in this block (this thread) fsync their folders once, at its end.
+
+    One edit that writes two files of one folder (picks and false positives) pays one folder
+    fsync instead of two. Every file is still fsynced before its rename, so a crash leaves
+    each file whole, old or new; the block only ends (and the edit returns) once the renames
+    are on disk. Nested blocks sync at the end of the outermost.
+    """
+    if getattr(_pending, "folders", None) is not None:
+        yield
+        return
+    _pending.folders = folders = {}
+    try:
+        yield
+    finally:
+        _pending.folders = None
+        for folder in folders:
+            _fsync_dir(folder)
+
+
+def _temporary(target: Path) -> tuple[int, Path]:
+    """An open, empty temporary file beside ``target``, with the mode ``target`` will have.
+
+    It keeps the target's suffix so that writers which choose a format from the extension
+    (tifffile, mrcfile) still work.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    try:
+        # mkstemp makes 0600 files; a replaced file keeps its mode, a new one follows the umask
+        os.fchmod(fd, _mode_for(target))
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+    return fd, Path(name)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    """Rename the fsynced ``tmp`` over ``target``; the folder's fsync makes the rename durable
+    (now, or at the end of a :func:`folder_syncs_together` block)."""
+    os.replace(tmp, target)
+    folders = getattr(_pending, "folders", None)
+    if folders is None:
+        _fsync_dir(target.parent)
+    else:
+        folders[target.parent] = None  # a dict: ordered, each folder once
 
 
 def _mode_for(target: Path) -> int:

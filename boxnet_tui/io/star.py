@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import starfile
+from starfile.writer import loop_block, package_info, simple_block
 
 from boxnet_tui.errors import StarError
-from boxnet_tui.io.atomic import atomic_path
+from boxnet_tui.io.atomic import atomic_write_text
 
 X, Y, NAME, SCORE = (
     "rlnCoordinateX",
@@ -245,11 +246,80 @@ def write_picks(
     micrograph_name: str,
     *,
     with_angles: bool = False,
+    record: str | None = None,
 ) -> None:
-    """Write ``picks`` as a RELION coordinate STAR file, atomically."""
+    """Write ``picks`` as a RELION coordinate STAR file, atomically.
+
+    ``record`` (one line, e.g. a pick run's fingerprint comment) becomes the file's first line.
+    """
     table = picks_table(picks, micrograph_name, with_angles=with_angles)
-    with atomic_path(path) as tmp:
-        starfile.write(table, tmp, overwrite=True)
+    text = star_text({"": table})
+    atomic_write_text(path, text if record is None else f"{record}\n{text}")
+
+
+# -- the text of a STAR file --------------------------------------------------------------------
+# starfile.write runs every cell through DataFrame.map and to_csv: ~7 ms for a few hundred
+# picks, most of an edit's time. star_text writes the same bytes from numpy columns instead
+# (~10x faster) and leaves a column it cannot be sure of to starfile's own loop writer.
+_FLOAT_FORMAT = "%.6f"  # starfile's default, what RELION writes
+_NA = "<NA>"  # starfile's (pandas') text for a missing value
+
+
+def star_text(content: dict[str, pd.DataFrame | dict[str, object]]) -> str:
+    """The text ``starfile.write(content, ...)`` writes: the same header line, blocks and bytes.
+
+    ``content`` maps block names to tables (loops) or dicts (key/value blocks), as
+    :meth:`StarDocument.content` returns them.
+    """
+    lines = [package_info(), "", ""]
+    for name, block in content.items():
+        if isinstance(block, dict):
+            lines.extend(simple_block(name, block))
+        else:
+            lines.extend(_loop_lines(name, block))
+    return "".join(line + "\n" for line in lines)
+
+
+def _loop_lines(name: str, table: pd.DataFrame) -> list[str]:
+    columns = [_column_text(table.iloc[:, i]) for i in range(table.shape[1])]
+    if not columns or any(column is None for column in columns):
+        return list(loop_block(name, table))  # a column type of its own: starfile decides
+    header = [f"data_{name}", "", "loop_"]
+    header += [f"_{column} #{i}" for i, column in enumerate(table.columns, 1)]
+    # one %-format a row: each float column formats as "%.6f", the others are text already
+    row = "\t".join(form for form, _ in columns)  # type: ignore[misc]
+    rows = [row % values for values in zip(*(cells for _, cells in columns), strict=True)]  # type: ignore[misc]
+    return [*header, *rows, "", ""]
+
+
+def _column_text(column: pd.Series) -> tuple[str, list[object]] | None:
+    """(a %-format, the cells) that print ``column`` as starfile does; None where unsure."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = column.to_numpy()
+        missing = np.isnan(values)
+        if not missing.any():
+            return _FLOAT_FORMAT, values.tolist()
+        text = [_FLOAT_FORMAT % value for value in values.tolist()]
+        for i in np.flatnonzero(missing).tolist():
+            text[i] = _NA
+        return "%s", text
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return "%s", column.to_numpy().tolist()  # str() of Python ints and bools
+    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+        text: list[object] = []
+        for value in column.to_numpy(dtype=object).tolist():
+            if isinstance(value, str):
+                # a tab or a line break needs csv escapes (starfile raises) or splits the line
+                if not value.isprintable():
+                    return None
+                text.append(f'"{value}"' if (" " in value or not value) else value)
+            elif value is None or (isinstance(value, float) and math.isnan(value)):
+                text.append(_NA)
+            else:  # a number in a text column: pandas' str() of it, left to starfile
+                return None
+        return "%s", text
+    return None
 
 
 # -- editing a file in place, keeping what it holds besides coordinates ------------------------
@@ -319,7 +389,10 @@ class StarDocument:
         new = pd.DataFrame([row], columns=list(row))
         if table.empty:
             return self._with_table(new)
-        new = new.astype({c: _row_dtype(table[c], new[c]) for c in new.columns})
+        dtypes = {c: _row_dtype(table[c], new[c]) for c in new.columns}
+        changed = {c: dtype for c, dtype in dtypes.items() if dtype != new[c].dtype}
+        if changed:  # astype copies every column: only where a dtype changes
+            new = new.astype(changed)
         index = min(max(index, 0), len(table))
         parts = [part for part in (table.iloc[:index], new, table.iloc[index:]) if len(part)]
         return self._with_table(pd.concat(parts, ignore_index=True))
@@ -392,8 +465,7 @@ def read_star_document(path: str | os.PathLike[str]) -> StarDocument:
 
 def write_star_document(path: str | os.PathLike[str], document: StarDocument) -> None:
     """Write ``document`` to ``path``, atomically."""
-    with atomic_path(path) as tmp:
-        starfile.write(document.content(), tmp)
+    atomic_write_text(path, star_text(document.content()))
 
 
 def _table_picks(table: pd.DataFrame, path: Path) -> Picks:
