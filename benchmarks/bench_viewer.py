@@ -9,7 +9,7 @@ shared data is absent (or with ``--synthetic``).
     (``action_move``) plus the layout, compositor and terminal-output work it causes, timed
     by wrapping the screen's ``_refresh_layout`` / ``_compositor_refresh`` and turning each
     compositor update into the bytes a truecolor terminal would get. The peer re-composes
-    and re-encodes the whole frame on every move (``action_move`` + ``app.redraw()``, same
+    and re-encodes the whole frame on every move (``action_move`` + ``redraw()``, same
     rendering). Also the main thread's CPU per key less an empty pause's, the bytes per key,
     and ``Viewer.encodes`` (frames handed to textual-image) over all the moves.
 (b) Switching micrograph with ``n`` (bar: under 100 ms with neighbours prefetched): from the
@@ -71,6 +71,7 @@ from boxnet_tui.paths import scratch_dir
 from boxnet_tui.synth import make_dataset
 from boxnet_tui.tui.app import BoxnetApp
 from boxnet_tui.tui.halfcell import FastHalfcell
+from boxnet_tui.tui.screens.curation import CurationScreen
 from boxnet_tui.tui.widgets.viewer import Viewer
 
 HERE = Path(__file__).resolve().parent
@@ -154,7 +155,9 @@ class Sample:
         return self.handler_ms + self.render_ms
 
 
-async def measure_key(app: BoxnetApp, pilot, meter: Meter, action: Callable[[], None]) -> Sample:
+async def measure_key(
+    ui: CurationScreen, pilot, meter: Meter, action: Callable[[], None]
+) -> Sample:
     meter.reset()
     cpu, start = time.thread_time(), time.perf_counter()
     action()
@@ -174,11 +177,11 @@ class Switch:
         return self.composed_ms + self.render_ms
 
 
-async def measure_switch(app: BoxnetApp, pilot, meter: Meter, step: int) -> Switch:
-    target = app.index + step  # type: ignore[operator]
+async def measure_switch(ui: CurationScreen, pilot, meter: Meter, step: int) -> Switch:
+    target = ui.index + step  # type: ignore[operator]
     start = time.perf_counter()
-    app.action_micrograph(step)
-    await wait_for(lambda: shown(app, target), f"micrograph {target + 1}")
+    ui.action_micrograph(step)
+    await wait_for(lambda: shown(ui, target), f"micrograph {target + 1}")
     composed = time.perf_counter() - start
     meter.reset()
     await pilot.pause()
@@ -202,21 +205,21 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = WA
         await asyncio.sleep(0.002)
 
 
-def shown(app: BoxnetApp, index: int) -> bool:
+def shown(ui: CurationScreen, index: int) -> bool:
     return (
-        app.index == index
-        and app.view is not None
-        and app.loaded is not None
-        and app.loaded.path == app.session.entries[index].path
+        ui.index == index
+        and ui.view is not None
+        and ui.loaded is not None
+        and ui.loaded.path == ui.session.entries[index].path
     )
 
 
-async def settle(app: BoxnetApp) -> None:
+async def settle(ui: CurationScreen) -> None:
     """Wait until the background work is done: list described, neighbours prefetched."""
-    await app.workers.wait_for_complete()
-    index = app.index or 0
-    held = [i for i in (index - 1, index, index + 1) if 0 <= i < len(app.session.entries)]
-    await wait_for(lambda: all(app.cache.ready(i) for i in held), "the prefetch")
+    await ui.app.workers.wait_for_complete()
+    index = ui.index or 0
+    held = [i for i in (index - 1, index, index + 1) if 0 <= i < len(ui.session.entries)]
+    await wait_for(lambda: all(ui.cache.ready(i) for i in held), "the prefetch")
 
 
 # -- (a) and (b) --------------------------------------------------------------------------------
@@ -242,13 +245,13 @@ class ViewerResults:
 
 
 # (d): one round of edit keys, in this order, leaving the picks and threshold as they were
-EDIT_KEYS: tuple[tuple[str, Callable[[BoxnetApp], None]], ...] = (
-    ("x", lambda app: app.action_remove(True)),
-    ("u", lambda app: app.action_undo()),
-    ("a", lambda app: app.action_add()),
-    ("u", lambda app: app.action_undo()),
-    ("[ ]", lambda app: app.action_threshold(0.05)),
-    ("[ ]", lambda app: app.action_threshold(-0.05)),
+EDIT_KEYS: tuple[tuple[str, Callable[[CurationScreen], None]], ...] = (
+    ("x", lambda ui: ui.action_remove(True)),
+    ("u", lambda ui: ui.action_undo()),
+    ("a", lambda ui: ui.action_add()),
+    ("u", lambda ui: ui.action_undo()),
+    ("[ ]", lambda ui: ui.action_threshold(0.05)),
+    ("[ ]", lambda ui: ui.action_threshold(-0.05)),
 )
 
 
@@ -260,13 +263,13 @@ class Edit:
     core_ms: float
 
 
-async def measure_edits(app: BoxnetApp, pilot, meter: Meter, rounds: int) -> dict[str, list]:
+async def measure_edits(ui: CurationScreen, pilot, meter: Meter, rounds: int) -> dict[str, list]:
     """``rounds`` rounds of EDIT_KEYS with the cursor on a pick (2 more to warm up). The
     editor's edits and the session's threshold are timed too: the core's work, file written."""
-    editor = app.editor()
+    editor = ui.editor()
     assert editor is not None and len(editor.picks), "no picks to edit"
-    middle = int(np.argmin(np.hypot(*(editor.picks.xy - np.array(app.cursor)).T)))
-    app.set_cursor(float(editor.picks.x[middle]), float(editor.picks.y[middle]))
+    middle = int(np.argmin(np.hypot(*(editor.picks.xy - np.array(ui.cursor)).T)))
+    ui.set_cursor(float(editor.picks.x[middle]), float(editor.picks.y[middle]))
     await pilot.pause()
     core: list[float] = []
 
@@ -281,7 +284,7 @@ async def measure_edits(app: BoxnetApp, pilot, meter: Meter, rounds: int) -> dic
         return wrapper
 
     wrapped = [(editor, name) for name in ("add", "remove", "undo")]
-    wrapped.append((app.session, "set_threshold"))
+    wrapped.append((ui.session, "set_threshold"))
     for owner, name in wrapped:
         setattr(owner, name, timed(getattr(owner, name)))
     samples: dict[str, list[Edit]] = {}
@@ -289,7 +292,7 @@ async def measure_edits(app: BoxnetApp, pilot, meter: Meter, rounds: int) -> dic
         for round_ in range(rounds + 2):
             for key, action in EDIT_KEYS:
                 core.clear()
-                sample = await measure_key(app, pilot, meter, lambda a=action: a(app))
+                sample = await measure_key(ui, pilot, meter, lambda a=action: a(ui))
                 if round_ >= 2:
                     samples.setdefault(key, []).append(Edit(sample, sum(core)))
     finally:
@@ -304,15 +307,16 @@ async def run_viewer(
     session = CurationSession(folder, suffix=suffix, diameter=DIAMETER)
     app = BoxnetApp(session, graphics="halfcell")
     async with app.run_test(size=TERMINAL) as pilot:
-        await wait_for(lambda: app.index is not None and shown(app, app.index), "a micrograph")
-        if app.index != 0:  # the pass before this one left the folder resuming on another
-            app.show_micrograph(0)
-        await wait_for(lambda: shown(app, 0), "the first micrograph")
+        ui = app.curation  # the keys, the viewer and the list
+        await wait_for(lambda: ui.index is not None and shown(ui, ui.index), "a micrograph")
+        if ui.index != 0:  # the pass before this one left the folder resuming on another
+            ui.show_micrograph(0)
+        await wait_for(lambda: shown(ui, 0), "the first micrograph")
         await pilot.pause()
-        await settle(app)
+        await settle(ui)
         viewer = app.query_one(Viewer)
         meter = Meter(app)
-        rows, cols = app.view.shape  # type: ignore[union-attr]
+        rows, cols = ui.view.shape  # type: ignore[union-attr]
 
         # an empty pause: what the Pilot costs the main thread without any key
         baseline = []
@@ -324,9 +328,9 @@ async def run_viewer(
         async def keys(count: int, peer: bool) -> tuple[list[Sample], tuple[int, int]]:
             def move(step: int) -> Callable[[], None]:
                 def action() -> None:
-                    app.action_move(step, 0)
+                    ui.action_move(step, 0)
                     if peer:
-                        app.redraw()
+                        ui.redraw()
                         # and sent whole: the frame widget would send only changed cells
                         image = viewer.query_one("#frame")
                         frame, image.image = image.image, None  # type: ignore[attr-defined]
@@ -335,34 +339,34 @@ async def run_viewer(
                 return action
 
             for i in range(5):  # warm up
-                await measure_key(app, pilot, meter, move(1 if i % 2 == 0 else -1))
+                await measure_key(ui, pilot, meter, move(1 if i % 2 == 0 else -1))
             before = viewer.encodes
             samples = [
-                await measure_key(app, pilot, meter, move(1 if i % 2 == 0 else -1))
+                await measure_key(ui, pilot, meter, move(1 if i % 2 == 0 else -1))
                 for i in range(count)
             ]
             return samples, (before, viewer.encodes)
 
         # the cursor in the middle of the view: right, left, right, ... (the cell changes)
-        app.set_cursor(cols / 2, rows / 2)
+        ui.set_cursor(cols / 2, rows / 2)
         await pilot.pause()
         ours, ours_encodes = await keys(moves, peer=False)
         # the same moves with the cursor near the top edge of the micrograph, at zoom 0
-        app.set_cursor(cols / 2, rows * 0.03)
+        ui.set_cursor(cols / 2, rows * 0.03)
         await pilot.pause()
         edge, edge_encodes = await keys(max(20, moves // 4), peer=False)
-        app.set_cursor(cols / 2, rows / 2)
+        ui.set_cursor(cols / 2, rows / 2)
         await pilot.pause()
         peer, peer_encodes = await keys(max(20, moves // 4), peer=True)
 
         # (d) the edit keys, the cursor on the pick nearest the middle of the micrograph
-        app.set_cursor(cols / 2, rows / 2)
+        ui.set_cursor(cols / 2, rows / 2)
         await pilot.pause()
-        edit_samples = await measure_edits(app, pilot, meter, edits)
+        edit_samples = await measure_edits(ui, pilot, meter, edits)
 
         # the frame's parts alone, on the shown micrograph and view
-        prepared, view = app.loaded.image, app.view  # type: ignore[union-attr]
-        editor = app.editor()
+        prepared, view = ui.loaded.image, ui.view  # type: ignore[union-attr]
+        editor = ui.editor()
         assert prepared is not None and view is not None and editor is not None
         overlay = Overlay(
             np.column_stack([editor.picks.x, editor.picks.y]),
@@ -392,15 +396,15 @@ async def run_viewer(
         prefetched: list[Switch] = []
         cold: list[Switch] = []
         for _ in range(switches):
-            await settle(app)
-            assert app.index == 0 and app.cache.ready(1)
-            prefetched.append(await measure_switch(app, pilot, meter, 1))
-            await settle(app)
+            await settle(ui)
+            assert ui.index == 0 and app.cache.ready(1)
+            prefetched.append(await measure_switch(ui, pilot, meter, 1))
+            await settle(ui)
             app.cache.invalidate(0)
             assert not app.cache.ready(0)
-            cold.append(await measure_switch(app, pilot, meter, -1))
+            cold.append(await measure_switch(ui, pilot, meter, -1))
 
-        await settle(app)
+        await settle(ui)
         viewer_cells = (viewer.size.width, viewer.size.height)
         frame_px = viewer.frame_size
         await app.workers.wait_for_complete()
@@ -504,13 +508,14 @@ def memory_app(folder: Path) -> dict[int, tuple[float, float]]:
     async def main() -> None:
         app = BoxnetApp(CurationSession(folder, suffix="truth"), graphics="halfcell")
         async with app.run_test(size=TERMINAL) as pilot:
+            ui = app.curation
             count = len(app.session.entries)
             for index in range(count):
                 if index:
-                    app.action_micrograph(1)
-                await wait_for(lambda i=index: shown(app, i), f"micrograph {index + 1}")
+                    ui.action_micrograph(1)
+                await wait_for(lambda i=index: shown(ui, i), f"micrograph {index + 1}")
                 await pilot.pause()
-                await settle(app)
+                await settle(ui)
                 if index + 1 in CHECKPOINTS or index + 1 == count:
                     result[index + 1] = rss_mb()
             await app.workers.wait_for_complete()

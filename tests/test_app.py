@@ -50,7 +50,7 @@ async def ready(app: BoxnetApp, pilot, index: int | None = None) -> None:
     """Wait until the (given) micrograph is shown."""
     for _ in range(200):
         await pilot.pause(0.02)
-        if app.view is not None and (index is None or app.index == index):
+        if app.curation.view is not None and (index is None or app.curation.index == index):
             await pilot.pause()
             return
     raise AssertionError(f"micrograph {index} never shown; status: {status(app)}")
@@ -80,28 +80,28 @@ def test_opens_on_the_first_micrograph_with_list_header_and_status(folder):
     async def body(app, pilot):
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.index == 0
+        assert app.curation.index == 0
         assert "1/3 mic1" in status(app) and "3 picks" in status(app)
         assert "picks BoxNet" in app.sub_title and "diameter 160 Å" in app.sub_title
         assert folder.name in app.title  # the path, shortened to fit the header
         browser = app.query_one(MicrographList)
         assert browser.shown == [0, 1, 2]
-        assert str(browser.query_one("DataTable").get_cell("0", "picks")) == "3"
+        assert str(browser.query_one("#micrographs").get_cell("0", "picks")) == "3"
 
     run(folder, body)
 
 
 def test_tab_jumps_through_picks_in_reading_order(folder):
     async def body(app, pilot):
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         await pilot.press("tab")
-        assert app.cursor == (300.0, 100.0)
+        assert app.curation.cursor == (300.0, 100.0)
         await pilot.press("tab")
-        assert app.cursor == (100.0, 200.0)
+        assert app.curation.cursor == (100.0, 200.0)
         await pilot.press("shift+tab")
-        assert app.cursor == (300.0, 100.0)
+        assert app.curation.cursor == (300.0, 100.0)
         await pilot.press("shift+tab")  # wraps to the last
-        assert app.cursor == (200.0, 300.0)
+        assert app.curation.cursor == (200.0, 300.0)
 
     run(folder, body)
 
@@ -135,7 +135,7 @@ def test_remove_far_from_any_pick_changes_nothing(folder):
     before = snapshot(folder / "matching")
 
     async def body(app, pilot):
-        app.set_cursor(10.0, 390.0)
+        app.curation.set_cursor(10.0, 390.0)
         await pilot.press("x")
         assert snapshot(folder / "matching") == before
 
@@ -144,7 +144,7 @@ def test_remove_far_from_any_pick_changes_nothing(folder):
 
 def test_a_and_space_add_at_the_cursor(folder):
     async def body(app, pilot):
-        app.set_cursor(50.0, 60.0)
+        app.curation.set_cursor(50.0, 60.0)
         await pilot.press("a")
         picks = star(folder)
         assert len(picks) == 4 and (picks.x[-1], picks.y[-1]) == (50.0, 60.0)
@@ -157,16 +157,16 @@ def test_a_and_space_add_at_the_cursor(folder):
 
 def test_cursor_keys_move_by_cells_and_big_steps(folder):
     async def body(app, pilot):
-        x0, y0 = app.cursor
-        step_x, step_y = app._cell_step()
+        x0, y0 = app.curation.cursor
+        step_x, step_y = app.curation._cell_step()
         await pilot.press("right", "l")
-        assert app.cursor == pytest.approx((x0 + 2 * step_x, y0))
+        assert app.curation.cursor == pytest.approx((x0 + 2 * step_x, y0))
         await pilot.press("down", "j", "up", "k", "left", "h")
-        assert app.cursor == pytest.approx((x0, y0))
+        assert app.curation.cursor == pytest.approx((x0, y0))
         await pilot.press("L")
-        assert app.cursor == pytest.approx((x0 + 8 * step_x, y0))
+        assert app.curation.cursor == pytest.approx((x0 + 8 * step_x, y0))
         await pilot.press("shift+up")
-        assert app.cursor == pytest.approx((x0 + 8 * step_x, y0 - 8 * step_y))
+        assert app.curation.cursor == pytest.approx((x0 + 8 * step_x, y0 - 8 * step_y))
 
     run(folder, body)
 
@@ -189,20 +189,20 @@ def test_cursor_moves_do_not_re_encode_the_image(folder):
 
 def test_m_grabs_the_pick_it_follows_and_m_or_enter_drops(folder):
     async def body(app, pilot):
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         await pilot.press("tab", "m")
-        assert app.grabbed == 0
-        step_x, _ = app._cell_step()
+        assert app.curation.grabbed == 0
+        step_x, _ = app.curation._cell_step()
         await pilot.press("right", "right")
         assert star(folder).x[0] == pytest.approx(300.0 + 2 * step_x)  # on disk while moving
         await pilot.press("m")
-        assert app.grabbed is None
+        assert app.curation.grabbed is None
         await pilot.press("right")
         assert star(folder).x[0] == pytest.approx(300.0 + 2 * step_x)  # dropped: stays
         await pilot.press("u")  # the whole drag is one undo
         assert star(folder).x[0] == 300.0
         await pilot.press("tab", "m", "down", "enter")
-        assert app.grabbed is None and star(folder).y[1] > 200.0
+        assert app.curation.grabbed is None and star(folder).y[1] > 200.0
 
     run(folder, body)
 
@@ -215,7 +215,7 @@ def test_n_p_and_page_keys_change_micrograph(folder):
         await pilot.press("pagedown")
         await ready(app, pilot, 2)
         await pilot.press("n")  # at the end: stays
-        assert app.index == 2
+        assert app.curation.index == 2
         await pilot.press("p")
         await ready(app, pilot, 1)
         await pilot.press("pageup")
@@ -246,13 +246,13 @@ def test_threshold_hides_picks_but_never_deletes_them(folder):
             await pilot.press("right_square_bracket")  # 0.60: only the 0.9 pick is left
         assert "1 picks (3 in file)" in status(app) and "threshold 0.60" in status(app)
         await pilot.press("tab")
-        assert app.cursor == (300.0, 100.0)  # the only shown pick
+        assert app.curation.cursor == (300.0, 100.0)  # the only shown pick
         await pilot.press("tab")
-        assert app.cursor == (300.0, 100.0)
+        assert app.curation.cursor == (300.0, 100.0)
         await pilot.press("left_square_bracket")
         assert "threshold 0.55" in status(app)
         assert snapshot(folder / "matching") == before
-        cell = app.query_one(MicrographList).query_one("DataTable").get_cell("0", "picks")
+        cell = app.query_one(MicrographList).query_one("#micrographs").get_cell("0", "picks")
         assert str(cell) == "1"
 
     run(folder, body)
@@ -263,17 +263,17 @@ def test_threshold_hides_picks_but_never_deletes_them(folder):
 def test_zoom_keys_and_the_view_following_the_cursor(folder):
     async def body(app, pilot):
         await pilot.press("plus", "plus")
-        assert app.view.zoom == 2
-        scale = app.view.scale
+        assert app.curation.view.zoom == 2
+        scale = app.curation.view.scale
         await pilot.press("minus")
-        assert app.view.zoom == 1 and app.view.scale == pytest.approx(scale * 2)
+        assert app.curation.view.zoom == 1 and app.curation.view.scale == pytest.approx(scale * 2)
         await pilot.press("equals_sign", "plus", "plus")
-        origin = app.view.origin
+        origin = app.curation.view.origin
         for _ in range(30):
             await pilot.press("L")
-        assert app.view.origin != origin  # panned
-        dx, dy = app.view.to_display(*app.cursor)
-        assert 0 <= dx <= app.view.width and 0 <= dy <= app.view.height
+        assert app.curation.view.origin != origin  # panned
+        dx, dy = app.curation.view.to_display(*app.curation.cursor)
+        assert 0 <= dx <= app.curation.view.width and 0 <= dy <= app.curation.view.height
 
     run(folder, body)
 
@@ -281,7 +281,7 @@ def test_zoom_keys_and_the_view_following_the_cursor(folder):
 def test_c_marks_curated_in_list_and_state(folder):
     async def body(app, pilot):
         await pilot.press("c")
-        table = app.query_one(MicrographList).query_one("DataTable")
+        table = app.query_one(MicrographList).query_one("#micrographs")
         assert str(table.get_cell("0", "curated")) == "✓"
         assert "curated ✓" in status(app)
         assert json.loads((folder / "boxnet-tui.json").read_text())["curated"] == ["mic1"]
@@ -314,7 +314,7 @@ def test_brush_paints_erases_resizes_and_undoes(folder):
         assert int(read_mask(mask_file).sum()) == more
         await pilot.press("u")  # the whole paint stroke
         assert int(read_mask(mask_file).sum()) == 0
-        table = app.query_one(MicrographList).query_one("DataTable")
+        table = app.query_one(MicrographList).query_one("#micrographs")
         assert str(table.get_cell("0", "mask")) == "■"
 
     run(folder, body)
@@ -324,7 +324,7 @@ def test_state_survives_a_restart(folder):
     async def first(app, pilot):
         await pilot.press("n")
         await ready(app, pilot, 1)
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         await pilot.press("c", "right_square_bracket", "plus", "tab")
         await pilot.press("q")
 
@@ -332,8 +332,8 @@ def test_state_survives_a_restart(folder):
 
     async def second(app, pilot):
         await ready(app, pilot, 1)
-        assert app.index == 1 and app.view.zoom == 1
-        assert app.cursor == (300.0, 100.0)
+        assert app.curation.index == 1 and app.curation.view.zoom == 1
+        assert app.curation.cursor == (300.0, 100.0)
         assert "curated ✓" in status(app) and "threshold 0.05" in status(app)
 
     run(folder, second)
@@ -345,7 +345,7 @@ def test_mouse_click_adds_right_click_removes_drag_moves(folder):
         g = viewer.geometry
 
         def cell(x: float, y: float) -> tuple[int, int]:
-            dx, dy = app.view.to_display(x, y)
+            dx, dy = app.curation.view.to_display(x, y)
             return int(dx // g.x), int(dy // g.y)
 
         await pilot.click(Viewer, offset=cell(50, 350))
@@ -392,7 +392,7 @@ def test_filter_narrows_the_list_and_n_follows_it(tmp_path):
         await ready(app, pilot, 3)
         assert "other4" in status(app)
         await pilot.press("n")  # the only one shown: stays
-        assert app.index == 3
+        assert app.curation.index == 3
 
     run(folder, body)
 
@@ -402,16 +402,16 @@ def test_escape_leaves_the_filter_and_enter_keeps_the_zoom(tmp_path):
 
     async def body(app, pilot):
         await pilot.press("plus", "plus")
-        zoom = app.view.zoom
+        zoom = app.curation.view.zoom
         assert zoom == 2
         await pilot.press("slash", *"mic3", "enter")  # mic1 is not shown: mic3 at this zoom
         await ready(app, pilot, 2)
-        assert app.view.zoom == zoom
+        assert app.curation.view.zoom == zoom
         await pilot.press("slash", "escape")  # out of the field, the filter kept
         assert app.query_one("#filter").value == "mic3"
         assert isinstance(app.focused, Viewer)
         await pilot.press("minus")  # a command again, not typed into the field
-        assert app.view.zoom == zoom - 1
+        assert app.curation.view.zoom == zoom - 1
         assert app.query_one("#filter").value == "mic3"
 
     run(folder, body)
@@ -456,10 +456,10 @@ def test_a_corrupt_micrograph_is_listed_with_its_error_and_the_others_work(folde
     (folder / "mic0.mrc").write_bytes(b"\0" * 64)
 
     async def body(app, pilot):
-        assert app.index == 0
+        assert app.curation.index == 0
         await app.workers.wait_for_complete()
         await pilot.pause()
-        table = app.query_one(MicrographList).query_one("DataTable")
+        table = app.query_one(MicrographList).query_one("#micrographs")
         assert str(table.get_cell("0", "picks")) == "✗"
         message = str(app.query_one(Viewer).query_one("#message").render())
         assert "mic0.mrc" in message
@@ -499,7 +499,7 @@ def test_an_unreadable_star_is_reported_and_never_overwritten(folder):
 def test_edits_by_another_window_are_picked_up(folder):
     async def body(app, pilot):
         write_picks(folder / "matching" / "mic1_BoxNet.star", Picks([5.0], [5.0]), "mic1.mrc")
-        app._poll()
+        app.curation._poll()
         await pilot.pause()
         assert "1 picks" in status(app)
         assert any("changed on disk" in n.message for n in app._notifications)
@@ -524,9 +524,9 @@ def test_keys_while_a_micrograph_loads_edit_nothing(folder):
 
     async def body(app, pilot):
         app.cache.keep([])  # nothing prefetched,
-        app._load = lambda index: None  # and the load never ends
+        app.curation._load = lambda index: None  # and the load never ends
         await pilot.press("n")
-        assert app.index == 1 and app.view is None
+        assert app.curation.index == 1 and app.curation.view is None
         await pilot.press("a", "x", "m", "right", "b", "u")
         assert "loading mic2" in str(app.query_one(Viewer).query_one("#message").render())
 
@@ -540,7 +540,7 @@ def test_a_cursor_move_is_remembered_without_switching_micrograph(folder):
         await pilot.press("n")
         await ready(app, pilot, 1)
         await pilot.press("right", "right", "down")
-        app._poll()  # what the once-a-second poll does
+        app.curation._poll()  # what the once-a-second poll does
 
     run(folder, body)
     last = json.loads((folder / "boxnet-tui.json").read_text())["last"]
@@ -566,6 +566,46 @@ def test_a_picking_failure_that_is_a_bug_is_reported_and_the_app_goes_on(folder,
         assert len(star(folder)) == len(PICKS) + 1
 
     run(folder, body)
+
+
+def test_which_micrographs_are_unpicked_is_found_off_the_ui_thread(folder, monkeypatch):
+    """Issue 12: the check stats a pick file per micrograph (thousands in a big folder)."""
+    import threading
+
+    from boxnet_tui import batch_picking
+    from boxnet_tui.io import layout
+    from boxnet_tui.tui.screens.pick import PickRequest
+
+    checked: list[tuple[str, bool]] = []  # (root, on the UI thread)
+    real = layout.pick_path
+
+    def pick_path(folder_, root, suffix):
+        if suffix == "Fresh":
+            checked.append((root, threading.current_thread() is threading.main_thread()))
+        return real(folder_, root, suffix)
+
+    asked: list[Path] = []
+
+    def pick_folder(*args, paths, **kwargs):
+        asked.extend(paths)
+        return batch_picking.FolderSummary(picked=len(paths))
+
+    monkeypatch.setattr(layout, "pick_path", pick_path)
+    monkeypatch.setattr(batch_picking, "pick_folder", pick_folder)
+    write_picks(folder / "matching" / "mic2_Fresh.star", PICKS, "mic2.mrc")  # picked already
+
+    async def body(app, pilot):
+        checked.clear()  # the editors the app made on opening
+        app._pick(PickRequest("Fresh", DIAMETER, None, "unpicked", "cpu"))
+        assert not any(on_ui for _, on_ui in checked)  # none while the key is handled
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        in_worker = [root for root, on_ui in checked if not on_ui]
+        assert in_worker[:3] == ["mic1", "mic2", "mic3"]
+        assert any("picked 2 micrographs" in str(n.message) for n in app._notifications)
+
+    run(folder, body, suffix="BoxNet")
+    assert [path.name for path in asked] == ["mic1.mrc", "mic3.mrc"]
 
 
 def test_q_during_a_pick_asks_before_it_quits_and_stops_the_pick(folder, monkeypatch):
@@ -627,13 +667,14 @@ def test_the_pick_x_acts_on_is_ringed_and_its_score_shown(folder):
 
     async def body(app, pilot):
         viewer = app.query_one(Viewer)
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         await pilot.pause()
         assert viewer.target is None and "score" not in status(app)
-        app.set_cursor(305.0, 104.0)  # within half a diameter of the 0.9 pick at (300, 100)
+        # within half a diameter of the 0.9 pick at (300, 100)
+        app.curation.set_cursor(305.0, 104.0)
         await pilot.pause()
-        assert app.target() == 0 and "score 0.90" in status(app)
-        dx, dy = app.view.to_display(300.0, 100.0)
+        assert app.curation.target() == 0 and "score 0.90" in status(app)
+        dx, dy = app.curation.view.to_display(300.0, 100.0)
         assert viewer.target is not None and viewer.target[:2] == pytest.approx((dx, dy))
         ring, g = viewer.query_one("#ring"), viewer.geometry
         left, top = ring.styles.offset.x.value, ring.styles.offset.y.value
@@ -645,7 +686,7 @@ def test_the_pick_x_acts_on_is_ringed_and_its_score_shown(folder):
         assert ring.styles.offset.x.value < 0  # the ring is off the view
         await pilot.press("n")
         await ready(app, pilot, 1)
-        app.set_cursor(200.0, 200.0)
+        app.curation.set_cursor(200.0, 200.0)
         await pilot.pause()
         assert "no score" in status(app)  # a file without scores
 
@@ -658,38 +699,38 @@ def test_tab_reads_rows_one_diameter_high_not_raw_y(tmp_path):
     write_picks(folder / "matching" / "mic1_BoxNet.star", picks, "mic1.mrc")
 
     async def body(app, pilot):
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         seen = []
         for _ in range(4):
             await pilot.press("tab")
-            seen.append(app.cursor)
+            seen.append(app.curation.cursor)
         # the first row (y 95-110) left to right, then the next: raw y went 200, 300, 100
         assert seen == [(100.0, 110.0), (200.0, 95.0), (300.0, 102.0), (150.0, 250.0)]
         await pilot.press("shift+tab")
-        assert app.cursor == (300.0, 102.0)
+        assert app.curation.cursor == (300.0, 102.0)
 
     run(folder, body)
 
 
 def test_o_makes_tab_step_lowest_score_first(folder):
     async def body(app, pilot):
-        app.set_cursor(0.0, 0.0)
+        app.curation.set_cursor(0.0, 0.0)
         await pilot.press("o")
         assert "tab: lowest score first" in status(app)
         await pilot.press("tab")
-        assert app.cursor == (200.0, 300.0)  # 0.2
+        assert app.curation.cursor == (200.0, 300.0)  # 0.2
         await pilot.press("tab")
-        assert app.cursor == (100.0, 200.0)  # 0.5
+        assert app.curation.cursor == (100.0, 200.0)  # 0.5
         await pilot.press("shift+tab")
-        assert app.cursor == (200.0, 300.0)
+        assert app.curation.cursor == (200.0, 300.0)
         await pilot.press("x", "tab")  # the doubtful one removed: on to the next lowest
-        assert len(star(folder)) == 2 and app.cursor == (100.0, 200.0)
+        assert len(star(folder)) == 2 and app.curation.cursor == (100.0, 200.0)
         await pilot.press("tab")
-        assert app.cursor == (300.0, 100.0)  # 0.9
+        assert app.curation.cursor == (300.0, 100.0)  # 0.9
         await pilot.press("o")  # reading order again
         assert "lowest score" not in status(app)
         await pilot.press("tab")
-        assert app.cursor == (100.0, 200.0)
+        assert app.curation.cursor == (100.0, 200.0)
 
     run(folder, body)
 
@@ -701,33 +742,33 @@ def test_a_crowded_micrograph_shows_dots_until_zoomed_in(tmp_path):
     write_picks(folder / "matching" / "mic1_BoxNet.star", picks, "mic1.mrc")
 
     async def body(app, pilot):
-        assert app.drawn[0] == "dots" and "picks as dots" in status(app)
+        assert app.curation.drawn[0] == "dots" and "picks as dots" in status(app)
         await pilot.press("plus")
-        assert app.drawn[0] == "circles" and "dots" not in status(app)
+        assert app.curation.drawn[0] == "circles" and "dots" not in status(app)
         await pilot.press("O")  # dots at any zoom
-        assert app.overview == "dots" and app.drawn[0] == "dots"
+        assert app.curation.overview == "dots" and app.curation.drawn[0] == "dots"
         await pilot.press("O", "minus")  # circles at any zoom
-        assert app.overview == "circles" and app.drawn[0] == "circles"
+        assert app.curation.overview == "circles" and app.curation.drawn[0] == "circles"
         await pilot.press("O")  # auto again
-        assert app.overview == "auto" and app.drawn[0] == "dots"
+        assert app.curation.overview == "auto" and app.curation.drawn[0] == "dots"
 
     run(folder, body)
 
 
 def test_M_shows_and_hides_the_minimap_when_zoomed_in(folder):
     async def body(app, pilot):
-        assert app.drawn[1] is None  # ×1 shows all: no minimap
+        assert app.curation.drawn[1] is None  # ×1 shows all: no minimap
         await pilot.press("plus", "plus")
-        assert app.drawn[1] == "bottom-right"
+        assert app.curation.drawn[1] == "bottom-right"
         frame = np.asarray(app.query_one(Viewer)._frame)
         from boxnet_tui.display import minimap_box
 
-        left, top, right, bottom = minimap_box(app.view, "bottom-right")
+        left, top, right, bottom = minimap_box(app.curation.view, "bottom-right")
         assert (frame[top : bottom + 1, left : right + 1] == (255, 220, 0)).all(axis=2).any()
         await pilot.press("M")
-        assert app.drawn[1] is None
+        assert app.curation.drawn[1] is None
         await pilot.press("M")
-        assert app.drawn[1] == "bottom-right"
+        assert app.curation.drawn[1] == "bottom-right"
 
     run(folder, body)
 
@@ -737,21 +778,21 @@ def test_w_walks_the_micrograph_tile_by_tile_at_the_working_zoom(folder):
 
     async def body(app, pilot):
         await pilot.press("w")
-        assert app.tile is None  # ×1 shows it all: nothing to walk
+        assert app.curation.tile is None  # ×1 shows it all: nothing to walk
         await pilot.press("plus", "plus", "w")
-        tiles = tile_centres(app.view, app.session.diameter_px(0), minimap=True)
-        assert app.view.centre == tiles[0] and app.cursor == tiles[0]
+        tiles = tile_centres(app.curation.view, app.session.diameter_px(0), minimap=True)
+        assert app.curation.view.centre == tiles[0] and app.curation.cursor == tiles[0]
         assert f"zoom ×4 tile 1/{len(tiles)}" in status(app)
         await pilot.press("w", "w")
-        assert app.view.centre == tiles[2] and f"tile 3/{len(tiles)}" in status(app)
+        assert app.curation.view.centre == tiles[2] and f"tile 3/{len(tiles)}" in status(app)
         await pilot.press("W")
-        assert app.view.centre == tiles[1]
+        assert app.curation.view.centre == tiles[1]
         await pilot.press("right", "w")  # a look around in the tile: the walk goes on
-        assert app.view.centre == tiles[2]
+        assert app.curation.view.centre == tiles[2]
         await pilot.press("W", "W", "W")  # the first tile: stays
-        assert app.view.centre == tiles[0]
+        assert app.curation.view.centre == tiles[0]
         await pilot.press("minus")
-        assert app.tile is None and "tile" not in status(app)
+        assert app.curation.tile is None and "tile" not in status(app)
 
     run(folder, body)
 
@@ -765,31 +806,32 @@ def test_f_and_comma_full_stop_step_the_low_pass_and_contrast(folder):
 
     async def body(app, pilot):
         assert "low-pass 20 Å · clip 0.5%" in status(app)
-        before = app.loaded.image.pixels.copy()
+        before = app.curation.loaded.image.pixels.copy()
         await pilot.press("f")
         await settled(app, pilot)
-        assert app.loaded.image.settings.lowpass == 40.0 and "low-pass 40 Å" in status(app)
-        assert not np.array_equal(app.loaded.image.pixels, before)
+        assert app.curation.loaded.image.settings.lowpass == 40.0 and "low-pass 40 Å" in status(app)
+        assert not np.array_equal(app.curation.loaded.image.pixels, before)
         await pilot.press("F", "F", "F", "full_stop")
         await settled(app, pilot)
-        assert app.loaded.image.settings == DisplaySettings(lowpass=None, clip=2.0)
+        assert app.curation.loaded.image.settings == DisplaySettings(lowpass=None, clip=2.0)
         assert "no low-pass · clip 2%" in status(app) and "…" not in status(app)
         await pilot.press("comma", "comma", "comma")
         await settled(app, pilot)
-        assert app.loaded.image.settings.clip == 0.1
+        assert app.curation.loaded.image.settings.clip == 0.1
         await pilot.press("n")  # the next micrograph comes with the same settings
         await ready(app, pilot, 1)
         await settled(app, pilot)
-        assert app.loaded.image.settings == DisplaySettings(lowpass=None, clip=0.1)
+        assert app.curation.loaded.image.settings == DisplaySettings(lowpass=None, clip=0.1)
 
     run(folder, body)
 
 
 def test_the_new_keys_are_in_the_help_and_the_readme():
+    from boxnet_tui.tui.screens.curation import CurationScreen
     from boxnet_tui.tui.screens.help import KEYS
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    bound = {key for b in BoxnetApp.BINDINGS for key in b.key.split(",")}  # type: ignore[union-attr]
+    bound = {key for b in CurationScreen.BINDINGS for key in b.key.split(",")}  # type: ignore[union-attr]
     for keys, binding in [
         ("o", ["o"]),
         ("w / W", ["w", "W"]),

@@ -97,21 +97,21 @@ def test_retrain_form_shows_every_field_and_checks_as_typed(folder, monkeypatch)
 def test_tab_moves_the_focus_in_a_dialog_and_jumps_between_picks_outside(folder):
     async def body(app, pilot):
         await pilot.press("tab")
-        first = app.cursor
+        first = app.curation.cursor
         await pilot.press("tab")
-        assert app.cursor != first  # the main screen: Tab jumps to the next pick
+        assert app.curation.cursor != first  # the main screen: Tab jumps to the next pick
         await pilot.press("r")
         screen = app.screen
         assert isinstance(screen, RetrainScreen)
         before = screen.focused
         await pilot.press("tab")
-        assert screen.focused is not before and app.cursor != first
-        cursor = app.cursor
+        assert screen.focused is not before and app.curation.cursor != first
+        cursor = app.curation.cursor
         await pilot.press("shift+tab")
-        assert screen.focused is before and app.cursor == cursor
+        assert screen.focused is before and app.curation.cursor == cursor
         await pilot.press("escape")
         await pilot.press("shift+tab")
-        assert app.cursor == first
+        assert app.curation.cursor == first
 
     run(folder, body)
 
@@ -185,14 +185,52 @@ def test_v_compares_with_a_second_pick_set(folder):
         await pilot.press("v")
         assert "Compare BoxNet with which pick set?" in str(app.screen.query_one("Label").render())
         await pilot.press("enter")  # the only other set
-        assert app.compare_suffix == "manual" and "compare manual" in app.sub_title
+        assert app.curation.compare_suffix == "manual" and "compare manual" in app.sub_title
+        await app.workers.wait_for_complete()  # the compared picks are read in a worker
+        await pilot.pause()
         assert "1 matched · 2 only BoxNet · 1 only manual" in status(app)
-        app.set_cursor(50.0, 350.0)  # far from every pick of both sets
+        app.curation.set_cursor(50.0, 350.0)  # far from every pick of both sets
         await pilot.press("a")
         await pilot.pause()
         assert "1 matched · 3 only BoxNet · 1 only manual" in status(app)  # counted again
         await pilot.press("v")
-        assert app.compare_suffix is None
+        assert app.curation.compare_suffix is None
+
+    run(folder, body, suffix="BoxNet")
+
+
+def test_compared_picks_are_read_in_a_worker_once_and_again_when_changed(folder, monkeypatch):
+    """Issue 12: a redraw follows every key; it must not read the compared STAR file."""
+    import threading
+
+    from boxnet_tui.io import star
+
+    write_picks(folder / "matching" / "mic1_manual.star", Picks([300.0], [100.0]), "mic1.mrc")
+    reads: list[bool] = []  # on the UI thread?
+    real = star.read_picks
+
+    def read_picks(path, *args, **kwargs):
+        if Path(path).name == "mic1_manual.star":
+            reads.append(threading.current_thread() is threading.main_thread())
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(star, "read_picks", read_picks)
+
+    async def body(app, pilot):
+        await pilot.press("v", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "1 matched · 2 only BoxNet · 0 only manual" in status(app)
+        await pilot.press("right", "down", "tab", "tab", "plus", "minus")  # redraws
+        await app.workers.wait_for_complete()
+        assert reads == [False]  # once, in a worker
+        more = Picks([300.0, 10.0], [100.0, 10.0])
+        write_picks(folder / "matching" / "mic1_manual.star", more, "mic1.mrc")
+        app.curation._poll()  # what the once-a-second poll does: the file changed
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "1 matched · 2 only BoxNet · 1 only manual" in status(app)
+        assert reads == [False, False]
 
     run(folder, body, suffix="BoxNet")
 

@@ -17,11 +17,11 @@ async def _shown(pilot) -> None:
     app = pilot.app
     for _ in range(200):
         await pilot.pause(0.02)
-        if app.view is not None:
+        if app.curation.view is not None:
             break
     await app.workers.wait_for_complete()
     app.title = "boxnet-tui  demo"  # the temp folder's path differs from run to run
-    app.set_cursor(0.0, 0.0)
+    app.curation.set_cursor(0.0, 0.0)
     await pilot.pause()
 
 

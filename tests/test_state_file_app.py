@@ -42,9 +42,9 @@ def test_a_damaged_state_file_starts_with_one_warning(tmp_path, last):
         warnings = [n.message for n in app._notifications if "boxnet-tui.json" in n.message]
         assert len(warnings) == 1 and "\n" not in warnings[0]
         assert "using the default" in warnings[0]
-        assert app.index == 1 and app.session.is_curated("mic1")  # what is sound is kept
-        assert 0 <= app.view.zoom <= 5
-        assert 0 <= app.cursor[0] < 400 and 0 <= app.cursor[1] < 400
+        assert app.curation.index == 1 and app.session.is_curated("mic1")  # what is sound is kept
+        assert 0 <= app.curation.view.zoom <= 5
+        assert 0 <= app.curation.cursor[0] < 400 and 0 <= app.curation.cursor[1] < 400
         await pilot.press("a")
         await pilot.pause()
         assert len(star(folder, "mic2")) == 4 and "4 picks" in status(app)

@@ -195,9 +195,9 @@ def test_the_app_opens_a_warp_folder_on_its_averages(kind, request):
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(200):
                 await pilot.pause(0.02)
-                if app.view is not None:
+                if app.curation.view is not None:
                     break
-            assert app.view is not None, "no micrograph shown"
+            assert app.curation.view is not None, "no micrograph shown"
             notes = " ".join(str(n.message) for n in app._notifications)
             assert ("Warp 1 layout" if kind == "warp1" else "Warp 2 layout") in notes
             assert "TIFF rows flipped as Warp does" in notes  # where picks go, and how

@@ -10,8 +10,11 @@ Mouse presses are turned into messages carrying the cell; the app decides what t
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image as PILImage
 from PIL import ImageDraw
@@ -20,12 +23,15 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_image._terminal import get_cell_size
 
 from boxnet_tui.display import MIN_CIRCLE_PX, draw_target
-from boxnet_tui.tui.graphics import draws_over_text, is_halfcell
+from boxnet_tui.tui.graphics import draws_over_text, output_of
 
 MAX_FRAME_SIDE = 2400  # px; graphics terminals get at most this, however large the window
+# Kitty scales a frame to the cells: past a megapixel, PNG encoding takes a pan step over
+# 100 ms (benchmarks/bench_graphics.py) for a picture the eye hardly tells apart
+KITTY_MAX_PIXELS = 1_000_000
+FRAME_DUMP = "BOXNET_TUI_FRAME_DUMP"  # a folder: each frame sent is saved there (tests)
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,21 @@ class Viewer(Widget):
 
     @property
     def geometry(self) -> CellGeometry:
-        if is_halfcell(self._image_class):
+        """Frame pixels per cell. Kitty scales a frame to the cells, so a large window gets
+        a smaller frame; Sixel cannot: a frame larger than the terminal's largest Sixel
+        image is made smaller and shown smaller (clicks are scaled back, ``screen_scale``)."""
+        output = output_of(self._image_class)
+        if output is None:
             return CellGeometry(1.0, 2.0)
-        cell = get_cell_size()
-        width, height = float(cell.width), float(cell.height)
+        width, height = float(output.cell[0]), float(output.cell[1])
         cols, rows = self.size
+        cols, rows = max(1, cols), max(1, rows)
         shrink = min(1.0, MAX_FRAME_SIDE / max(1.0, cols * width, rows * height))
+        if output.method == "kitty":
+            shrink = min(shrink, math.sqrt(KITTY_MAX_PIXELS / (cols * width * rows * height)))
+        if output.method == "sixel" and output.sixel_max:
+            limit_w, limit_h = output.sixel_max
+            shrink = min(shrink, limit_w / (cols * width), limit_h / (rows * height))
         return CellGeometry(width * shrink, height * shrink)
 
     @property
@@ -85,7 +100,22 @@ class Viewer(Widget):
         """The display size in pixels that a frame should have."""
         g = self.geometry
         cols, rows = self.size
-        return max(1, round(cols * g.x)), max(1, round(rows * g.y))
+        return max(1, math.floor(cols * g.x + 1e-6)), max(1, math.floor(rows * g.y + 1e-6))
+
+    def screen_scale(self) -> tuple[float, float]:
+        """Cells of the view per cell of the screen: above 1 where a Sixel frame is shown
+        smaller than the viewer."""
+        output = output_of(self._image_class)
+        if output is None or output.method != "sixel":
+            return 1.0, 1.0
+        g = self.geometry
+        return output.cell[0] / g.x, output.cell[1] / g.y
+
+    def _view_cell(self, col: int, row: int) -> tuple[int, int]:
+        sx, sy = self.screen_scale()
+        if (sx, sy) == (1.0, 1.0):
+            return col, row
+        return math.floor((col + 0.5) * sx), math.floor((row + 0.5) * sy)
 
     def show_frame(
         self,
@@ -122,6 +152,27 @@ class Viewer(Widget):
             draw.line((cx, cy - g.y, cx, cy + g.y), fill=(255, 255, 0))
         self.query_one("#frame").image = frame  # type: ignore[attr-defined]
         self.encodes += 1
+        if os.environ.get(FRAME_DUMP):
+            self.call_after_refresh(self._dump, frame, self.encodes)
+
+    def _dump(self, frame: PILImage.Image, number: int) -> None:
+        """Save the frame sent and where it is shown, for tests that photograph the screen."""
+        folder = Path(os.environ[FRAME_DUMP])
+        folder.mkdir(parents=True, exist_ok=True)
+        region = self.query_one("#frame").region
+        output = output_of(self._image_class)
+        info = {
+            "number": number,
+            "method": output.method if output else "halfcell",
+            "region": [region.x, region.y, region.width, region.height],
+            "cell": list(output.cell) if output else None,
+            "size": [frame.width, frame.height],
+            "tmux": bool(output and output.tmux),
+        }
+        frame.save(folder / "frame.tmp.png")
+        (folder / "frame.tmp.png").replace(folder / "frame.png")
+        (folder / "frame.json.tmp").write_text(json.dumps(info))
+        (folder / "frame.json.tmp").replace(folder / "frame.json")
 
     def set_target(self, target: tuple[float, float, float] | None) -> None:
         """Ring another pick (or none): only the cells around it change."""
@@ -157,6 +208,8 @@ class Viewer(Widget):
 
     def _hide_ring(self) -> None:
         ring = self.query_one("#ring")
+        if output_of(self._image_class) is not None and ring.image is not None:  # type: ignore[attr-defined]
+            ring.image = None  # type: ignore[attr-defined]  # a Kitty image stays until deleted
         width, height = ring.size
         ring.styles.offset = (-width - 1, -height - 1)  # only its old cells are drawn again
 
@@ -186,10 +239,12 @@ class Viewer(Widget):
         offset = event.get_content_offset(self)
         if offset is not None:
             self.capture_mouse()
-            self.post_message(self.Pressed(offset.x, offset.y, event.button, event.shift))
+            col, row = self._view_cell(offset.x, offset.y)
+            self.post_message(self.Pressed(col, row, event.button, event.shift))
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         self.release_mouse()
         offset = event.get_content_offset(self)
         if offset is not None:
-            self.post_message(self.Released(offset.x, offset.y, event.button))
+            col, row = self._view_cell(offset.x, offset.y)
+            self.post_message(self.Released(col, row, event.button))
