@@ -158,6 +158,7 @@ def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE
         target_pixel_size=network_pixel,
         highpass_angstrom=scale.highpass(settings.diameter),
         lowpass_px=scale.lowpass_px,
+        normalisation=scale.normalisation,
     )
     if min(image.shape) < MIN_SIDE_PX:
         side = MIN_SIDE_PX * network_pixel / micrograph.pixel_size

@@ -43,6 +43,7 @@ def _f1(network: BoxNet, diameter: float, seed: int) -> float:
         target_pixel_size=network_pixel,
         highpass_angstrom=GENERIC_SCALE.highpass(diameter),
         lowpass_px=GENERIC_SCALE.lowpass_px,
+        normalisation=GENERIC_SCALE.normalisation,
     )
     probabilities = predict_probabilities(network, image)
     result = pick(probabilities, diameter, 0.5, pixel_size=factor * pixel)

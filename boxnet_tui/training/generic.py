@@ -13,7 +13,7 @@ from boxnet_tui.imaging import DEFAULT_PIXELS_PER_DIAMETER, NetworkScale
 from boxnet_tui.model.calibration import CalibrationItem, item_for_example
 from boxnet_tui.training.labels import JUNK, Example, make_example
 
-GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER)
+GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER, normalisation="percentile")
 # Synthetic particles seen at 20 px a diameter are far cleaner than real ones (whose noise
 # is also ice, detector and upstream processing): white noise of this many standard deviations
 # of the image (log-uniform) is added before the example is normalised again. Measured: without
@@ -23,7 +23,10 @@ _NOISE_TAG = 0x6E6F6973
 
 
 def with_real_noise(
-    example: Example, rng: np.random.Generator, noise_range: tuple[float, float] = NOISE_RANGE
+    example: Example,
+    rng: np.random.Generator,
+    noise_range: tuple[float, float] = NOISE_RANGE,
+    normalisation: str = "mean-std",
 ) -> Example:
     """The example with white (or, one time in three, slightly correlated) noise added."""
     from scipy import ndimage
@@ -35,7 +38,7 @@ def with_real_noise(
     if rng.random() < 1 / 3:
         noise = ndimage.gaussian_filter(noise, 0.7)
         noise /= noise.std()
-    image = normalise(example.image + np.float32(sigma) * noise)
+    image = normalise(example.image + np.float32(sigma) * noise, normalisation)
     return Example(image, example.label, example.importance, example.name)
 
 
@@ -62,7 +65,8 @@ def synthetic_examples(
             name=f"synth_{seed}_{synthetic.family}_{synthetic.style}",
             scale=scale,
         )
-        example = with_real_noise(example, np.random.default_rng([seed, _NOISE_TAG]))
+        rng = np.random.default_rng([seed, _NOISE_TAG])
+        example = with_real_noise(example, rng, normalisation=scale.normalisation)
         examples.append(example)
         network_pixel = scale.pixel_size(synthetic.diameter)
         shape = synthetic.image.shape

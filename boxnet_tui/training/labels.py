@@ -87,6 +87,7 @@ def make_example(
         target_pixel_size=network_pixel,
         highpass_angstrom=scale.highpass(diameter),
         lowpass_px=scale.lowpass_px,
+        normalisation=scale.normalisation,
     )
     shape = prepared.shape
     label = np.zeros(shape, np.uint8)
@@ -158,7 +159,7 @@ def rescale_example(
     again, labels and importance resampled by nearest neighbour (a disc stays a quarter of the
     particle radius at any scale). Unlabelled examples are returned unchanged.
     """
-    from boxnet_tui.imaging import fourier_rescale, normalise, scaled_shape
+    from boxnet_tui.imaging import fourier_rescale, scaled_shape
 
     diameter = diameter_from_labels(example.label, pixel_size)
     if diameter is None or scale.pixels_per_diameter is None:
@@ -171,7 +172,10 @@ def rescale_example(
     rows = _nearest_indices(example.image.shape[0], shape[0])[:, None]
     cols = _nearest_indices(example.image.shape[1], shape[1])[None, :]
     return Example(
-        normalise(image), example.label[rows, cols], example.importance[rows, cols], example.name
+        scale.normalise(image),
+        example.label[rows, cols],
+        example.importance[rows, cols],
+        example.name,
     )
 
 
