@@ -1,0 +1,101 @@
+"""Which particles does a model miss? F1 per synthetic family, size and packing, side by side.
+
+Simulates micrographs of proteins no model was trained on (seeds outside every training and
+calibration range) for each family of the generator, at a few diameters and coverages (sparse
+to touching), plain float micrographs without carbon, the particle 40 px across; picks them
+through the same preparation as ``boxnet-tui pick`` (the model's own scale and normalisation)
+and scores within half a diameter on the interior. Several models run on the same micrographs,
+so the figures compare recipes. Synthetic figures are for development: the figures that matter
+are on real data (``bench_generalise.py``).
+
+    python benchmarks/bench_families.py --model BoxNetMask [--model DIR/BoxNetMask] \
+        [--families blobs shell] [--diameters 90 130 250 400] [--coverages 0.2 0.45] [--count 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from boxnet_tui.evaluate import inside, score_picks
+from boxnet_tui.io.star import Picks
+from boxnet_tui.model.calibration import item_for_example
+from boxnet_tui.model.inference import predict_probabilities
+from boxnet_tui.model.store import load_model
+from boxnet_tui.picking import pick
+from boxnet_tui.synth import FAMILIES, make_micrograph
+from boxnet_tui.training.labels import make_example
+
+SEED = 5_550_000  # micrographs and proteins of this benchmark only
+SIDE = 1200  # px of the simulated micrograph
+PARTICLE_PX = 40  # the particle's diameter in micrograph pixels
+
+
+def f1_on(models: list, family: str, diameter: float, coverage: float, index: int) -> list[float]:
+    pixel = diameter / PARTICLE_PX
+    synthetic = make_micrograph(
+        shape=(SIDE, SIDE),
+        pixel_size=pixel,
+        diameter=diameter,
+        seed=SEED + 1000 * index + int(diameter),
+        protein_seed=SEED + 500_000 + 1000 * index + FAMILIES.index(family),
+        family=family,
+        coverage=coverage,
+        carbon_probability=0.0,
+    )
+    scores = []
+    for network, info in models:
+        example = make_example(synthetic.image, pixel, synthetic.picks, diameter, scale=info.scale)
+        network_pixel = info.scale.pixel_size(diameter)
+        item = item_for_example(
+            example, synthetic.image.shape, synthetic.picks, diameter, network_pixel
+        )
+        probabilities = predict_probabilities(network, item.image)
+        radius = diameter / 2 / network_pixel
+        border = 1.6 * radius  # Warp's border rule: 0.8 D
+        reference = inside(item.reference, item.image.shape, border)
+        result = pick(probabilities, diameter, info.threshold or 0.5, pixel_size=network_pixel)
+        found = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
+        scores.append(score_picks(found, reference, radius).f1)
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help="a model name or folder (repeatable)")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument("--diameters", nargs="+", type=float, default=[90, 130, 250, 400])
+    parser.add_argument("--coverages", nargs="+", type=float, default=[0.2, 0.45])
+    parser.add_argument("--count", type=int, default=2, help="micrographs per cell")
+    args = parser.parse_args()
+    names = args.model or ["BoxNetMask"]
+    models = [load_model(name, "cpu") for name in names]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; models at their own "
+        "default thresholds:"
+    )
+    for index, (name, (_, info)) in enumerate(zip(names, models, strict=True)):
+        print(f"  [{index}] {name}: threshold {info.threshold}, {info.scale}")
+    header = "family    D (Å)  coverage  " + "  ".join(f"F1 [{i}]" for i in range(len(models)))
+    print(header)
+    totals: list[list[float]] = [[] for _ in models]
+    for family in args.families:
+        for diameter in args.diameters:
+            if family == "ribosome" and diameter < 200:
+                continue  # the generator's ribosomes are 200 Å and more
+            for coverage in args.coverages:
+                cells = np.mean(
+                    [f1_on(models, family, diameter, coverage, i) for i in range(args.count)],
+                    axis=0,
+                )
+                for total, value in zip(totals, cells, strict=True):
+                    total.append(float(value))
+                row = "  ".join(f"{value:6.2f}" for value in cells)
+                print(f"{family:9s} {diameter:5.0f}  {coverage:8.2f}  {row}", flush=True)
+    print("mean                       " + "  ".join(f"{np.mean(t):6.3f}" for t in totals))
+
+
+if __name__ == "__main__":
+    main()
