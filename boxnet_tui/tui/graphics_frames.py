@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 import zlib
 from base64 import standard_b64encode
 from dataclasses import dataclass
@@ -32,14 +31,12 @@ from textual.dom import NoScreen
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
-from textual_image._sixel import SixelOptions, image_to_sixels
 
+from boxnet_tui.tui.sixel import encode, palette, sixel_image
 from boxnet_tui.tui.terminal_caps import ESC, tmux_pane_offset, tmux_wrap
 
 KITTY_CHUNK = 4096  # base64 bytes per Kitty command: the protocol's limit
 _CONTROL = ((ControlType.CURSOR_FORWARD, 0),)  # marks a segment as control: Rich leaves it be
-_COLOR_DEFINITION = re.compile(r"((#\d+);2;\d+;\d+;\d+)")
-_RASTER = re.compile(r'\x1bP[\d;]*q"\d+;\d+;\d+;\d+')
 
 
 @dataclass(frozen=True)
@@ -60,19 +57,9 @@ def cup(column: int, row: int) -> str:
 
 
 def sixel(image: PILImage.Image, colors: int = 256) -> str:
-    """``image`` as one Sixel sequence; pixels it does not cover stay as they are (P2=1: a
-    band of six rows overhangs a cell row whose height is no multiple of six)."""
-    data = image_to_sixels(image.convert("RGB"), SixelOptions(colors=max(2, min(256, colors))))
-    data = data.replace(f"{ESC}P0;0;0q", f"{ESC}P0;1;0q", 1)
-    # xterm (379) draws the first band in wrong colours when a colour register is defined
-    # between sixels of that band (as textual-image does, on first use): define them first
-    definitions = _COLOR_DEFINITION.findall(data)
-    if not definitions:
-        return data
-    body = _COLOR_DEFINITION.sub(r"\2", data)
-    header = _RASTER.match(body)
-    cut = header.end() if header else body.index("q") + 1
-    return body[:cut] + "".join(d[0] for d in definitions) + body[cut:]
+    """``image`` as one Sixel image (see ``sixel.py``: our palette, colours defined first,
+    P2=1 so pixels it does not cover stay as they are)."""
+    return sixel_image(np.asarray(image.convert("RGB")), colors)
 
 
 def kitty_payload(image: PILImage.Image, kind: str = "png") -> tuple[str, str]:
@@ -185,7 +172,7 @@ class SixelFrame(_Frame):
 
     def __init__(self, image: PILImage.Image | None = None, **kwargs) -> None:
         super().__init__(image, **kwargs)
-        self._pixels: np.ndarray | None = None
+        self._indices: np.ndarray | None = None  # the image in palette indices
         self._rows: dict[int, tuple[tuple[int, int], str]] = {}  # row: ((x0, x1), sixel)
         self.rows_encoded = 0
 
@@ -196,14 +183,16 @@ class SixelFrame(_Frame):
     @image.setter
     def image(self, value: PILImage.Image | None) -> None:
         self._image = value
-        pixels = None if value is None else np.asarray(value.convert("RGB"))
-        old, self._pixels = self._pixels, pixels
-        if pixels is None or old is None or old.shape != pixels.shape:
+        indices = None
+        if value is not None:
+            indices = palette(self.output.sixel_colors).indices(np.asarray(value.convert("RGB")))
+        old, self._indices = self._indices, indices
+        if indices is None or old is None or old.shape != indices.shape:
             self._rows.clear()
             self.refresh()
             return
         height = self.output.cell[1]
-        changed = np.flatnonzero((old != pixels).any(axis=(1, 2)))
+        changed = np.flatnonzero((old != indices).any(axis=1))
         rows = sorted({int(y) // height for y in changed})
         for row in rows:
             self._rows.pop(row, None)
@@ -211,28 +200,34 @@ class SixelFrame(_Frame):
         if rows and width:
             self.refresh(*(Region(0, row, width, 1) for row in rows))
 
-    def _row_sixel(self, row: int, x0: int, x1: int) -> str:
-        cached = self._rows.get(row)
-        if cached is not None and cached[0] == (x0, x1):
-            return cached[1]
-        assert self._pixels is not None
+    def _encode_rows(self, first: int, last: int, x0: int, x1: int) -> None:
+        """Encode the rows ``first``..``last`` not yet cached for columns x0..x1, in one go."""
+        assert self._indices is not None
+        missing = [
+            row
+            for row in range(first, last + 1)
+            if (cached := self._rows.get(row)) is None or cached[0] != (x0, x1)
+        ]
+        if not missing:
+            return
         cw, ch = self.output.cell
-        band = self._pixels[row * ch : (row + 1) * ch, x0 * cw : x1 * cw]
-        data = ""
-        if band.size:
-            data = sixel(PILImage.fromarray(band), self.output.sixel_colors)
-            self.rows_encoded += 1
-        self._rows[row] = ((x0, x1), data)
-        return data
+        low, high = missing[0], missing[-1]
+        block = self._indices[low * ch : (high + 1) * ch, x0 * cw : x1 * cw]
+        images = encode(block, palette(self.output.sixel_colors), ch) if block.size else []
+        for row in range(low, high + 1):  # all encoded anew: keep them all
+            n = row - low
+            self._rows[row] = ((x0, x1), images[n] if n < len(images) else "")
+        self.rows_encoded += len(images)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         blank = self._blank(crop.width)
-        if self._pixels is None or not self._active():
+        if self._indices is None or not self._active():
             return [blank] * crop.height
         region = self.region
         strips = []
+        self._encode_rows(crop.y, crop.bottom - 1, crop.x, crop.right)
         for row in range(crop.y, crop.bottom):
-            data = self._row_sixel(row, crop.x, crop.right)
+            data = self._rows[row][1]
             if not data:
                 strips.append(blank)
                 continue

@@ -26,6 +26,7 @@ from textual.widgets import Static
 
 from boxnet_tui.display import MIN_CIRCLE_PX, draw_target
 from boxnet_tui.tui.graphics import draws_over_text, output_of
+from boxnet_tui.tui.sixel import CURSOR_COLOUR
 
 MAX_FRAME_SIDE = 2400  # px; graphics terminals get at most this, however large the window
 # Kitty scales a frame to the cells: past a megapixel, PNG encoding takes a pan step over
@@ -148,8 +149,8 @@ class Viewer(Widget):
             col, row = self.cursor_cell
             cx, cy = (col + 0.5) * g.x, (row + 0.5) * g.y
             draw = ImageDraw.Draw(frame)
-            draw.line((cx - 2 * g.x, cy, cx + 2 * g.x, cy), fill=(255, 255, 0))
-            draw.line((cx, cy - g.y, cx, cy + g.y), fill=(255, 255, 0))
+            draw.line((cx - 2 * g.x, cy, cx + 2 * g.x, cy), fill=CURSOR_COLOUR)
+            draw.line((cx, cy - g.y, cx, cy + g.y), fill=CURSOR_COLOUR)
         self.query_one("#frame").image = frame  # type: ignore[attr-defined]
         self.encodes += 1
         if os.environ.get(FRAME_DUMP):
