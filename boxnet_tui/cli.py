@@ -23,6 +23,10 @@ ALL_MICROGRAPHS = (
     "take every micrograph with positives (default: those marked curated, c in the app; all "
     "when none is)"
 )
+DISPLAY_THRESHOLD = (
+    "score below which picks are no positives (default: the pick set's display threshold, set "
+    "with [ ] in the app and kept in boxnet-tui.json; 0 where never set)"
+)
 
 
 def _diameter(text: str) -> float:
@@ -40,6 +44,13 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
     return value
 
 
@@ -342,7 +353,7 @@ def _status_suffix(args: argparse.Namespace) -> str:
     if args.suffix is not None:
         return check_path_name(args.suffix, "suffix")
     if Path(args.model).is_dir():  # a model folder: its name is the suffix
-        from boxnet_tui.model.store import find_model
+        from boxnet_tui.model.info import find_model
 
         return find_model(args.model).name
     return check_model_name(args.model)
@@ -386,8 +397,17 @@ def _selection_line(selection) -> str:
     return f"taking {selection.text}{hint}"
 
 
+def _picks_line(selection, used: str) -> str:
+    """``412 particles at or above the display threshold 0.60; 38 below it not trained``."""
+    from boxnet_tui.training.export import count_picks
+
+    shown, hidden = count_picks(selection)
+    line = f"{shown} particles at or above the display threshold {selection.threshold:.2f}"
+    return line + (f"; {hidden} below it not {used}" if hidden else "")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from boxnet_tui.training.export import count_picks, export_examples, training_selection
+    from boxnet_tui.training.export import export_examples, training_selection
 
     if args.out.is_dir():  # checked before the work, not found at the final rename
         raise UserError(
@@ -395,13 +415,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"such as {args.out / 'MyModel.tif'}"
         )
     selection = training_selection(
-        args.folder, args.positives, all_micrographs=args.all_micrographs
+        args.folder,
+        args.positives,
+        all_micrographs=args.all_micrographs,
+        threshold=args.threshold,
     )
-    shown, hidden = count_picks(selection)
-    line = f"{_selection_line(selection)}: {shown} particles"
-    if hidden:
-        line += f"; {hidden} hidden below the display threshold left out"
-    print(line, flush=True)
+    print(f"{_selection_line(selection)}: {_picks_line(selection, 'exported')}", flush=True)
     try:
         count = export_examples(
             args.folder,
@@ -445,7 +464,7 @@ def cmd_export_picks(args: argparse.Namespace) -> int:
         f"to {args.out}"
     )
     if summary.hidden:
-        line += f"; {summary.hidden} hidden below the display threshold left out"
+        line += f"; {summary.hidden} below the display threshold {summary.threshold:.2f} left out"
     print(line)
     print(convention_note() + (", then y flipped" if args.flip_y else ""))
     return 0
@@ -498,9 +517,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             from boxnet_tui.training.export import training_selection
 
             selection = training_selection(
-                args.folder, args.positives, all_micrographs=args.all_micrographs
+                args.folder,
+                args.positives,
+                all_micrographs=args.all_micrographs,
+                threshold=args.threshold,
             )
-            print(_selection_line(selection), flush=True)
+            print(f"{_selection_line(selection)}: {_picks_line(selection, 'trained')}", flush=True)
             config = runs.RunConfig(
                 name=args.name,
                 folder=str(args.folder),
@@ -612,7 +634,7 @@ def _tail_run(run, follow: bool) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from boxnet_tui.model.store import list_models
+    from boxnet_tui.model.info import list_models
 
     for info in list_models():
         origin = "shipped" if info.shipped else str(info.path)
@@ -832,6 +854,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     export.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
+    export.add_argument("--threshold", type=_fraction, default=None, help=DISPLAY_THRESHOLD)
     export.set_defaults(run=cmd_export)
 
     export_picks = commands.add_parser(
@@ -911,6 +934,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--no-hold-out", action="store_true", help="train on every micrograph")
     train.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
+    train.add_argument("--threshold", type=_fraction, default=None, help=DISPLAY_THRESHOLD)
     train.add_argument("--resume", metavar="NAME", help="continue a run from its checkpoint")
     train.add_argument("--detach", action="store_true", help="run in the background and return")
     train.set_defaults(run=cmd_train)

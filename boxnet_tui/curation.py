@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from boxnet_tui.curation_state import StateStore
+from boxnet_tui.curation_state import StateStore, pick_set_threshold
+from boxnet_tui.display import DisplaySettings
 from boxnet_tui.editing import MicrographEditor
 from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
@@ -36,9 +38,9 @@ class Entry:
     has_mask: bool = False
     described: bool = False
 
-    @property
+    @cached_property
     def root(self) -> str:
-        return self.path.stem
+        return self.path.stem  # kept: asked for 10,000s of times at start-up in a big folder
 
 
 NAME_SEPARATORS = "_-. "
@@ -101,7 +103,7 @@ class CurationSession:
     @property
     def model(self) -> str:
         """The model the shown picks came from, when the suffix names one; else the default."""
-        from boxnet_tui.model.store import DEFAULT_MODEL, find_model  # imports torch: late
+        from boxnet_tui.model.info import DEFAULT_MODEL, find_model  # torch-free: model.json
 
         try:
             return find_model(self.suffix.lstrip("_")).name
@@ -123,13 +125,31 @@ class CurationSession:
         self.diameter = diameter
         self.store.set_view(diameter=diameter)
 
+    # -- the shown pick set's threshold, the view settings --------------------------------------
+    @property
+    def threshold(self) -> float:
+        """The display threshold of the pick set shown (one for all its micrographs)."""
+        return pick_set_threshold(self.store.state, self.suffix)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Set the shown pick set's threshold; every micrograph's count is made again."""
+        self.store.set_threshold(self.suffix, threshold)
+        for entry in self.entries:
+            entry.described = False
+
+    @property
+    def display(self) -> DisplaySettings:
+        """The low-pass and contrast of this folder's micrographs, as last set."""
+        return self.store.state.display
+
+    @property
+    def tab_by_score(self) -> bool:
+        return self.store.state.tab_by_score
+
+    def set_display(self, display: DisplaySettings, tab_by_score: bool) -> None:
+        self.store.set_display(display, tab_by_score)
+
     # -- per micrograph ----------------------------------------------------------------------
-    def threshold(self, root: str) -> float:
-        return self.store.state.thresholds.get(root, 0.0)
-
-    def set_threshold(self, root: str, threshold: float) -> None:
-        self.store.set_threshold(root, min(1.0, max(0.0, threshold)))
-
     def is_curated(self, root: str) -> bool:
         return root in self.store.state.curated
 
@@ -158,7 +178,7 @@ class CurationSession:
         entry.has_mask = layout.mask_path(self.folder, entry.root).is_file()
         editor = self._editors.get(entry.root)
         if editor is not None and editor.error is None:
-            entry.picks = int(editor.visible(self.threshold(entry.root)).sum())
+            entry.picks = int(editor.visible(self.threshold).sum())
             entry.picks_error = None
             return
         path = layout.pick_path(self.folder, entry.root, self.suffix)
@@ -166,7 +186,7 @@ class CurationSession:
         if path.is_file():
             try:
                 picks = read_picks(path)
-                entry.picks = len(picks.above(self.threshold(entry.root)))
+                entry.picks = len(picks.above(self.threshold))
             except StarError as error:
                 entry.picks_error = str(error)
 
@@ -202,6 +222,14 @@ class CurationSession:
     def diameter_px(self, index: int) -> float:
         entry = self.entries[index]
         return self.diameter / (entry.pixel_size or self.pixel_size or 1.0)
+
+    def add_entries(self, paths: list[Path]) -> list[int]:
+        """Micrographs that appeared in the folder since it was listed, appended: the indices
+        of the others (the list's, the cache's) stay. Returns the new ones' indices."""
+        start = len(self.entries)
+        self.entries += [Entry(path) for path in paths if path.stem not in self.roots]
+        self.roots = self.roots | {entry.root for entry in self.entries[start:]}
+        return list(range(start, len(self.entries)))
 
     def index_of(self, root: str | None) -> int | None:
         for i, entry in enumerate(self.entries):

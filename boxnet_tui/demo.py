@@ -9,7 +9,7 @@ from pathlib import Path
 from boxnet_tui.batch_picking import FolderProgress, PickSettings, pick_folder
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import scan_folder
-from boxnet_tui.model.store import DEFAULT_MODEL
+from boxnet_tui.model.info import DEFAULT_MODEL
 from boxnet_tui.paths import home
 
 DEMO_COUNT = 6

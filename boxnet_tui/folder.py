@@ -1,17 +1,29 @@
-"""A user's micrograph folder: its micrographs, their headers and which pick sets they have.
+"""A user's micrograph folder: its micrographs, their headers and which pick sets they have,
+and what arrives in it while it is open.
 
 Reading is lazy: listing a folder opens no file; :func:`describe` reads headers only.
+:class:`FolderWatch` tells the micrographs that appeared since the last look, each once it is
+whole (the rule of ``pick --watch``: settled, and complete by its own header,
+:func:`incomplete`), and the pick files that appeared or changed.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boxnet_tui.errors import UserError
+import tifffile
+
+from boxnet_tui.errors import MicrographError, UserError
 from boxnet_tui.io import layout
-from boxnet_tui.io.micrographs import MicrographInfo, read_info, scan_folder
+from boxnet_tui.io.micrographs import TIFF_SUFFIXES, MicrographInfo, read_info, scan_folder
+
+SETTLE_SECONDS = 5.0  # s a new file's size and mtime must hold still before it is read
+RESCAN_SECONDS = 30.0  # s: list a folder at least this often, whatever its mtime says
 
 
 @dataclass
@@ -56,3 +68,146 @@ def describe(folder: str | os.PathLike[str]) -> list[FolderEntry]:
         except UserError as error:
             entry.error = str(error)
     return list(entries.values())
+
+
+# -- what arrives ---------------------------------------------------------------------------------
+def incomplete(path: Path) -> str | None:
+    """Why ``path`` is not whole by its own header (one line), or None when it is.
+
+    An MRC must hold the 1024-byte header, the extended header and every value its header
+    declares (anything else, :func:`boxnet_tui.io.micrographs.read_info` refuses); a TIFF must
+    parse and hold every strip or tile that its pages point to.
+    """
+    try:
+        read_info(path)
+    except MicrographError as error:
+        return str(error)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        size = path.stat().st_size
+        with tifffile.TiffFile(path) as tif:
+            end = 0
+            for page in tif.pages:
+                offsets = getattr(page, "dataoffsets", ()) or ()
+                counts = getattr(page, "databytecounts", ()) or ()
+                for offset, count in zip(offsets, counts, strict=False):
+                    end = max(end, int(offset) + int(count))
+    except Exception as error:  # tifffile raises many kinds on a partial file
+        return f"{path}: not a whole TIFF yet ({type(error).__name__}: {error})"
+    if end > size:
+        return f"{path}: its TIFF pages point to byte {end}, the file holds {size}"
+    return None
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns), or None when the file is gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass
+class _Listing:
+    """When a folder was last listed and its mtime then: a folder whose mtime has not moved
+    gained or lost no file, so it need not be listed again (cheap at 10,000 files)."""
+
+    mtime_ns: int | None = None
+    trusted: bool = False  # the mtime was over a second old: a new file must have changed it
+    at: float = -math.inf  # monotonic seconds
+
+    def unchanged(self, directory: Path, now: float) -> bool:
+        stamp = file_stamp(directory)
+        if stamp is None:
+            return False
+        if stamp[1] == self.mtime_ns and self.trusted and now - self.at < RESCAN_SECONDS:
+            return True
+        # a file made within the mtime's granularity of the last listing may not move it
+        self.mtime_ns, self.at = stamp[1], now
+        self.trusted = time.time() - stamp[1] / 1e9 > 1.0
+        return False
+
+
+class FolderWatch:
+    """What arrived in ``folder`` since the micrographs ``known`` (roots) were listed.
+
+    Poll it off the UI thread, one caller at a time. Memory: names and stats, no pixels.
+
+    Args:
+        settle: seconds a new file's size and mtime must hold still (a file already that old
+            when first seen has settled), before its header is checked for completeness.
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike[str], known: Iterable[str], settle: float = SETTLE_SECONDS
+    ) -> None:
+        self.folder = Path(folder)
+        self.known = set(known)
+        self.settle = settle
+        self._waiting: dict[Path, tuple[tuple[int, int], float]] = {}  # -> (stamp, since)
+        self._micrographs = _Listing()
+        self._matching = _Listing()
+        self._picks: dict[str, tuple[int, int]] | None = None  # root -> stamp of its pick file
+        self._suffix: str | None = None
+
+    def new_micrographs(self) -> list[Path]:
+        """The micrographs not known before that are whole now, in natural order; each is
+        reported once (known from then on)."""
+        now = time.monotonic()
+        try:
+            directory = layout.micrographs_dir(self.folder)
+        except UserError:  # unmounted or renamed for a moment: look again next time
+            return []
+        if self._micrographs.unchanged(directory, now) and not self._waiting:
+            return []
+        try:
+            paths = scan_folder(self.folder)
+        except UserError:
+            return []
+        new = [path for path in paths if path.stem not in self.known]
+        ready = [path for path in new if self._whole(path, now)]
+        for path in set(self._waiting) - set(new):  # gone again
+            del self._waiting[path]
+        for path in ready:
+            self.known.add(path.stem)
+            self._waiting.pop(path, None)
+        return ready
+
+    def _whole(self, path: Path, now: float) -> bool:
+        stamp = file_stamp(path)
+        if stamp is None:
+            return False
+        waiting = self._waiting.get(path)
+        if waiting is None or waiting[0] != stamp:
+            old = time.time() - stamp[1] / 1e9 >= self.settle  # written that long ago
+            waiting = self._waiting[path] = (stamp, now - self.settle if old else now)
+        return now - waiting[1] >= self.settle and incomplete(path) is None
+
+    def changed_picks(self, suffix: str, roots: Container[str]) -> set[str]:
+        """Roots (of ``roots``) whose pick file of ``suffix`` appeared, changed or went since
+        the last call; none on the first call for a suffix (that one is the baseline)."""
+        try:
+            directory = layout.matching_dir(self.folder)
+        except UserError:
+            return set()
+        if suffix == self._suffix and self._matching.unchanged(directory, time.monotonic()):
+            return set()  # our writes and pick --watch's are atomic: a rename moves the mtime
+        end = layout.pick_file_name("", suffix)  # "_<suffix>.star"
+        found: dict[str, tuple[int, int]] = {}
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith(end) and entry.name[: -len(end)] in roots:
+                        stat = entry.stat()
+                        found[entry.name[: -len(end)]] = (stat.st_size, stat.st_mtime_ns)
+        except OSError:  # no matching/ yet
+            pass
+        before, self._picks = self._picks, found
+        if before is None or suffix != self._suffix:
+            self._suffix = suffix
+            return set()
+        return {
+            root for root in found.keys() | before.keys() if found.get(root) != before.get(root)
+        }

@@ -119,6 +119,10 @@ class MicrographCache:
         for index in wanted:
             self._future(index)
 
+    def add(self, paths: Iterable[Path]) -> None:
+        """Micrographs appended to the folder's list (indices following the last)."""
+        self.paths.extend(paths)  # an append: the loading thread's indices stay valid
+
     def invalidate(self, index: int) -> None:
         """Forget micrograph ``index``: it is read again when next asked for."""
         with self._lock:

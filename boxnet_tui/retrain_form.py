@@ -17,7 +17,7 @@ from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import scan_folder
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.store import DEFAULT_MODEL, check_name, list_models, models_dir
+from boxnet_tui.model.info import DEFAULT_MODEL, check_name, list_models, models_dir
 from boxnet_tui.paths import runs_dir
 from boxnet_tui.picking import DIAMETER_RANGE, diameter_from_text
 from boxnet_tui.training.export import (
@@ -84,7 +84,7 @@ def positive_choices(choices: list[StarChoice]) -> list[StarChoice]:
 @dataclass(frozen=True)
 class Matched:
     """What a chosen STAR matches in the folder; ``counts``: ``{root: (picks, shown)}``, the
-    picks of each file and those at or above its micrograph's display threshold."""
+    picks of each file and those at or above the pick set's display ``threshold``."""
 
     suffix: str
     micrographs: int
@@ -92,15 +92,16 @@ class Matched:
     unreadable: list[str] = field(default_factory=list)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    threshold: float = 0.0
 
 
 def matched(
     folder: str | os.PathLike[str],
     star: str | os.PathLike[str],
-    thresholds: dict[str, float] | None = None,
+    marks: Marks | None = None,
 ) -> Matched:
-    """The suffix of ``star`` and the micrographs and particles it matches; a pick below its
-    micrograph's display threshold (``thresholds``) counts as hidden.
+    """The suffix of ``star`` and the micrographs and particles it matches; a pick below the
+    pick set's display threshold (in ``marks``, default: none) counts as hidden.
 
     Raises:
         UserError: the name starts with no micrograph root.
@@ -108,6 +109,7 @@ def matched(
     roots = [path.stem for path in scan_folder(folder)]
     _, suffix = layout.match_suffix(star, roots)
     files = layout.matched_files(Path(star).parent, suffix, roots)
+    threshold = marks.threshold(suffix) if marks is not None else 0.0
     particles, unreadable, counts = 0, [], {}
     for root, path in files.items():
         try:
@@ -115,10 +117,10 @@ def matched(
         except StarError:
             unreadable.append(path.name)
             continue
-        shown = len(picks.above((thresholds or {}).get(root, 0.0)))
+        shown = len(picks.above(threshold))
         particles += len(picks)
         counts[root] = (len(picks), shown)
-    return Matched(suffix, len(files), particles, unreadable, counts, files)
+    return Matched(suffix, len(files), particles, unreadable, counts, files, threshold)
 
 
 @dataclass
@@ -164,8 +166,8 @@ class RetrainForm:
 
 def matched_for(form: RetrainForm, star: str) -> Matched:
     """:func:`matched` of ``star`` in the form's folder, read once per form."""
-    thresholds = _marks(form)[1]
-    return form.remembered(("matched", star), lambda: matched(form.folder, star, thresholds))
+    marks = _marks(form)
+    return form.remembered(("matched", star), lambda: matched(form.folder, star, marks))
 
 
 def _roots(form: RetrainForm) -> list[str]:
@@ -173,7 +175,7 @@ def _roots(form: RetrainForm) -> list[str]:
 
 
 def _marks(form: RetrainForm) -> Marks:
-    """The folder's curated marks, display thresholds and state warning, read once per form."""
+    """The folder's curated marks, pick-set thresholds and state warning, read once per form."""
     return form.remembered(("marks",), lambda: curation_marks(form.folder))
 
 
@@ -188,14 +190,19 @@ def selection(form: RetrainForm) -> Selection:
     found = matched_for(form, form.positives)
     check_positives_suffix(form.positives, found.suffix)
     return select_micrographs(
-        _roots(form), found.files, _marks(form), all_micrographs=form.all_micrographs
+        _roots(form),
+        found.files,
+        _marks(form),
+        suffix=found.suffix,
+        all_micrographs=form.all_micrographs,
     )
 
 
 def positives_text(form: RetrainForm, used: str = "trained") -> str:
-    """What the positives field takes, with its counts: ``suffix _BoxNet: 3 curated
-    micrographs of 16, 412 particles; 38 hidden below the display threshold are not trained``
-    (empty when there is nothing to say; the reason a choice is bad is :func:`check`'s)."""
+    """What the positives field takes, with its counts, in two lines: ``suffix _BoxNet: 3
+    curated micrographs of 16`` and ``412 particles at or above the display threshold 0.60; 38
+    below it are not trained`` (empty when there is nothing to say; the reason a choice is bad
+    is :func:`check`'s)."""
     try:
         chosen = selection(form)
         found = matched_for(form, str(form.positives))
@@ -204,12 +211,10 @@ def positives_text(form: RetrainForm, used: str = "trained") -> str:
     counts = [found.counts.get(root, (0, 0)) for root in chosen.micrographs]
     shown = sum(c[1] for c in counts)
     hidden = sum(c[0] for c in counts) - shown
-    text = f"suffix _{found.suffix}: {chosen.text}, {shown} particles"
+    text = f"suffix _{found.suffix}: {chosen.text}\n"  # two lines: each fits a narrow form
+    text += f"{shown} particles at or above the display threshold {chosen.threshold:.2f}"
     if hidden:
-        text += (
-            f"; {hidden} hidden below the display threshold "
-            f"{'is' if hidden == 1 else 'are'} not {used}"
-        )
+        text += f"; {hidden} below it {'is' if hidden == 1 else 'are'} not {used}"
     return text
 
 
@@ -244,7 +249,7 @@ def default_iterations(form: RetrainForm) -> int:
 
 
 def _taken(name: str) -> bool:
-    from boxnet_tui.model.store import shipped_models_dir
+    from boxnet_tui.model.info import shipped_models_dir
 
     return any((d / name).exists() for d in (models_dir(), shipped_models_dir(), runs_dir()))
 
@@ -287,7 +292,10 @@ def check(form: RetrainForm) -> dict[str, str]:
                 problems[key] = str(error)
                 continue
             if not sum(found.counts[root][1] for root in taken if root in found.counts):
-                problems[key] = "every pick of these micrographs is below its display threshold"
+                problems[key] = (
+                    f"every pick of these micrographs is below the pick set's display "
+                    f"threshold {selection(form).threshold:.2f} (lower it with [ in the app)"
+                )
     if diameter_from_text(form.diameter) is None:
         problems["diameter"] = DIAMETER_RANGE
     public = form.public_folder.strip()

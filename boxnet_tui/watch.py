@@ -6,7 +6,8 @@ writes). A file is picked once it is whole:
 1. **settled**: its size and mtime have not changed for ``settle`` seconds, as seen by this
    process (a file already that old when the watch starts counts as settled at once), and
 2. **complete by its header**: an MRC holds exactly the bytes its header declares, a TIFF
-   holds every strip or tile its pages point to (:func:`incomplete`).
+   holds every strip or tile its pages point to (:func:`boxnet_tui.folder.incomplete`; the
+   app shows micrographs arriving in its folder by the same rule).
 
 So a file still being copied or written is never read half-way. One that stays incomplete
 (settled, but short of its declared size) for ``give_up`` seconds is reported as failed, as is
@@ -26,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import tifffile
-
 from boxnet_tui.batch_picking import (
     FolderProgress,
     FolderSummary,
@@ -39,45 +38,17 @@ from boxnet_tui.batch_picking import (
     load_picker,
     pick_paths,
 )
-from boxnet_tui.errors import MicrographError, UserError
+from boxnet_tui.errors import UserError
+from boxnet_tui.folder import RESCAN_SECONDS, SETTLE_SECONDS, file_stamp, incomplete
 from boxnet_tui.io import layout
-from boxnet_tui.io.micrographs import TIFF_SUFFIXES, read_info, scan_folder
-from boxnet_tui.model.store import DEFAULT_MODEL
+from boxnet_tui.io.micrographs import scan_folder
+from boxnet_tui.model.info import DEFAULT_MODEL
 from boxnet_tui.pick_log import PickLog, read_logs
 from boxnet_tui.shards import Shard
 
 DEFAULT_POLL = 2.0  # s between looks at the folder
-DEFAULT_SETTLE = 5.0  # s a file's size and mtime must hold still
+DEFAULT_SETTLE = SETTLE_SECONDS  # s a file's size and mtime must hold still (the app's too)
 GIVE_UP_SETTLES = 24  # a settled file still incomplete after this many settles is reported
-
-
-def incomplete(path: Path) -> str | None:
-    """Why ``path`` is not whole by its own header (one line), or None when it is.
-
-    An MRC must hold the 1024-byte header, the extended header and every value its header
-    declares (anything else, :func:`boxnet_tui.io.micrographs.read_info` refuses); a TIFF must
-    parse and hold every strip or tile that its pages point to.
-    """
-    try:
-        read_info(path)
-    except MicrographError as error:
-        return str(error)
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        return None
-    try:
-        size = path.stat().st_size
-        with tifffile.TiffFile(path) as tif:
-            end = 0
-            for page in tif.pages:
-                offsets = getattr(page, "dataoffsets", ()) or ()
-                counts = getattr(page, "databytecounts", ()) or ()
-                for offset, count in zip(offsets, counts, strict=False):
-                    end = max(end, int(offset) + int(count))
-    except Exception as error:  # tifffile raises many kinds on a partial file
-        return f"{path}: not a whole TIFF yet ({type(error).__name__}: {error})"
-    if end > size:
-        return f"{path}: its TIFF pages point to byte {end}, the file holds {size}"
-    return None
 
 
 @dataclass
@@ -116,7 +87,7 @@ class _Watch:
     def poll(self, summary: FolderSummary) -> list[Path]:
         """Look at the folder once: the micrographs of the shard settled and whole now."""
         now = time.monotonic()
-        stamp = _stat_key(layout.micrographs_dir(self.folder))
+        stamp = file_stamp(layout.micrographs_dir(self.folder))
         quiet = (
             stamp is not None
             and stamp[1] == self.stamp
@@ -162,7 +133,7 @@ class _Watch:
     def _whole(self, path: Path, now: float, first: bool, summary: FolderSummary) -> bool:
         """Whether ``path`` is settled and whole; a file incomplete too long is failed."""
         root = path.stem
-        key = _stat_key(path)
+        key = file_stamp(path)
         if key is None or self.failed.get(root) == key:
             return False  # gone again, or failed as it is (tried again when it changes)
         self.failed.pop(root, None)
@@ -193,7 +164,7 @@ class _Watch:
         return False
 
 
-RESCAN = 30.0  # s: scan at least this often, whatever the folder's mtime says
+RESCAN = RESCAN_SECONDS  # s: scan at least this often, whatever the folder's mtime says
 
 
 def watch_folder(
@@ -275,7 +246,7 @@ def watch_folder(
                 if ok:
                     watch.done.add(path.stem)
                 else:
-                    watch.failed[path.stem] = _stat_key(path) or (-1, -1)
+                    watch.failed[path.stem] = file_stamp(path) or (-1, -1)
             for line in summary.errors[errors:]:
                 watch.say(line)
         changes = [seen.since for seen in watch.seen.values()]
@@ -305,15 +276,6 @@ def _failed_before(folder: Path, picker: Picker, shard: Shard) -> dict[str, tupl
         if record.get("fingerprint") == picker.recipe.fingerprint and isinstance(size, int):
             failed[root] = (size, mtime if isinstance(mtime, int) else -1)
     return failed
-
-
-def _stat_key(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns), or None when the file is gone."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _sleep(seconds: float, stop: Callable[[], bool]) -> None:

@@ -61,8 +61,10 @@ def test_retrain_form_shows_every_field_and_checks_as_typed(folder, monkeypatch)
             assert screen.query_one(f"#{key}") is not None
         # the set being curated is the starting choice, with its counts
         info = str(screen.query_one("#positives-info").render())
-        assert info.startswith("suffix _BoxNet: 3 micrographs (none marked curated: all are used)")
-        assert info.endswith(", 9 particles")
+        assert info == (
+            "suffix _BoxNet: 3 micrographs (none marked curated: all are used)\n"
+            "9 particles at or above the display threshold 0.00"
+        )
         assert "give the new model a name" in str(screen.query_one("#name-error").render())
         assert screen.query_one("#start").disabled
         await pilot.press(*"my net")
@@ -167,7 +169,7 @@ def test_export_screen_writes_warps_tiff_with_progress(folder):
         screen.query_one("#positives").value = str(folder / "matching" / "mic1_BoxNet.star")
         await _wait_for(pilot, lambda: screen.query_one("#out").value, "the positives read")
         info = str(screen.query_one("#positives-info").render())
-        assert "3 micrographs (none marked curated: all are used), 9 particles" in info
+        assert "3 micrographs (none marked curated: all are used)\n9 particles" in info
         assert screen.query_one("#out").value == "BoxNet_3micrographs"  # what the file holds
         await pilot.press("ctrl+s")
         await _wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen), "the export")
@@ -250,7 +252,7 @@ def test_retrain_form_trains_the_curated_micrographs_and_says_how_many(folder, m
             pilot, lambda: "1 curated" in str(screen.query_one("#positives-info").render()), "info"
         )
         info = str(screen.query_one("#positives-info").render())
-        assert "suffix _BoxNet: 1 curated micrograph of 3, 3 particles" in info
+        assert "suffix _BoxNet: 1 curated micrograph of 3\n3 particles" in info
         switch = screen.query_one("#all_micrographs")
         switch.value = True
         await _wait_for(

@@ -217,7 +217,7 @@ def _curated_folder(folder: Path) -> Path:
     store = StateStore(folder)
     store.set_curated("mic2", True)
     store.set_curated("mic4", True)
-    store.set_threshold("mic4", 0.5)
+    store.set_threshold("manual", 0.5)  # the set's: 0.2 hidden on every micrograph
     return folder
 
 
@@ -235,7 +235,9 @@ def test_train_takes_the_curated_micrographs_and_the_config_lists_them(
     out = capsys.readouterr().out
     assert "2 curated micrographs of 4" in out and "--all-micrographs" in out
     config = runs.find_run("CuratedNet").config()
-    assert config.micrographs == ["mic2", "mic4"] and config.thresholds == {"mic4": 0.5}
+    assert config.micrographs == ["mic2", "mic4"]
+    assert config.thresholds == {"mic2": 0.5, "mic4": 0.5}
+    assert "2 particles at or above the display threshold 0.50; 2 below it not trained" in out
     assert main([*args, "--name", "AllNet", "--all-micrographs"]) == 0
     assert "all 4 micrographs (2 of them curated)" in capsys.readouterr().out
     assert runs.find_run("AllNet").config().micrographs == ["mic1", "mic2", "mic3", "mic4"]
@@ -251,10 +253,12 @@ def test_export_takes_the_curated_micrographs_and_shown_picks(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "2 curated micrographs of 4" in text and "wrote 2 micrographs" in text
-    assert "3 particles" in text and "1 hidden below the display threshold" in text
+    assert "2 particles at or above the display threshold 0.50; 2 below it not exported" in text
     assert len(read_examples(out)) == 2
     assert main([*args, "--all-micrographs"]) == 0
     assert "wrote 4 micrographs" in capsys.readouterr().out
+    assert main([*args, "--threshold", "0"]) == 0  # told: the stored one is not used
+    assert "4 particles at or above the display threshold 0.00" in capsys.readouterr().out
 
 
 def test_falsepositives_as_positives_is_one_line_error(tmp_path, capsys):

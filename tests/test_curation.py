@@ -34,11 +34,11 @@ def _folder(tmp_path: Path, count: int = 3, suffixes: tuple[str, ...] = ("BoxNet
 def test_state_round_trips_and_merges_two_writers(tmp_path):
     first, second = StateStore(tmp_path), StateStore(tmp_path)
     first.set_curated("mic1", True)
-    second.set_threshold("mic2", 0.35)  # knows nothing of mic1's mark, must not drop it
+    second.set_threshold("BoxNet", 0.35)  # knows nothing of mic1's mark, must not drop it
     second.set_position("mic2", (10.0, 20.0), 2)
     state, warning = load_state(tmp_path)
     assert warning is None
-    assert state.curated == {"mic1"} and state.thresholds == {"mic2": 0.35}
+    assert state.curated == {"mic1"} and state.set_thresholds == {"BoxNet": 0.35}
     assert (state.last_root, state.last_position, state.zoom) == ("mic2", (10.0, 20.0), 2)
 
 
@@ -61,9 +61,10 @@ def test_a_state_file_damaged_mid_session_keeps_this_sessions_marks(tmp_path):
     store = StateStore(tmp_path)
     store.set_curated("mic1", True)
     state_path(tmp_path).write_text("{torn")  # damaged by hand or another program
-    store.set_threshold("mic1", 0.4)
+    store.set_threshold("BoxNet", 0.4)
     state, warning = load_state(tmp_path)
-    assert warning is None and state.curated == {"mic1"} and state.thresholds == {"mic1": 0.4}
+    assert warning is None and state.curated == {"mic1"}
+    assert state.set_thresholds == {"BoxNet": 0.4}
 
 
 @pytest.mark.parametrize(
@@ -80,8 +81,8 @@ def test_a_state_file_damaged_mid_session_keeps_this_sessions_marks(tmp_path):
         ({"diameter": 5.0}, "diameter"),
         ({"diameter": float("nan")}, "diameter"),
         ({"diameter": "big"}, "diameter"),
-        ({"thresholds": {"mic1": float("nan"), "mic2": 0.3}}, "threshold"),
-        ({"thresholds": {"mic1": 7.0, "mic2": 0.3}}, "threshold"),
+        ({"set_thresholds": {"a": float("nan"), "b": 0.3}}, "threshold"),
+        ({"set_thresholds": {"a": 7.0, "b": 0.3}}, "threshold"),
     ],
 )
 def test_out_of_range_state_values_fall_back_to_defaults_with_one_warning(tmp_path, data, field):
@@ -94,21 +95,21 @@ def test_out_of_range_state_values_fall_back_to_defaults_with_one_warning(tmp_pa
     assert state.zoom == 0 or 0 <= state.zoom <= 5
     assert state.last_position is None or all(0 <= v < 1e6 for v in state.last_position)
     assert state.diameter is None or 10 <= state.diameter <= 700
-    assert all(0 <= v <= 1 for v in state.thresholds.values())
+    assert all(0 <= v <= 1 for v in state.set_thresholds.values())
     if field == "threshold":
-        assert state.thresholds == {"mic2": 0.3}
+        assert state.set_thresholds == {"b": 0.3}
 
 
 def test_in_range_state_values_load_without_warning(tmp_path):
     data = {
         "diameter": 180.0,
-        "thresholds": {"mic1": 0.25},
+        "set_thresholds": {"BoxNet": 0.25},
         "last": {"micrograph": "mic1", "position": [12.5, 30.0], "zoom": 3},
     }
     state_path(tmp_path).write_text(json.dumps(data))
     state, warning = load_state(tmp_path)
     assert warning is None
-    assert (state.diameter, state.thresholds, state.zoom) == (180.0, {"mic1": 0.25}, 3)
+    assert (state.diameter, state.set_thresholds, state.zoom) == (180.0, {"BoxNet": 0.25}, 3)
     assert state.last_position == (12.5, 30.0)
 
 
@@ -189,10 +190,11 @@ def test_session_counts_picks_above_the_display_threshold(tmp_path):
     session = CurationSession(_folder(tmp_path))
     entry = session.describe_entry(0)
     assert entry.picks == 3 and entry.shape == (200, 300) and entry.pixel_size == 4.0
-    session.set_threshold("mic1", 0.6)
+    session.set_threshold(0.6)  # the shown set's, on every micrograph
+    assert not any(e.described for e in session.entries)  # every count is made again
     session.update_entry(0)
     assert entry.picks == 1
-    assert CurationSession(tmp_path).threshold("mic1") == 0.6
+    assert CurationSession(tmp_path).threshold == 0.6
 
 
 def test_session_refuses_an_empty_folder(tmp_path):

@@ -216,12 +216,13 @@ def test_curated_micrographs_without_these_picks_are_refused(folder):
 
 
 def test_hidden_picks_are_neither_trained_nor_exported(folder):
-    """Issue 12.3: a pick below its micrograph's display threshold is not a positive."""
+    """Issue 12.3: a pick below its pick set's display threshold is not a positive."""
     from boxnet_tui.curation_state import StateStore
 
     picks = Picks([20, 50], [30, 40], [0.9, 0.2])
     write_picks(folder / "matching" / "mic1_manual.star", picks, "mic1.mrc")
-    StateStore(folder).set_threshold("mic1", 0.5)
+    StateStore(folder).set_threshold("manual", 0.5)
+    StateStore(folder).set_threshold("BoxNet", 0.95)  # another set's: not this one's
     positives = folder / "matching" / "mic1_manual.star"
     mic1, _ = collect_examples(folder, positives, DIAMETER)
     assert mic1.label[30, 20] == PARTICLE and mic1.label[40, 50] == 0
@@ -230,8 +231,9 @@ def test_hidden_picks_are_neither_trained_nor_exported(folder):
     export_examples(folder, positives, DIAMETER, out)
     assert read_examples(out)[0].label[40, 50] == 0
     selection = training_selection(folder, positives)
-    assert selection.thresholds == {"mic1": 0.5}
-    assert count_picks(selection) == (3, 1)  # mic1: 1 shown, 1 hidden; mic10: 2 shown
+    assert selection.threshold == 0.5 and selection.thresholds == {"mic1": 0.5, "mic10": 0.5}
+    assert count_picks(selection) == (3, 1)  # mic1: 1 shown, 1 hidden; mic10: 2, no score
+    assert count_picks(training_selection(folder, positives, threshold=0.0)) == (4, 0)
 
 
 def test_a_falsepositives_star_is_never_positives(folder):

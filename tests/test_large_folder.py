@@ -7,6 +7,7 @@ import asyncio
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from boxnet_tui.io.micrographs import natural_key
 from boxnet_tui.tui.widgets.micrograph_list import MicrographList, MicrographTable
 
 COUNT = 10_000
@@ -58,8 +59,8 @@ def test_filtering_ten_thousand_names_shows_exactly_the_matching_rows():
         expected = [i for i, root in enumerate(roots) if "data_4" in root.lower()]
         assert 0 < len(expected) < COUNT
         assert browser.shown == expected
-        assert [table.get_row_at(r)[3] for r in range(3)] == [
-            table.rows[i][3] for i in expected[:3]
+        assert [str(table.get_row_at(r)[3]) for r in range(3)] == [
+            str(table.rows[i][3]) for i in expected[:3]
         ]
         await pilot.press(*"_1")
         assert browser.shown == [i for i, root in enumerate(roots) if "data_4_1" in root.lower()]
@@ -125,5 +126,30 @@ def test_a_click_on_a_row_chooses_its_micrograph():
         await pilot.click(MicrographTable, offset=(10, 3))  # the header, then rows 0, 1, 2
         assert app.chosen == [table.shown[2]]
         assert table.cursor_row == 2
+
+    run(body)
+
+
+def test_entries_arriving_are_placed_by_name_and_the_view_stays():
+    async def body(app, pilot, browser, roots):
+        table = browser.query_one(MicrographTable)
+        order = sorted(range(COUNT), key=lambda i: natural_key(roots[i]))
+        browser.set_entries(rows([roots[i] for i in order]), [roots[i] for i in order])
+        browser.select(7000)
+        await pilot.pause()
+        top = table.shown[table.scroll_offset.y]
+        # one sorts first (above the view), one next to the chosen row
+        new = ["FoilHole_0_Data_0", roots[order[7000]] + "_b"]
+        browser.add_entries(rows(new), new)
+        await pilot.pause()
+        names = [browser._names[i] for i in browser.shown]
+        assert names == sorted(names, key=natural_key) and len(names) == COUNT + 2
+        assert names[0] == new[0] and names[names.index(new[1]) - 1] == roots[order[7000]]
+        assert table.shown[table.scroll_offset.y] == top  # the rows in view did not move
+        assert table.shown[table.cursor_row] == 7000  # nor the cursor
+        assert browser.shown[browser.shown.index(COUNT + 1) - 1] == 7000
+        browser.query_one("#filter").focus()
+        await pilot.press(*"_b")  # the filter sees the new names, in the same order
+        assert [browser._names[i] for i in browser.shown] == [new[1]]
 
     run(body)

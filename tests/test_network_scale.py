@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder, prepare
+from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io import layout
 from boxnet_tui.io.masks import read_mask
@@ -31,6 +34,10 @@ def test_scale_pixel_size_highpass_and_json():
     assert SCALED.highpass(190.0) == pytest.approx(494.0)
     assert NetworkScale.from_json(SCALED.to_json()) == SCALED
     assert NetworkScale.from_json(None) == WARP_SCALE
+    robust = NetworkScale(20.0, "percentile")
+    assert NetworkScale.from_json(robust.to_json(), robust.normalisation) == robust
+    with pytest.raises(ValueError, match="normalisation"):
+        NetworkScale(20.0, "z-score")
     for bad in (0.5, float("nan"), 1e6, "x"):
         with pytest.raises(ValueError):
             NetworkScale.from_json(bad)
@@ -44,6 +51,27 @@ def test_the_scale_is_kept_in_model_json_and_old_models_read_as_warps():
     assert find_model(saved.name).scale == SCALED
     warp = save_model(BoxNet(TINY).eval(), ModelInfo("WarpTiny", TINY))
     assert find_model(warp.name).scale == WARP_SCALE
+    robust = NetworkScale(20.0, "percentile")
+    saved = save_model(BoxNet(TINY).eval(), ModelInfo("RobustTiny", TINY, scale=robust))
+    assert find_model(saved.name).scale == robust
+    # a model.json from before the choice (no "normalisation") reads as mean-std
+    meta = json.loads((saved.path / "model.json").read_text())
+    del meta["normalisation"]
+    (saved.path / "model.json").write_text(json.dumps(meta))
+    assert find_model(saved.name).scale.normalisation == "mean-std"
+
+
+def test_a_model_json_normalisation_beyond_sense_is_one_line():
+    import torch
+
+    torch.manual_seed(0)
+    saved = save_model(BoxNet(TINY).eval(), ModelInfo("OddNorm", TINY, scale=SCALED))
+    meta = json.loads((saved.path / "model.json").read_text())
+    meta["normalisation"] = "z-score"
+    (saved.path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError) as error:
+        find_model(str(saved.path))
+    assert "normalisation" in str(error.value) and "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("diameter", [60.0, 180.0, 480.0])

@@ -23,7 +23,7 @@ PICKS = Picks([100.0, 150.5, 40.25], [128.0, 60.0, 200.75], [0.9, 0.5, 0.8])
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """mic1..mic3 with manual picks; mic1 and mic2 curated, mic2 shown from 0.75."""
+    """mic1..mic3 with manual picks; mic1 and mic2 curated; the set shown from 0.75."""
     folder = tmp_path / "mics"
     rng = np.random.default_rng(0)
     for i in (1, 2, 3):
@@ -32,13 +32,13 @@ def folder(tmp_path: Path) -> Path:
     store = StateStore(folder)
     store.set_curated("mic1", True)
     store.set_curated("mic2", True)
-    store.set_threshold("mic2", 0.75)
+    store.set_threshold("manual", 0.75)
     return folder
 
 
 def shown(root: str) -> Picks:
-    """The picks an export takes: mic2's from its display threshold 0.75 only."""
-    return PICKS.above(0.75) if root == "mic2" else PICKS
+    """The picks an export takes of ``root``: those from the set's display threshold 0.75."""
+    return PICKS.above(0.75)
 
 
 def export(folder: Path, fmt: str, out: Path, *extra: str) -> int:
@@ -57,7 +57,8 @@ def test_cryosparc_gets_one_star_of_the_curated_shown_picks(folder, tmp_path, ca
     out = tmp_path / "particles.star"
     assert export(folder, "cryosparc", out, "--micrograph-prefix", "J2/motioncorrected/") == 0
     text = capsys.readouterr().out
-    assert "wrote 5 picks of 2 micrographs" in text and "1 hidden below" in text
+    assert "wrote 4 picks of 2 micrographs" in text
+    assert "2 below the display threshold 0.75 left out" in text
     assert "centres in pixels" in text
     table = starfile.read(out)  # one unnamed data_ block, as crYOLO's cryosparc.star
     assert list(table.columns) == [
@@ -72,7 +73,7 @@ def test_cryosparc_gets_one_star_of_the_curated_shown_picks(folder, tmp_path, ca
     ]
     mic2 = table[table["rlnMicrographName"].str.endswith("mic2.mrc")]
     assert sorted(mic2["rlnAutopickFigureOfMerit"]) == [0.8, 0.9]  # 0.5 < 0.75: hidden
-    np.testing.assert_allclose(table["rlnCoordinateX"][:3], PICKS.x)
+    np.testing.assert_allclose(table["rlnCoordinateX"][:2], shown("mic1").x)
 
 
 def test_relion_gets_coordinate_files_and_autopick_star(folder, tmp_path, capsys):
@@ -98,12 +99,12 @@ def test_topaz_reads_our_table_and_box_files(folder, tmp_path, capsys):
     table = files.read_coordinates(str(table_path))
     assert list(table.columns) == ["image_name", "x_coord", "y_coord", "score"]
     assert list(table["image_name"].unique()) == ["mic1", "mic2", "mic3"]
-    np.testing.assert_array_equal(table["x_coord"][:3], np.rint(PICKS.x))
+    np.testing.assert_array_equal(table["x_coord"][:2], np.rint(shown("mic1").x))
     boxes = tmp_path / "boxes"
     assert export(folder, "box", boxes, "--box-size", "64.4") == 0
     box = files.read_coordinates(str(boxes / "mic1.box"))  # int() of every field
-    np.testing.assert_allclose(box["x_coord"], PICKS.x, atol=1.0)
-    np.testing.assert_allclose(box["y_coord"], PICKS.y, atol=1.0)
+    np.testing.assert_allclose(box["x_coord"], shown("mic1").x, atol=1.0)
+    np.testing.assert_allclose(box["y_coord"], shown("mic1").y, atol=1.0)
 
 
 def test_cbox_is_read_back_and_needs_a_box_size(folder, tmp_path, capsys):
@@ -114,8 +115,8 @@ def test_cbox_is_read_back_and_needs_a_box_size(folder, tmp_path, capsys):
     assert snapshot(tmp_path) == before
     assert export(folder, "cbox", out, "--box-size", "64") == 0
     back = read_cbox(out / "mic1.cbox")
-    np.testing.assert_allclose(back.x, PICKS.x)
-    np.testing.assert_allclose(back.score, PICKS.score)
+    np.testing.assert_allclose(back.x, shown("mic1").x)
+    np.testing.assert_allclose(back.score, shown("mic1").score)
 
 
 def test_export_without_curated_micrographs_or_pick_set_is_one_line(folder, tmp_path, capsys):
@@ -135,7 +136,7 @@ def test_flip_y_maps_rows_top_down(folder, tmp_path, capsys):
     out = tmp_path / "flipped.star"
     assert export(folder, "cryosparc", out, "--flip-y") == 0
     table = starfile.read(out)
-    np.testing.assert_allclose(table["rlnCoordinateY"][:3], SIZE - 1 - PICKS.y)
+    np.testing.assert_allclose(table["rlnCoordinateY"][:2], SIZE - 1 - shown("mic1").y)
 
 
 # --------------------------------------------------------------------------- in
@@ -268,7 +269,7 @@ def test_a_folder_of_cbox_files_and_flip_y(folder, tmp_path, capsys):
     assert export(folder, "cbox", cbox, "--all", "--box-size", "64") == 0
     assert import_(folder, cbox, suffix="flipped", extra=["--flip-y"]) == 0
     back = read_picks(folder / "matching" / "mic3_flipped.star")
-    np.testing.assert_allclose(back.y, SIZE - 1 - PICKS.y)
+    np.testing.assert_allclose(back.y, SIZE - 1 - shown("mic3").y)
 
 
 def test_cryosparc_tools_reads_our_particle_star(folder, tmp_path, capsys):
@@ -283,5 +284,5 @@ def test_cryosparc_tools_reads_our_particle_star(folder, tmp_path, capsys):
         "rlnCoordinateY",
         "rlnAutopickFigureOfMerit",
     )
-    assert len(rows) == 8 and rows["rlnMicrographName"][0] == "mic1.mrc"
-    np.testing.assert_allclose(rows["rlnCoordinateX"][:3], PICKS.x)
+    assert len(rows) == 6 and rows["rlnMicrographName"][0] == "mic1.mrc"
+    np.testing.assert_allclose(rows["rlnCoordinateX"][:2], shown("mic1").x)

@@ -184,11 +184,11 @@ def test_the_form_counts_picks_hidden_by_the_display_threshold(tmp_path):
     folder = _folder(tmp_path)
     picks = Picks([10.0, 20.0, 30.0], [10.0, 20.0, 30.0], [0.9, 0.6, 0.1])
     write_picks(folder / "matching" / "mic1_manual.star", picks, "mic1.mrc")
-    StateStore(folder).set_threshold("mic1", 0.5)
+    StateStore(folder).set_threshold("manual", 0.5)
     form = _good(folder)
     text = retrain_form.positives_text(form)
-    assert "8 particles" in text and "1 hidden below the display threshold" in text
-    assert to_config(form).thresholds == {"mic1": 0.5}
+    assert "8 particles at or above the display threshold 0.50; 1 below it is not trained" in text
+    assert to_config(form).thresholds == dict.fromkeys(["mic1", "mic2", "mic3", "mic4"], 0.5)
 
 
 def test_falsepositives_are_never_offered_or_taken_as_positives(tmp_path):

@@ -1,7 +1,7 @@
 """A folder's pick set out to other programs, and other programs' pick files in as a pick set.
 
 Out (:func:`export_pick_set`), for the micrographs marked curated (all with
-``all_micrographs``), each pick at or above its micrograph's display threshold:
+``all_micrographs``), each pick at or above its pick set's display threshold:
 
 ============  =========================================================================
 format        what is written at ``out``
@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boxnet_tui.curation_state import StateStore, load_state
+from boxnet_tui.curation_state import StateStore, load_state, pick_set_threshold
 from boxnet_tui.errors import UserError
 from boxnet_tui.io import interop, layout
 from boxnet_tui.io.backups import back_up
@@ -75,7 +75,8 @@ class ExportSummary:
     files: list[Path] = field(default_factory=list)
     micrographs: int = 0
     picks: int = 0
-    hidden: int = 0  # picks below a display threshold, left out
+    hidden: int = 0  # picks below the display threshold, left out
+    threshold: float = 0.0  # the pick set's display threshold
 
 
 def export_pick_set(
@@ -127,6 +128,7 @@ def export_pick_set(
             f"(no <micrograph>_{suffix}.star for any micrograph of {folder})"
         )
     state, _ = load_state(folder)
+    threshold = pick_set_threshold(state, suffix)  # what the app shows of this set
     chosen = list(files)
     if not all_micrographs:
         chosen = [root for root in files if root in state.curated]
@@ -135,11 +137,11 @@ def export_pick_set(
                 f"{folder}: none of the {len(files)} micrographs with picks {suffix!r} is marked "
                 "curated (c in the app); --all exports every one"
             )
-    summary = ExportSummary()
+    summary = ExportSummary(threshold=threshold)
     sets: dict[str, Picks] = {}
     for root in chosen:  # every file read before anything is written
         picks = read_picks(files[root])
-        shown = picks.above(state.thresholds.get(root, 0.0))
+        shown = picks.above(threshold)
         summary.hidden += len(picks) - len(shown)
         if flip_y:
             shown = _flipped(shown, read_info(paths[root]).shape[0])

@@ -8,71 +8,14 @@ The receptive field (~180 px at 8 Å/px, 1400 Å) covers the largest particles (
 
 from __future__ import annotations
 
-import reprlib
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from boxnet_tui.errors import UserError
+# Architecture is model.json's, torch-free: re-exported from here as before
+from boxnet_tui.model.info import MAX_BLOCKS, MAX_STAGES, MAX_WIDTH, Architecture  # noqa: F401
 
 CLASSES = ("background", "particle", "junk")
-# What a model.json may ask for: far above any useful BoxNet, far below what exhausts memory.
-MAX_STAGES = 8
-MAX_WIDTH = 1024
-MAX_BLOCKS = 4
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What is needed to rebuild the network; stored in model.json."""
-
-    name: str = "boxnet-unet"
-    widths: tuple[int, ...] = (8, 16, 32, 64, 128)
-    blocks_per_stage: int = 1
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> Architecture:
-        """From model.json's object, checked before any network is built from it.
-
-        Raises:
-            UserError: one line on the first value beyond sense (negative or huge widths...).
-        """
-        if not isinstance(data, dict):
-            raise UserError("architecture: not a JSON object")
-        widths = data.get("widths")
-        if not (
-            isinstance(widths, list | tuple)
-            and 1 <= len(widths) <= MAX_STAGES
-            and all(_whole(width, 1, MAX_WIDTH) for width in widths)
-        ):
-            raise UserError(
-                f"architecture: widths must be 1 to {MAX_STAGES} whole numbers from 1 to "
-                f"{MAX_WIDTH}, got {reprlib.repr(widths)}"
-            )
-        blocks = data.get("blocks_per_stage", 1)
-        if not _whole(blocks, 1, MAX_BLOCKS):
-            raise UserError(
-                f"architecture: blocks_per_stage must be a whole number from 1 to {MAX_BLOCKS}, "
-                f"got {reprlib.repr(blocks)}"
-            )
-        name = data.get("name", "boxnet-unet")
-        if not isinstance(name, str):
-            raise UserError(f"architecture: name must be text, got {reprlib.repr(name)}")
-        return cls(name=name, widths=tuple(widths), blocks_per_stage=blocks)
-
-    @property
-    def divisor(self) -> int:
-        """Input sides must be multiples of this (one halving per stage after the first)."""
-        return 2 ** (len(self.widths) - 1)
-
-
-def _whole(value: object, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 class ResidualBlock(nn.Module):

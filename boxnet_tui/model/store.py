@@ -1,246 +1,43 @@
 """The model store: one folder a model, holding ``weights.pt`` and ``model.json``.
 
-Shipped models live inside the package (``boxnet_tui/models/<Name>/``); a user's under
-``$BOXNET_TUI_HOME/models/<Name>/``. A user model may not take a shipped model's name, and
-nothing is ever written over an existing model.
+Loading and saving weights (torch) live here; what ``model.json`` holds, finding and listing
+models live in the torch-free :mod:`boxnet_tui.model.info` and are re-exported here, so that
+``from boxnet_tui.model.store import find_model`` keeps working. A user model may not take a
+shipped model's name, and nothing is ever written over an existing model.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
-import re
-import reprlib
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.imaging import NETWORK_PIXEL_SIZE, NetworkScale
 from boxnet_tui.io.atomic import _umask
-from boxnet_tui.model.network import Architecture, BoxNet, place
-from boxnet_tui.names import check_model_name, is_path_name
+from boxnet_tui.model.info import (  # noqa: F401 (re-exported: the store's public names)
+    DEFAULT_MODEL,
+    MAX_MODEL_JSON_BYTES,
+    MODEL_JSON,
+    OLD_STAGING_AGE,
+    STAGING,
+    WEIGHTS,
+    ModelInfo,
+    _clean_staging,
+    _read_info,
+    _staging_owner,
+    _staging_prefix,
+    check_name,
+    find_model,
+    list_models,
+    shipped_models_dir,
+)
+from boxnet_tui.model.network import BoxNet, place
 from boxnet_tui.paths import models_dir
-
-WEIGHTS = "weights.pt"
-MODEL_JSON = "model.json"
-DEFAULT_MODEL = "BoxNetMask"
-MAX_MODEL_JSON_BYTES = 1 << 20  # a description is a few kB; more is not one of ours
-STAGING = ".staging"  # the end of a save's staging folder name (hidden: it starts with ".")
-OLD_STAGING_AGE = 24 * 3600.0  # s: an older version's staging folder is surely abandoned
-# a staging folder of older versions: ".<name>.<8 random characters>" (mkdtemp's)
-_OLD_STAGING = re.compile(r"^\.[A-Za-z0-9_.-]+\.[a-z0-9_]{8}$")
-
-
-def shipped_models_dir() -> Path:
-    return Path(str(files("boxnet_tui"))) / "models"
-
-
-@dataclass
-class ModelInfo:
-    """What ``model.json`` holds, plus where the model lives."""
-
-    name: str
-    architecture: Architecture = field(default_factory=Architecture)
-    pixel_size: float = NETWORK_PIXEL_SIZE  # Warp's field; the input's scale is ``scale``
-    has_mask: bool = False
-    threshold: float | None = None  # default picking threshold, calibrated on training data
-    parent: str | None = None
-    training: dict = field(default_factory=dict)
-    date: str = ""
-    path: Path | None = None
-    shipped: bool = False
-    scale: NetworkScale = field(default_factory=NetworkScale)
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "architecture": self.architecture.to_json(),
-            "pixel_size": self.pixel_size,
-            "pixels_per_diameter": self.scale.to_json(),
-            "has_mask": self.has_mask,
-            "threshold": self.threshold,
-            "parent": self.parent,
-            "training": self.training,
-            "date": self.date,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict, path: Path, shipped: bool) -> ModelInfo:
-        """From ``model.json``'s object, every value checked for its type and range.
-
-        Raises:
-            UserError: a name or an architecture beyond sense.
-            KeyError, TypeError, ValueError: a value missing or of the wrong type or range.
-        """
-        pixel_size = _number(data.get("pixel_size", NETWORK_PIXEL_SIZE), "pixel_size")
-        if not pixel_size > 0:
-            raise ValueError(f"pixel_size must be positive, got {pixel_size}")
-        threshold = data.get("threshold")
-        if threshold is not None and not 0.0 <= _number(threshold, "threshold") <= 1.0:
-            raise ValueError(f"threshold must be from 0 to 1, got {threshold!r}")
-        return cls(
-            name=check_name(data["name"]),  # it becomes a pick suffix: part of file names
-            architecture=Architecture.from_json(data["architecture"]),
-            pixel_size=pixel_size,
-            has_mask=_typed(data.get("has_mask", False), bool, "has_mask"),
-            threshold=None if threshold is None else float(threshold),
-            parent=_typed(data.get("parent"), str | None, "parent"),
-            training=_typed(data.get("training", {}), dict, "training"),
-            date=_typed(data.get("date", ""), str, "date"),
-            path=path,
-            shipped=shipped,
-            scale=NetworkScale.from_json(
-                _number(data.get("pixels_per_diameter"), "pixels_per_diameter", True)
-            ),
-        )
-
-
-def _typed(value: Any, kind: Any, key: str) -> Any:
-    if not isinstance(value, kind):
-        raise TypeError(f"{key} is {reprlib.repr(value)}, of the wrong type")
-    return value
-
-
-def _number(value: Any, key: str, optional: bool = False) -> Any:
-    """A finite JSON number (not a boolean); None too where ``optional``."""
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{key} is {reprlib.repr(value)}, not a number")
-    try:
-        finite = math.isfinite(float(value))
-    except OverflowError:  # an integer beyond any float
-        finite = False
-    if not finite:
-        raise ValueError(f"{key} is {reprlib.repr(value)}, not a finite number")
-    return value
-
-
-def check_name(name: object) -> str:
-    """A model name: letters, digits, ``_ . -``; no spaces or other special characters."""
-    return check_model_name(name)
-
-
-def _read_info(folder: Path, shipped: bool) -> ModelInfo:
-    """``model.json`` of ``folder``: any bytes give a ModelInfo or one line, never more."""
-    meta = folder / MODEL_JSON
-    try:
-        with open(meta, "rb") as handle:
-            raw = handle.read(MAX_MODEL_JSON_BYTES + 1)
-        if len(raw) > MAX_MODEL_JSON_BYTES:
-            raise ValueError(f"larger than {MAX_MODEL_JSON_BYTES} bytes")
-        data = json.loads(raw.decode("utf-8"))
-        if not isinstance(data, dict):
-            raise TypeError("not a JSON object")
-        return ModelInfo.from_json(data, folder, shipped)
-    except FileNotFoundError:
-        raise UserError(f"{folder}: not a model folder (no {MODEL_JSON})") from None
-    except UserError as error:  # a name or an architecture beyond sense
-        raise UserError(f"{meta}: {error}") from None
-    except RecursionError:
-        raise UserError(f"{meta}: unreadable model description (nested too deeply)") from None
-    except KeyError as error:
-        raise UserError(f"{meta}: unreadable model description (no {error})") from None
-    except (OSError, ArithmeticError, TypeError, ValueError) as error:
-        text = " ".join(str(error).split())  # one line, whatever the file held
-        raise UserError(f"{meta}: unreadable model description ({text})") from None
-
-
-def _staging_prefix(name: str) -> str:
-    """``.<name>.<pid>-<start>.``: a save's staging folder names the process that owns it."""
-    from boxnet_tui.process import process_start
-
-    pid = os.getpid()
-    start = process_start(pid)
-    return f".{name}.{pid}-{'x' if start is None else start}."
-
-
-def _clean_staging(root: Path) -> None:
-    """Remove the staging folders of saves a kill interrupted: those whose process is gone
-    (a live process's, another save under way, are left alone)."""
-    from boxnet_tui.process import is_alive
-
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        owner = _staging_owner(entry.name)
-        if owner is None:
-            continue
-        pid, start = owner
-        if pid == 0:  # an older version's: its owner unknown, so only once it is old
-            try:
-                if time.time() - entry.stat().st_mtime < OLD_STAGING_AGE:
-                    continue
-            except OSError:
-                continue
-        elif is_alive(pid, start):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-
-
-def _staging_owner(name: str) -> tuple[int, int | None] | None:
-    """(pid, start time) of the process that owns staging folder ``name``; None if the name
-    is no staging folder's. Folders of older saves (no owner in the name) are owned by pid 0:
-    nobody."""
-    if name.startswith(".") and name.endswith(STAGING):
-        parts = name[1:].split(".")  # name, pid-start, mkdtemp's random part, "staging"
-        if len(parts) >= 4:
-            pid, _, start = parts[-3].partition("-")
-            if pid.isdigit() and (start.isdigit() or start == "x"):
-                return int(pid), int(start) if start.isdigit() else None
-        return None
-    return (0, None) if _OLD_STAGING.match(name) else None
-
-
-def list_models() -> list[ModelInfo]:
-    """Shipped models first, then the user's, each sorted by name; broken folders skipped,
-    and hidden ones (a save's staging folder) never listed."""
-    found = []
-    for root, shipped in ((shipped_models_dir(), True), (models_dir(), False)):
-        if not root.is_dir():
-            continue
-        if not shipped:
-            _clean_staging(root)
-        for folder in sorted(root.iterdir()):
-            if folder.name.startswith("."):
-                continue
-            if (folder / MODEL_JSON).is_file():
-                try:
-                    found.append(_read_info(folder, shipped))
-                except UserError:
-                    continue
-    return found
-
-
-def find_model(name_or_path: str | os.PathLike[str]) -> ModelInfo:
-    """A model by name (user models, then shipped ones) or by the path of its folder.
-
-    Raises:
-        UserError: no such model, naming the models there are.
-    """
-    text = str(name_or_path)
-    candidate = Path(text).expanduser()
-    if os.sep in text or (candidate.is_dir() and (candidate / MODEL_JSON).is_file()):
-        if not candidate.is_dir():
-            raise UserError(f"{candidate}: no such model folder")
-        return _read_info(candidate, shipped=False)
-    for root, shipped in ((models_dir(), False), (shipped_models_dir(), True)):
-        folder = root / text
-        if is_path_name(text) and (folder / MODEL_JSON).is_file():
-            return _read_info(folder, shipped)
-    names = ", ".join(info.name for info in list_models()) or "none"
-    raise UserError(f"no model named {text!r} (models: {names})")
 
 
 def load_model(

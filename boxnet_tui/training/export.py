@@ -5,8 +5,9 @@ the longest micrograph root it starts with is the *suffix* (``manual``); the mic
 folder with ``<root>_<suffix>.star`` in that STAR's own directory are the candidates. Of those,
 the ones marked curated (``c`` in the app, :mod:`boxnet_tui.curation_state`) become training
 examples; all of them when asked (``all_micrographs``) or when no micrograph of the folder is
-marked curated (Warp's rule). A pick below its micrograph's display threshold is hidden in the
-app, and is no positive either: one threshold decides what is shown, trained and exported. A
+marked curated (Warp's rule). A pick below its pick set's display threshold
+(:func:`boxnet_tui.curation_state.pick_set_threshold`) is hidden in the app, and is no
+positive either: one threshold per pick set decides what is shown, trained and exported. A
 ``*_falsepositives.star`` holds removed picks and is never taken as positives.
 The optional "extra important" and "uncertain" STARs are suffix-matched the same way (each in
 its own directory) and applied to the micrographs that have one. With ``train_masking``, junk
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boxnet_tui.curation_state import load_state
+from boxnet_tui.curation_state import CurationState, load_state, pick_set_threshold
 from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io.examples import write_examples
@@ -91,6 +92,7 @@ class Selection:
     all_micrographs: bool = False
     thresholds: dict[str, float] = field(default_factory=dict)  # of those taken, when > 0
     positives: dict[str, Path] = field(default_factory=dict)  # {root: STAR} of those taken
+    threshold: float = 0.0  # the pick set's display threshold: picks below are no positives
 
     @property
     def text(self) -> str:
@@ -115,8 +117,18 @@ def _micrographs(count: int) -> str:
     return f"{count} micrograph{_plural(count)}"
 
 
-Marks = tuple[set[str], dict[str, float], str | None]
-"""A folder's curated roots, display thresholds, and the warning of a damaged state."""
+@dataclass(frozen=True)
+class Marks:
+    """A folder's curated roots, its saved state (the thresholds of its pick sets), and the
+    warning of a damaged state (its values are then unknown, not absent)."""
+
+    curated: set[str]
+    state: CurationState = field(default_factory=CurationState)
+    warning: str | None = None
+
+    def threshold(self, suffix: str) -> float:
+        """The display threshold of pick set ``suffix``."""
+        return pick_set_threshold(self.state, suffix)
 
 
 def select_micrographs(
@@ -124,19 +136,24 @@ def select_micrographs(
     positives: Mapping[str, Path],
     marks: Marks,
     *,
+    suffix: str,
     all_micrographs: bool = False,
+    threshold: float | None = None,
 ) -> Selection:
     """The micrographs a run takes of ``roots`` (the folder's, in order) with ``positives``
-    (``{root: STAR}``): the ones marked curated; all when asked or when none is marked (Warp's
-    rule). ``marks``: :func:`curation_marks`.
+    (``{root: STAR}`` of pick set ``suffix``): the ones marked curated; all when asked or when
+    none is marked (Warp's rule). ``marks``: :func:`curation_marks`; ``threshold``: instead of
+    the pick set's display threshold.
 
     Raises:
         UserError: none has positives; marks exist but none of them has positives; the marks
             cannot be read (and all were not asked for).
     """
     roots = list(roots)
-    curated, thresholds, warning = marks
-    curated = curated & set(roots)
+    warning = marks.warning
+    curated = marks.curated & set(roots)
+    if threshold is None:
+        threshold = marks.threshold(suffix)
     matched = [root for root in roots if root in positives]
     if not matched:
         raise UserError("no micrograph here has picks with this suffix")
@@ -159,17 +176,21 @@ def select_micrographs(
         len(matched),
         sum(root in curated for root in matched),
         all_micrographs,
-        {root: thresholds[root] for root in chosen if thresholds.get(root, 0.0) > 0.0},
+        {root: threshold for root in chosen} if threshold > 0.0 else {},
         {root: positives[root] for root in chosen},
+        threshold,
     )
 
 
 def curation_marks(folder: str | os.PathLike[str]) -> Marks:
-    """The folder's curated roots, display thresholds, and a warning when its state is damaged
-    (its values are then unknown, not absent)."""
+    """The folder's curated roots, saved state, and a warning when its state is damaged."""
     state, warning = load_state(folder)
     damaged = warning is not None and state == type(state)()
-    return set(state.curated), dict(state.thresholds), warning if damaged else None
+    return Marks(set(state.curated), state, warning if damaged else None)
+
+
+def _suffix(star: str | os.PathLike[str], roots: list[str]) -> str:
+    return match_suffix(Path(star), roots)[1]
 
 
 def training_selection(
@@ -177,9 +198,11 @@ def training_selection(
     positives_star: str | os.PathLike[str],
     *,
     all_micrographs: bool = False,
+    threshold: float | None = None,
 ) -> Selection:
-    """Which micrographs a run or an export on ``positives_star`` takes now, and their
-    display thresholds (read from the folder's curation state; no image is read).
+    """Which micrographs a run or an export on ``positives_star`` takes now, and the display
+    threshold of its pick set (read from the folder's curation state unless ``threshold`` is
+    given; no image is read).
 
     Raises:
         UserError: no micrographs, a bad positives STAR, none matched, none curated matched.
@@ -189,8 +212,14 @@ def training_selection(
     positives = _matched(positives_star, roots, "positives")
     if not positives:
         raise UserError(f"{positives_star}: no micrograph in {folder} has picks with this suffix")
-    marks = curation_marks(folder)
-    return select_micrographs(roots, positives, marks, all_micrographs=all_micrographs)
+    return select_micrographs(
+        roots,
+        positives,
+        curation_marks(folder),
+        suffix=_suffix(positives_star, roots),
+        all_micrographs=all_micrographs,
+        threshold=threshold,
+    )
 
 
 def shown_picks(star: str | os.PathLike[str], threshold: float = 0.0) -> Picks:
@@ -239,8 +268,13 @@ def training_set(
     if not positives:
         raise UserError(f"{positives_star}: no micrograph in {folder} has picks with this suffix")
     if micrographs is None:
-        marks = curation_marks(folder)
-        selection = select_micrographs(roots, positives, marks, all_micrographs=all_micrographs)
+        selection = select_micrographs(
+            roots,
+            positives,
+            curation_marks(folder),
+            suffix=_suffix(positives_star, roots),
+            all_micrographs=all_micrographs,
+        )
         taken = set(selection.micrographs)
     else:
         taken = set(micrographs)
@@ -293,7 +327,7 @@ def collect_examples(
         micrographs: the roots to take (a run's list); default: the curated ones, or all with
             ``all_micrographs`` or when none is marked (:func:`training_selection`).
         thresholds: ``{root: display threshold}``; picks below it are no positives. Default:
-            the folder's curation state.
+            the pick set's threshold in the folder's curation state, for every micrograph.
 
     Returns:
         One example per micrograph, in folder order, named by the micrograph's root.
@@ -314,7 +348,9 @@ def collect_examples(
         all_micrographs=all_micrographs,
     )
     if thresholds is None:
-        thresholds = curation_marks(folder)[1]
+        suffix = _suffix(positives_star, list(_micrograph_paths(folder)))
+        shown_at = curation_marks(folder).threshold(suffix)
+        thresholds = dict.fromkeys(chosen, shown_at)
     if train_masking:
         missing = [root for root in chosen if not mask_path(folder, root).is_file()]
         if missing:

@@ -98,7 +98,7 @@ def _absolute(path: str | os.PathLike[str] | None) -> str | None:
 
 def validate_config(config: RunConfig) -> RunConfig:
     """Check every option and make the paths absolute; one-line UserError on the first problem."""
-    from boxnet_tui.model.store import find_model
+    from boxnet_tui.model.info import find_model
     from boxnet_tui.picking import check_diameter
 
     check_model_name(config.name)

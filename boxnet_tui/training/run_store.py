@@ -557,7 +557,7 @@ def check_name_free(name: str, base: str | None = None) -> None:
     Raises:
         UserError: a bad name, or one taken.
     """
-    from boxnet_tui.model.store import models_dir, shipped_models_dir
+    from boxnet_tui.model.info import models_dir, shipped_models_dir
 
     check_model_name(name)
     if (models_dir() / name).exists() or (shipped_models_dir() / name).exists():

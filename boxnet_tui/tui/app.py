@@ -62,7 +62,7 @@ class BoxnetApp(App[None]):
         self.cache = MicrographCache([e.path for e in session.entries], session.pixel_size)
         self._curation: CurationScreen | None = None
         self._job_cancelled = False
-        self.model_name: str | None = None  # found in a worker: it imports torch
+        self.model_name: str | None = None  # found in a worker: it reads model.json files
         # the retrain and export forms as the user left them (kept for the session), each with
         # the diameter it was last offered
         self.forms: dict[str, tuple[Any, str]] = {}
@@ -105,8 +105,6 @@ class BoxnetApp(App[None]):
         if self.model_name is None:
             self.model_name = name
         self.update_header()
-        # the import made ~10^5 long-lived objects: keep the collector from walking them again
-        gc.freeze()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):

@@ -84,6 +84,7 @@ ROWS: tuple[Row, ...] = (
         "o",
         "tab steps lowest score first (the doubtful picks), or in reading order",
         (Key("o", "tab_order", "tab order"),),
+        more=" (kept for the folder)",
     ),
     Row("a / space", "add a pick at the cursor", (Key("a,space", "add", "add"),)),
     Row(
@@ -123,6 +124,8 @@ ROWS: tuple[Row, ...] = (
             Key("left_square_bracket", f"threshold(-{THRESHOLD_STEP})", "thr-"),
             Key("right_square_bracket", f"threshold({THRESHOLD_STEP})", "thr+"),
         ),
+        more="; one per pick set, on all its micrographs: hidden picks are neither trained nor "
+        "exported",
     ),
     Row(
         "+ / -",
@@ -149,13 +152,13 @@ ROWS: tuple[Row, ...] = (
         "f / F",
         "stronger / weaker low-pass of the image: none, 10, 20, 40 Å",
         (Key("f", "lowpass(1)", "low-pass+"), Key("F", "lowpass(-1)", "low-pass-")),
-        more=" (20 Å by default)",
+        more=" (20 Å by default; kept for the folder in boxnet-tui.json)",
     ),
     Row(
         ", / .",
         "less / more contrast: 0.1, 0.5, 2 or 5 % of pixels clipped at each end",
         (Key("full_stop", "contrast(1)", "contrast+"), Key("comma", "contrast(-1)", "contrast-")),
-        more=" (0.5 % by default)",
+        more=" (0.5 % by default; kept for the folder)",
     ),
     Row("c", "mark the micrograph curated (or not)", (Key("c", "curated", "curated"),)),
     Row(

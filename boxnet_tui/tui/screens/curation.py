@@ -10,6 +10,8 @@ the next key is handled, by design).
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -18,6 +20,7 @@ from PIL import Image as PILImage
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
@@ -33,6 +36,7 @@ from boxnet_tui.display import (
 )
 from boxnet_tui.editing import MicrographEditor, Stamp, file_stamp
 from boxnet_tui.errors import UserError
+from boxnet_tui.folder import FolderWatch
 from boxnet_tui.micrograph_cache import Loaded, MicrographCache
 from boxnet_tui.navigation import Navigation, hit_radius
 from boxnet_tui.tui import key_table
@@ -41,9 +45,13 @@ from boxnet_tui.tui.widgets.micrograph_list import MicrographList
 from boxnet_tui.tui.widgets.viewer import Viewer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from boxnet_tui.tui.app import BoxnetApp
 
 POLL_SECONDS = 1.0  # how often the shown files are checked for changes by others
+RESCAN_SECONDS = 3.0  # how often the folder is looked at for micrographs and picks arriving
+ROWS_PER_BATCH, BATCH_SECONDS = 200, 0.05  # described rows sent to the list at most this late
 OVERVIEW_WORDS = {"auto": "dots where circles crowd", "dots": "dots", "circles": "circles"}
 
 
@@ -70,7 +78,19 @@ class CurationScreen(Screen[None]):
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
         self.drawn: tuple[str, str | None] = ("circles", None)  # last frame: style, minimap
-        self.display_settings = DisplaySettings()
+        # the folder's view settings as last set (low-pass, contrast, Tab order)
+        self.display_settings = session.display
+        cache.set_settings(self.display_settings)
+        self.nav.tab_by_score = session.tab_by_score
+        # the first micrograph is read and prepared in the cache's thread while the app mounts
+        # (each takes about as long: side by side, not one after the other)
+        state = session.store.state
+        self._first = session.index_of(state.last_root) or 0
+        cache.keep([self._first])
+        self._described_once = False  # the describe of every micrograph waits for a frame
+        # micrographs and pick files arriving while the app runs (pick --watch, a transfer)
+        self.folder_watch = FolderWatch(session.folder, session.roots)
+        self._rescanning = threading.Lock()
 
     @property
     def boxnet(self) -> BoxnetApp:
@@ -118,10 +138,11 @@ class CurationScreen(Screen[None]):
         )
         self.query_one(Viewer).focus()
         state = session.store.state
-        start = session.index_of(state.last_root) or 0
-        self.call_after_refresh(self._start, start, state.last_position, state.zoom)
-        self.describe_all()
+        self.call_after_refresh(self._start, self._first, state.last_position, state.zoom)
+        # describe_all starts once the first frame is on screen (_display_loaded): its reads
+        # would compete with the first micrograph's
         self.set_interval(POLL_SECONDS, self._poll)
+        self.set_interval(RESCAN_SECONDS, self.rescan)
 
     def _start(self, index: int, position: tuple[float, float] | None, zoom: int) -> None:
         self.show_micrograph(index, position=position, zoom=zoom)
@@ -136,18 +157,78 @@ class CurationScreen(Screen[None]):
     def describe_all(self) -> None:
         """Headers, pick counts and masks of every micrograph, in the background."""
         worker = get_current_worker()
+        done: list[int] = []
+        sent = time.monotonic()
         for index in range(len(self.session.entries)):
             if worker.is_cancelled:  # a newer call (another pick set) does it over
                 return
             if self.session.entries[index].described:
                 continue
             self.session.describe_entry(index)
-            self.app.call_from_thread(self.refresh_row, index)
+            done.append(index)
+            # rows go to the UI in batches: one call per micrograph is 10,000 UI callbacks
+            if len(done) >= ROWS_PER_BATCH or time.monotonic() - sent >= BATCH_SECONDS:
+                self.app.call_from_thread(self.refresh_rows, done)
+                done, sent = [], time.monotonic()
+        if done:
+            self.app.call_from_thread(self.refresh_rows, done)
+
+    @work(thread=True, group="rescan")
+    def rescan(self) -> None:
+        """Look for micrographs that arrived in the folder (shown once whole) and pick files
+        that appeared or changed; in a worker: at 10,000 micrographs a listing takes a while."""
+        if not self._rescanning.acquire(blocking=False):  # the last look is still listing
+            return
+        try:
+            new = self.folder_watch.new_micrographs()
+            roots = self.session.roots | {path.stem for path in new}
+            changed = self.folder_watch.changed_picks(self.session.suffix, roots)
+        finally:
+            self._rescanning.release()
+        if new or changed:
+            self.app.call_from_thread(self._arrived, new, changed)
+
+    def _arrived(self, new: list[Path], changed: set[str]) -> None:
+        """Append micrographs ``new`` to the session and the list (the current micrograph,
+        the list's cursor and view stay); count the picks of ``changed`` (roots) again."""
+        if not self.is_attached:
+            return
+        session = self.session
+        added = session.add_entries(new)
+        if added:
+            entries = [session.entries[i] for i in added]
+            self.cache.add(entry.path for entry in entries)
+            browser = self.query_one(MicrographList)
+            browser.add_entries(
+                [browser.row(entry, session.is_curated(entry.root)) for entry in entries],
+                [entry.root for entry in entries],
+            )
+            count = len(added)
+            self.notify(f"{count} new micrograph{'' if count == 1 else 's'}", timeout=4)
+            self._status()
+        if changed:
+            index_of = {entry.root: i for i, entry in enumerate(session.entries)}
+            for root in changed:
+                if (i := index_of.get(root)) is not None:
+                    session.entries[i].described = False
+        if self._described_once:  # else it starts with the first frame and covers them
+            self.describe_all()
+
+    def refresh_rows(self, indices: list[int]) -> None:
+        """Show the rows of entries ``indices`` as the session now describes them."""
+        if not self.is_attached:  # a worker's late word: the screen is gone
+            return
+        try:
+            browser = self.query_one(MicrographList)
+        except NoMatches:
+            return
+        session = self.session
+        for index in indices:
+            entry = session.entries[index]
+            browser.update_entry(index, browser.row(entry, session.is_curated(entry.root)))
 
     def refresh_row(self, index: int) -> None:
-        entry = self.session.entries[index]
-        browser = self.query_one(MicrographList)
-        browser.update_entry(index, browser.row(entry, self.session.is_curated(entry.root)))
+        self.refresh_rows([index])
 
     def on_micrograph_list_chosen(self, message: MicrographList.Chosen) -> None:
         if message.index != self.index:
@@ -197,6 +278,9 @@ class CurationScreen(Screen[None]):
         if index != self.index:
             return  # the user moved on while it loaded
         self.loaded = loaded
+        if not self._described_once:  # once the first frame is drawn: the rest of the list
+            self._described_once = True
+            self.call_after_refresh(self.describe_all)
         entry = self.session.entries[index]
         viewer = self.query_one(Viewer)
         if loaded.image is None:
@@ -254,7 +338,7 @@ class CurationScreen(Screen[None]):
         if editor is None or self.loaded is None or self.loaded.image is None or view is None:
             return
         root = editor.root
-        visible = editor.visible(self.session.threshold(root))
+        visible = editor.visible(self.session.threshold)
         index_map = {int(i): n for n, i in enumerate((visible).nonzero()[0])}
         xy = editor.picks.xy[visible]
         compare = self._compare_picks(root) if self.compare_suffix else None
@@ -283,14 +367,14 @@ class CurationScreen(Screen[None]):
         editor = self.editor()
         if editor is None:
             return None
-        return self.nav.target(editor, self.session.threshold(editor.root), self._diameter_px())
+        return self.nav.target(editor, self.session.threshold, self._diameter_px())
 
     def _target_ring(self) -> tuple[float, float, float] | None:
         """The target's circle in display pixels, for the viewer to ring."""
         editor = self.editor()
         if editor is None:
             return None
-        return self.nav.ring(editor, self.session.threshold(editor.root), self._diameter_px())
+        return self.nav.ring(editor, self.session.threshold, self._diameter_px())
 
     # -- a compared pick set, read in a worker ----------------------------------------------
     def _compare_picks(self, root: str) -> np.ndarray | None:
@@ -391,7 +475,7 @@ class CurationScreen(Screen[None]):
         editor = self.editor()
         parts = [f"{self.index + 1}/{len(self.session.entries)} {entry.root}"]
         if editor is not None and nav.view is not None:
-            threshold = self.session.threshold(entry.root)
+            threshold = self.session.threshold
             shown = int(editor.visible(threshold).sum())
             parts += [
                 f"x {nav.cursor[0]:.0f} y {nav.cursor[1]:.0f} px",
@@ -467,7 +551,7 @@ class CurationScreen(Screen[None]):
         if editor is None or self.index is None:
             return
         picks = editor.picks
-        shown = editor.visible(self.session.threshold(editor.root)).nonzero()[0]
+        shown = editor.visible(self.session.threshold).nonzero()[0]
         if not shown.size:
             self.notify("no picks shown on this micrograph")
             return
@@ -477,6 +561,8 @@ class CurationScreen(Screen[None]):
 
     def action_tab_order(self) -> None:
         by_score = self.nav.toggle_tab_order()
+        self.session.set_display(self.display_settings, by_score)
+        self._store_error()
         self.notify(
             "tab: lowest score first (the doubtful picks)" if by_score else "tab: reading order"
         )
@@ -513,6 +599,8 @@ class CurationScreen(Screen[None]):
         if settings == self.display_settings:
             return
         self.display_settings = settings
+        self.session.set_display(settings, self.nav.tab_by_score)
+        self._store_error()
         self.cache.set_settings(settings, first=self.index)  # the one on screen first
         self._status()
         if self.index is not None and self.nav.view is not None:
@@ -567,7 +655,7 @@ class CurationScreen(Screen[None]):
         self._sync_cell()
         start = self.nav.cell_to_micrograph(*press)
         radius = hit_radius(self._diameter_px())
-        target = editor.nearest(*start, radius, self.session.threshold(editor.root))
+        target = editor.nearest(*start, radius, self.session.threshold)
         if target is None:
             return
         self.nav.cursor = self.nav.cell_to_micrograph(message.col, message.row)
@@ -653,11 +741,12 @@ class CurationScreen(Screen[None]):
     def action_threshold(self, change: float) -> None:
         if self.index is None:
             return
-        root = self._root()
-        self.session.set_threshold(root, self.session.threshold(root) + change)
+        # one threshold for the pick set shown: every micrograph's count changes
+        self.session.set_threshold(self.session.threshold + change)
         self._store_error()
         self.session.update_entry(self.index)
         self.refresh_row(self.index)
+        self.describe_all()
         self.redraw()
 
     def action_curated(self) -> None:

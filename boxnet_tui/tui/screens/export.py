@@ -2,7 +2,8 @@
 
 Writes ``<folder>/boxnet2training/<name>.tif`` (Warp's place for it) through the same core
 function as ``boxnet-tui export``: the micrographs marked curated (all when none is, or when
-asked), the picks shown at their display thresholds. What a choice takes is read in a worker.
+asked), the picks at or above the pick set's display threshold (the one the app shows it at;
+the form says which, and how many picks that takes). What a choice takes is read in a worker.
 
 The values are an :class:`ExportForm` the app keeps for the session: closed and opened again,
 the form shows what was chosen and typed. The file name, until one is typed, says what the
@@ -27,7 +28,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 from boxnet_tui import retrain_form
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.examples import examples_path
-from boxnet_tui.model.store import check_name
+from boxnet_tui.model.info import check_name
 from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from boxnet_tui.model.store import DEFAULT_MODEL, list_models
+from boxnet_tui.model.info import DEFAULT_MODEL, list_models
 from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
 
 WHICH = (

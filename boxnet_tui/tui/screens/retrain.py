@@ -19,7 +19,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from boxnet_tui import retrain_form
 from boxnet_tui.errors import UserError
 from boxnet_tui.io import layout
-from boxnet_tui.model.store import list_models
+from boxnet_tui.model.info import list_models
 from boxnet_tui.retrain_form import RetrainForm
 
 NONE = "none"

@@ -9,6 +9,7 @@ DataTable it replaces did (same component classes), and answers ``get_cell``,
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 
 from rich.console import Console, RenderableType
@@ -26,8 +27,11 @@ from textual.strip import Strip
 from textual.widgets import Input
 
 from boxnet_tui.curation import Entry, distinct_names
+from boxnet_tui.io.micrographs import natural_key
 
-Row = tuple[Text, Text, Text, Text]
+# curated, picks, mask, name; the name is plain text unless styled (a red name): 10,000
+# rows then hold 10,000 strings, not 10,000 Text objects (start-up and memory)
+Row = tuple[Text, Text, Text, Text | str]
 # (header, key, width; None: as wide as the longest name). The name last: long names are cut
 # by the panel, never the counts.
 COLUMNS = (
@@ -99,22 +103,23 @@ class MicrographTable(ScrollView, can_focus=False):
         return len(self.shown)
 
     def get_row_at(self, row: int) -> list[Text]:
-        return list(self.rows[self.shown[row]])
+        return [_text(cell) for cell in self.rows[self.shown[row]]]
 
     def get_cell(self, row_key: str, column_key: str) -> Text:
         """The cell of entry ``row_key`` (its index, as text) in column ``column_key``."""
         keys = [key for _, key, _ in COLUMNS]
-        return self.rows[int(row_key)][keys.index(column_key)]
+        return _text(self.rows[int(row_key)][keys.index(column_key)])
 
     # -- changing it -----------------------------------------------------------------------
     def set_rows(self, rows: list[Row]) -> None:
         """Every entry's cells (call ``set_shown`` next)."""
         self.rows = rows
-        name_width = max((row[3].cell_len for row in rows), default=0)
+        name_width = max((_cell_len(row[3]) for row in rows), default=0)
         self._widths[3] = max(len(COLUMNS[3][0]), name_width)
 
-    def set_shown(self, shown: list[int], chosen: int | None) -> None:
-        """Show the entries ``shown``, the cursor on ``chosen`` when it is among them."""
+    def set_shown(self, shown: list[int], chosen: int | None, top: int | None = None) -> None:
+        """Show the entries ``shown``, the cursor on ``chosen`` when it is among them; from
+        row ``top`` (None: from the first, scrolled to the cursor)."""
         self.shown = shown
         self.cursor_row = -1
         if chosen is not None:
@@ -123,8 +128,11 @@ class MicrographTable(ScrollView, can_focus=False):
         self._cache.clear()
         width = sum(w + 2 * PADDING for w in self._widths)
         self.virtual_size = Size(width, len(shown) + 1)  # + the header line
-        self.scroll_to(y=0, animate=False, immediate=True)
-        self._scroll_to_cursor()
+        if top is None:
+            self.scroll_to(y=0, animate=False, immediate=True)
+            self._scroll_to_cursor()
+        else:
+            self.scroll_to(y=top, animate=False, immediate=True)
         self.refresh()
 
     def set_row(self, index: int, row: Row, line: int | None) -> None:
@@ -234,9 +242,9 @@ class MicrographList(Vertical):
         self._lower: list[str] = []  # the same, lower case: a filter key runs no .lower()
         self._shown_names: list[str] = []  # the parts that tell them apart
         self._chosen: int | None = None  # the entry selected last (kept through filters)
-        # one Text for each distinct mark or count ("…", "✓", "12"): 10,000 rows share a few
-        # dozen instead of holding 30,000 (never changed in place)
-        self._shared: dict[tuple, Text] = {}
+        # entry indices in name order; None: the indices' own (the folder's listing is sorted;
+        # micrographs that arrive later are appended to it, so then it is not)
+        self._order: list[int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter names (/)", id="filter")
@@ -249,19 +257,20 @@ class MicrographList(Vertical):
     @staticmethod
     def row(entry: Entry, curated: bool) -> Row:
         if entry.error:
-            picks = Text("✗", style="bold red")
+            picks = _shared("✗", "bold red")
         elif entry.picks_error:
-            picks = Text("STAR!", style="bold red")
+            picks = _shared("STAR!", "bold red")
         elif entry.picks is None:
-            picks = Text("–" if entry.described else "…", style="dim")
+            picks = _shared("–" if entry.described else "…", "dim")
         else:
-            picks = Text(str(entry.picks), justify="right")
-        name = Text(entry.root, style="red" if entry.error else "")
-        mask = Text("■" if entry.has_mask else "", style="red")
-        return (Text("✓" if curated else "", style="bold green"), picks, mask, name)
+            picks = _shared(str(entry.picks), "", "right")
+        name = Text(entry.root, style="red") if entry.error else entry.root
+        mask = _shared("■" if entry.has_mask else "", "red")
+        return (_shared("✓" if curated else "", "bold green"), picks, mask, name)
 
     def set_entries(self, rows: list[Row], names: list[str]) -> None:
         self._names = names
+        self._order = None  # in the order given (the folder's listing is sorted)
         self._lower = [name.lower() for name in names]
         self._shown_names = distinct_names(names)
         named = [self._named(index, row) for index, row in enumerate(rows)]
@@ -274,9 +283,36 @@ class MicrographList(Vertical):
     def _named(self, index: int, row: Row) -> Row:
         """The row with its name cut to the part that tells it from the others."""
         name = row[3]
-        short = self._shown_names[index] if index < len(self._shown_names) else name.plain
-        counts = tuple(self._shared.setdefault(_look((cell,)), cell) for cell in row[:3])
-        return (*counts, Text(short, style=name.style))  # type: ignore[return-value]
+        if index < len(self._shown_names):
+            short = self._shown_names[index]
+        else:
+            short = name if isinstance(name, str) else name.plain
+        if isinstance(name, Text) and name.style:
+            return (*row[:3], Text(short, style=name.style))
+        return (*row[:3], short)
+
+    def add_entries(self, rows: list[Row], names: list[str]) -> None:
+        """Entries appended after those set (their indices follow), each shown where its name
+        sorts; the chosen row and the rows in view stay where they are on screen."""
+        if not names:
+            return
+        start = len(self._names)
+        table = self.table
+        anchor = table.shown[table.scroll_offset.y] if table.shown else None  # the top row
+        self._names += names
+        self._lower += [name.lower() for name in names]
+        renamed = distinct_names(self._names)
+        old, self._shown_names = self._shown_names, renamed
+        named = list(table.rows)
+        if renamed[:start] != old:  # a new name shortened the shared prefix: all change
+            named = [self._named(index, row) for index, row in enumerate(named)]
+        named += [self._named(start + k, row) for k, row in enumerate(rows)]
+        table.set_rows(named)
+        order = self._order if self._order is not None else list(range(start))
+        for index in range(start, len(self._names)):
+            bisect.insort(order, index, key=lambda i: natural_key(self._names[i]))
+        self._order = order
+        self._refill(anchor)
 
     def update_entry(self, index: int, row: Row) -> None:
         try:
@@ -296,14 +332,20 @@ class MicrographList(Vertical):
 
     def _matching(self) -> list[int]:
         needle = self.query_one("#filter", Input).value.strip().lower()
+        if self._order is not None:
+            lower = self._lower
+            return [i for i in self._order if needle in lower[i]]
         if not needle:
             return list(range(len(self._names)))
         return [i for i, name in enumerate(self._lower) if needle in name]
 
-    def _refill(self) -> None:
+    def _refill(self, anchor: int | None = None) -> None:
+        """Show the entries matching the filter; with ``anchor``, that entry's row stays at
+        the top (else the list starts at the top, scrolled to the cursor)."""
         self.shown = self._matching()
         self._row_of = {index: line for line, index in enumerate(self.shown)}
-        self.table.set_shown(self.shown, self._chosen)
+        top = self._row_of.get(anchor) if anchor is not None else None
+        self.table.set_shown(self.shown, self._chosen, top)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -350,4 +392,33 @@ def _cell(console: Console, cell: str | Text, width: int, pre: Style, post: Styl
 
 def _look(row: Row) -> tuple:
     """What a row shows (rich's Text equality ignores the style: a red name is a change)."""
-    return tuple((cell.plain, str(cell.style), cell.justify) for cell in row)
+    return tuple(
+        (cell, "", None) if isinstance(cell, str) else (cell.plain, str(cell.style), cell.justify)
+        for cell in row
+    )
+
+
+# one Text for each distinct mark or count ("…", "✓", "12"): 10,000 rows share a few dozen
+# instead of holding 30,000, and a row costs no new Text (never changed in place)
+_SHARED: dict[tuple[str, str, str | None], Text] = {}
+
+
+def _shared(text: str, style: str, justify: str | None = None) -> Text:
+    key = (text, style, justify)
+    cell = _SHARED.get(key)
+    if cell is None:
+        cell = _SHARED[key] = Text(text, style=style, justify=justify)  # type: ignore[arg-type]
+    return cell
+
+
+def _text(cell: Text | str) -> Text:
+    return Text(cell) if isinstance(cell, str) else cell
+
+
+def _cell_len(cell: Text | str) -> int:
+    if isinstance(cell, str):
+        # names are ASCII, or "…" (one cell) and ASCII: no per-character measure for 10,000
+        if cell.isascii() or (cell[0] == "…" and cell[1:].isascii()):
+            return len(cell)
+        return Text(cell).cell_len
+    return cell.cell_len
