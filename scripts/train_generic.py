@@ -111,9 +111,9 @@ def calibrate_saved(folder: Path, items: list[CalibrationItem], device: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--iterations", type=int, default=2500)
     parser.add_argument("--finetune-iterations", type=int, default=300)
-    parser.add_argument("--synthetic", type=int, default=64, help="synthetic micrographs")
+    parser.add_argument("--synthetic", type=int, default=320, help="synthetic micrographs")
     parser.add_argument(
         "--calibration", type=int, default=16, help="unseen synthetic micrographs to calibrate on"
     )
