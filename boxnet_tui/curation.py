@@ -8,6 +8,7 @@ presence are filled in by ``describe_entry``, which the app calls from a worker.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -98,6 +99,9 @@ class CurationSession:
             self.suffix = self.suffixes[0] if self.suffixes else MANUAL_SUFFIX
         self.diameter = float(diameter or state.diameter or DEFAULT_DIAMETER)
         self._editors: dict[str, MicrographEditor] = {}
+        # editors are built ahead in workers (their STAR and mask reads off the UI thread):
+        # one build per micrograph, or two editors would split its undo history
+        self._editor_lock = threading.RLock()
 
     # -- what the header shows -------------------------------------------------------------
     @property
@@ -115,8 +119,9 @@ class CurationSession:
         return self.suffixes
 
     def set_suffix(self, suffix: str) -> None:
-        self.suffix = check_path_name(suffix, "suffix")
-        self._editors.clear()
+        with self._editor_lock:  # no worker may finish an editor of the old set after this
+            self.suffix = check_path_name(suffix, "suffix")
+            self._editors.clear()
         for entry in self.entries:
             entry.described = False
         self.store.set_view(suffix=suffix)
@@ -196,28 +201,30 @@ class CurationSession:
         Raises:
             UserError: the micrograph's header cannot be read.
         """
-        entry = self.entries[index]
-        if not entry.described:
-            self.describe_entry(index)
-        if entry.error is not None:
-            raise UserError(entry.error)
-        editor = self._editors.get(entry.root)
-        if editor is None:
-            assert entry.shape is not None
-            editor = MicrographEditor(
-                self.folder,
-                entry.root,
-                self.suffix,
-                entry.path.name,
-                entry.shape,
-                entry.pixel_size or 1.0,
-            )
-            self._editors[entry.root] = editor
-        return editor
+        with self._editor_lock:
+            entry = self.entries[index]
+            if not entry.described:
+                self.describe_entry(index)
+            if entry.error is not None:
+                raise UserError(entry.error)
+            editor = self._editors.get(entry.root)
+            if editor is None:
+                assert entry.shape is not None
+                editor = MicrographEditor(
+                    self.folder,
+                    entry.root,
+                    self.suffix,
+                    entry.path.name,
+                    entry.shape,
+                    entry.pixel_size or 1.0,
+                )
+                self._editors[entry.root] = editor
+            return editor
 
     def forget_editor(self, index: int) -> None:
         """Drop the editor of entry ``index`` (its file was rewritten, e.g. by picking)."""
-        self._editors.pop(self.entries[index].root, None)
+        with self._editor_lock:
+            self._editors.pop(self.entries[index].root, None)
 
     def diameter_px(self, index: int) -> float:
         entry = self.entries[index]

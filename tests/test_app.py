@@ -609,6 +609,35 @@ def test_which_micrographs_are_unpicked_is_found_off_the_ui_thread(folder, monke
     assert [path.name for path in asked] == ["mic1.mrc", "mic3.mrc"]
 
 
+def test_n_to_a_prefetched_micrograph_reads_its_picks_off_the_ui_thread(folder, monkeypatch):
+    """Issue 12: the next micrograph's editor (its STAR and mask) is built in a worker while
+    the current one is on screen, so `n` only looks it up."""
+    import threading
+
+    from boxnet_tui import editing
+
+    reads: list[tuple[str, bool]] = []  # (file, on the UI thread)
+    real = editing.read_star_document
+
+    def read_star_document(path, *args, **kwargs):
+        reads.append((Path(path).name, threading.current_thread() is threading.main_thread()))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(editing, "read_star_document", read_star_document)
+
+    async def body(app, pilot):
+        await app.workers.wait_for_complete()  # the neighbours are prefetched
+        await pilot.pause()
+        reads.clear()
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.curation.index == 1
+        assert app.curation.editor() is not None and app.curation.editor().root == "mic2"
+        assert not [name for name, on_ui in reads if on_ui]
+
+    run(folder, body)
+
+
 def test_q_during_a_pick_asks_before_it_quits_and_stops_the_pick(folder, monkeypatch):
     import threading
 

@@ -9,6 +9,7 @@ the next key is handled, by design).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -272,7 +273,19 @@ class CurationScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, index: int) -> None:
         loaded = self.cache.get(index)
+        self._build_editors([index])
         self.app.call_from_thread(self._display_loaded, index, loaded)
+
+    def _build_editors(self, indices: list[int]) -> None:
+        """Describe and build the editors of ``indices`` here, in a worker: their header, STAR
+        and mask reads stay off the UI thread (showing one then only looks it up)."""
+        for index in indices:
+            with contextlib.suppress(UserError):  # shown when the micrograph is
+                self.session.editor(index)
+
+    @work(thread=True, exclusive=True, group="editors")
+    def _prefetch_editors(self, indices: list[int]) -> None:
+        self._build_editors(indices)
 
     def _display_loaded(self, index: int, loaded: Loaded) -> None:
         if index != self.index:
@@ -313,7 +326,9 @@ class CurationScreen(Screen[None]):
 
     def _prefetch(self) -> None:
         if self.index is not None:
-            self.cache.keep(self._neighbours(self.index))
+            neighbours = self._neighbours(self.index)
+            self.cache.keep(neighbours)
+            self._prefetch_editors(neighbours)
 
     def editor(self) -> MicrographEditor | None:
         if self.index is None or self.nav.view is None:
