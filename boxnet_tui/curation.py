@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from boxnet_tui.curation_state import StateStore, pick_set_threshold
 from boxnet_tui.display import DisplaySettings
 from boxnet_tui.editing import MicrographEditor
@@ -38,6 +40,12 @@ class Entry:
     picks_error: str | None = None
     has_mask: bool = False
     described: bool = False
+    # the pick file's scores, sorted, as last read, and that file's (mtime, size): a new
+    # threshold recounts 10,000 micrographs from these instead of reading every STAR again.
+    # float32 (about 1 KB a micrograph); a score within 1e-7 of the threshold may count
+    # either way in this list (training and export compare exactly)
+    scores: np.ndarray | None = None
+    scores_stamp: tuple[int, int] | None = None
 
     @cached_property
     def root(self) -> str:
@@ -124,6 +132,7 @@ class CurationSession:
             self._editors.clear()
         for entry in self.entries:
             entry.described = False
+            entry.scores = entry.scores_stamp = None  # another set's file
         self.store.set_view(suffix=suffix)
 
     def set_diameter(self, diameter: float) -> None:
@@ -188,12 +197,24 @@ class CurationSession:
             return
         path = layout.pick_path(self.folder, entry.root, self.suffix)
         entry.picks, entry.picks_error = None, None
-        if path.is_file():
+        try:
+            stat = path.stat()
+        except OSError:
+            entry.scores = entry.scores_stamp = None
+            return
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if entry.scores is None or stamp != entry.scores_stamp:
             try:
                 picks = read_picks(path)
-                entry.picks = len(picks.above(self.threshold))
             except StarError as error:
                 entry.picks_error = str(error)
+                entry.scores = entry.scores_stamp = None
+                return
+            entry.scores = np.sort(np.asarray(picks.score, np.float32))  # unscored (NaN) last
+            entry.scores_stamp = stamp
+        # picks without a score are shown whatever the threshold, as Picks.above keeps them
+        below = np.searchsorted(entry.scores, np.float32(self.threshold), side="left")
+        entry.picks = int(entry.scores.size - below)
 
     def editor(self, index: int) -> MicrographEditor:
         """The editor of entry ``index`` (kept for the session, so undo survives n then p).

@@ -197,6 +197,36 @@ def test_session_counts_picks_above_the_display_threshold(tmp_path):
     assert CurationSession(tmp_path).threshold == 0.6
 
 
+def test_a_new_threshold_recounts_from_the_scores_read_once_until_the_file_changes(
+    tmp_path, monkeypatch
+):
+    """Issue 12 at 10,000 micrographs: `[`/`]` recount every row; the STAR files are not read
+    again unless they changed."""
+    from boxnet_tui import curation
+
+    folder = _folder(tmp_path)
+    session = CurationSession(folder)
+    reads: list[str] = []
+    real = curation.read_picks
+
+    def read_picks(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(curation, "read_picks", read_picks)
+    entry = session.describe_entry(0)
+    assert entry.picks == 3 and len(reads) == 1
+    for threshold, count in ((0.6, 1), (0.0, 3), (0.95, 0)):
+        session.set_threshold(threshold)
+        session.describe_entry(0)
+        assert entry.picks == count
+    assert len(reads) == 1  # counted from the scores kept
+    star = folder / "matching" / f"{entry.root}_BoxNet.star"
+    write_picks(star, Picks([10, 20, 30], [10, 20, 30], [0.99, 0.97, 0.5]), f"{entry.root}.mrc")
+    session.update_entry(0)
+    assert len(reads) == 2 and entry.picks == 2  # changed: read again
+
+
 def test_session_refuses_an_empty_folder(tmp_path):
     with pytest.raises(UserError, match="no micrographs"):
         CurationSession(tmp_path)
