@@ -128,6 +128,19 @@ class _Frame(Widget):
         self.bytes_sent = 0  # to the terminal, for tests and benchmarks
         self._pane_offset = (0, 0)
 
+    @property
+    def image(self) -> PILImage.Image | None:
+        return self._image
+
+    @image.setter
+    def image(self, value: PILImage.Image | None) -> None:
+        self._image = value
+        self._image_changed(value)
+
+    def _image_changed(self, value: PILImage.Image | None) -> None:
+        """What a new image means for the terminal (each protocol its own)."""
+        self.refresh()
+
     def on_mount(self) -> None:
         if self.output.tmux:
             self._pane_offset = tmux_pane_offset()
@@ -176,13 +189,7 @@ class SixelFrame(_Frame):
         self._rows: dict[int, tuple[tuple[int, int], str]] = {}  # row: ((x0, x1), sixel)
         self.rows_encoded = 0
 
-    @property
-    def image(self) -> PILImage.Image | None:
-        return self._image
-
-    @image.setter
-    def image(self, value: PILImage.Image | None) -> None:
-        self._image = value
+    def _image_changed(self, value: PILImage.Image | None) -> None:
         indices = None
         if value is not None:
             indices = palette(self.output.sixel_colors).indices(np.asarray(value.convert("RGB")))
@@ -256,13 +263,7 @@ class KittyFrame(_Frame):
         # the ring (a small image) over the frame: both below the text
         self.z = -1 if self.id == "ring" else -2
 
-    @property
-    def image(self) -> PILImage.Image | None:
-        return self._image
-
-    @image.setter
-    def image(self, value: PILImage.Image | None) -> None:
-        self._image = value
+    def _image_changed(self, value: PILImage.Image | None) -> None:
         self._version += 1
         if value is None:
             self._remove()
