@@ -17,7 +17,7 @@ import numpy as np
 
 from boxnet_tui.curation_state import StateStore, pick_set_threshold
 from boxnet_tui.display import DisplaySettings
-from boxnet_tui.editing import MicrographEditor
+from boxnet_tui.editing import MicrographEditor, Stamp, file_stamp
 from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import read_info, scan_folder
@@ -40,12 +40,12 @@ class Entry:
     picks_error: str | None = None
     has_mask: bool = False
     described: bool = False
-    # the pick file's scores, sorted, as last read, and that file's (mtime, size): a new
+    # the pick file's scores, sorted, as last read, and that file's stamp: a new
     # threshold recounts 10,000 micrographs from these instead of reading every STAR again.
     # float32 (about 1 KB a micrograph); a score within 1e-7 of the threshold may count
     # either way in this list (training and export compare exactly)
     scores: np.ndarray | None = None
-    scores_stamp: tuple[int, int] | None = None
+    scores_stamp: Stamp = None
 
     @cached_property
     def root(self) -> str:
@@ -197,12 +197,10 @@ class CurationSession:
             return
         path = layout.pick_path(self.folder, entry.root, self.suffix)
         entry.picks, entry.picks_error = None, None
-        try:
-            stat = path.stat()
-        except OSError:
+        stamp = file_stamp(path)
+        if stamp is None:
             entry.scores = entry.scores_stamp = None
             return
-        stamp = (stat.st_mtime_ns, stat.st_size)
         if entry.scores is None or stamp != entry.scores_stamp:
             try:
                 picks = read_picks(path)

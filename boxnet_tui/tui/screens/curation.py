@@ -294,17 +294,14 @@ class CurationScreen(Screen[None]):
         if not self._described_once:  # once the first frame is drawn: the rest of the list
             self._described_once = True
             self.call_after_refresh(self.describe_all)
-        entry = self.session.entries[index]
         viewer = self.query_one(Viewer)
         if loaded.image is None:
             self.nav.view = None
             viewer.show_frame(None, loaded.error or "cannot show this micrograph")
             self._status()
             return
-        if not entry.described:
-            self.session.describe_entry(index)
         try:
-            editor = self.session.editor(index)
+            editor = self.session.editor(index)  # describes the entry first if need be
         except UserError as error:
             self.nav.view = None
             viewer.show_frame(None, str(error))
