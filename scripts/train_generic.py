@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--finetune-iterations", type=int, default=300)
     parser.add_argument("--synthetic", type=int, default=320, help="synthetic micrographs")
     parser.add_argument(
-        "--calibration", type=int, default=16, help="unseen synthetic micrographs to calibrate on"
+        "--calibration", type=int, default=48, help="unseen synthetic micrographs to calibrate on"
     )
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument(

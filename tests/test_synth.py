@@ -579,3 +579,50 @@ def test_training_micrograph_is_deterministic_and_consistent(binned: bool) -> No
         radius - 2
     )
     assert training_micrograph(seed + 1000).image.tobytes() != a.image.tobytes()
+
+
+def _visibility(pixel: float, diameter: float, family: str, dose: float) -> float:
+    """particle_visibility of one micrograph's particles at ``dose`` (signal over all noise)."""
+    seen: list[float] = []
+    measure = synth.particle_visibility
+
+    def spy(*args: object) -> tuple[float, float, float]:
+        signal, shot, ice = measure(*args)  # type: ignore[arg-type]
+        seen.append(signal / float(np.hypot(shot, ice)))
+        return signal, shot, ice
+
+    synth.particle_visibility = spy  # type: ignore[assignment]
+    try:
+        synth._simulate(
+            384, 384, pixel, diameter, 5, 6, family=family, dose_range=(dose, dose),
+            carbon_probability=0.0, min_visibility=1e-6,
+        )  # fmt: skip
+    finally:
+        synth.particle_visibility = measure
+    return seen[0]
+
+
+def test_visibility_grows_with_dose_and_size_and_is_lower_for_hollow_particles() -> None:
+    low, high = _visibility(3.0, 120.0, "shell", 8.0), _visibility(3.0, 120.0, "shell", 32.0)
+    # four times the electrons: shot noise halves (the ice's texture does not move)
+    assert 1.5 * low < high <= 2.0 * low + 1e-6
+    assert _visibility(3.0, 120.0, "blobs", 8.0) > low  # a solid particle of the same size
+    assert _visibility(7.5, 300.0, "shell", 8.0) > 2 * low  # a larger one: more signal
+
+
+def test_min_visibility_raises_the_dose_only_where_particles_would_be_hidden() -> None:
+    def electrons(family: str, diameter: float, floor: float | None) -> float:
+        pixel = diameter / 40
+        m = synth._simulate(
+            384, 384, pixel, diameter, 5, 6, family=family, dose_range=(6.0, 6.0),
+            carbon_probability=0.0, min_visibility=floor,
+        )  # fmt: skip
+        return float(m.image.mean()) / pixel**2  # e/Å² (less what the ice stops)
+
+    hidden = _visibility(90 / 40, 90.0, "ring", 6.0)
+    assert hidden < 1.5
+    raised = electrons("ring", 90.0, 1.5)
+    assert raised > 1.5 * electrons("ring", 90.0, None)
+    # a clearly visible particle keeps its dose
+    assert _visibility(400 / 40, 400.0, "blobs", 6.0) > 1.5
+    assert electrons("blobs", 400.0, 1.5) == pytest.approx(electrons("blobs", 400.0, None), 1e-4)
