@@ -17,8 +17,9 @@ import numpy as np
 
 from boxnet_tui.curation_state import StateStore, pick_set_threshold
 from boxnet_tui.display import DisplaySettings
-from boxnet_tui.editing import MicrographEditor, Stamp, file_stamp
+from boxnet_tui.editing import MicrographEditor, Stamp
 from boxnet_tui.errors import StarError, UserError
+from boxnet_tui.file_stamp import file_stamp
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import read_picks

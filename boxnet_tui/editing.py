@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from boxnet_tui.errors import MaskError, StarError, UserError
+from boxnet_tui.file_stamp import FileStamp, file_stamp
 from boxnet_tui.imaging import scaled_shape
 from boxnet_tui.io import layout
 from boxnet_tui.io.atomic import folder_syncs_together
@@ -38,21 +39,12 @@ from boxnet_tui.io.star import (
 )
 from boxnet_tui.pick_order import ON_PICK
 
-Stamp = tuple[int, int, int] | None
+Stamp = FileStamp | None
 Pick = tuple[float, float, float]  # x, y, score
 MANUAL_SCORE = 1.0  # a particle a person added is certain; never hidden by a display threshold
 SAME_PICK = 1e-3  # px: a pick found this close to where it was shown is that pick (the file
 # holds six decimals, memory more)
 _UNREADABLE = b"?"  # the digest of a file that could not be read: never equal to a real one
-
-
-def file_stamp(path: Path) -> Stamp:
-    """(mtime_ns, size, inode) of ``path``, or None when it does not exist."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def file_digest(path: Path) -> bytes | None:

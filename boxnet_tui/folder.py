@@ -19,6 +19,7 @@ from pathlib import Path
 import tifffile
 
 from boxnet_tui.errors import MicrographError, UserError
+from boxnet_tui.file_stamp import FileStamp, file_stamp
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import TIFF_SUFFIXES, MicrographInfo, read_info, scan_folder
 
@@ -100,15 +101,6 @@ def incomplete(path: Path) -> str | None:
     return None
 
 
-def file_stamp(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns), or None when the file is gone."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
-
-
 @dataclass
 class _Listing:
     """When a folder was last listed and its mtime then: a folder whose mtime has not moved
@@ -119,14 +111,14 @@ class _Listing:
     at: float = -math.inf  # monotonic seconds
 
     def unchanged(self, directory: Path, now: float) -> bool:
-        stamp = file_stamp(directory)
+        stamp = file_stamp(directory, unreadable_is_gone=True)
         if stamp is None:
             return False
-        if stamp[1] == self.mtime_ns and self.trusted and now - self.at < RESCAN_SECONDS:
+        if stamp.mtime_ns == self.mtime_ns and self.trusted and now - self.at < RESCAN_SECONDS:
             return True
         # a file made within the mtime's granularity of the last listing may not move it
-        self.mtime_ns, self.at = stamp[1], now
-        self.trusted = time.time() - stamp[1] / 1e9 > 1.0
+        self.mtime_ns, self.at = stamp.mtime_ns, now
+        self.trusted = time.time() - stamp.mtime_ns / 1e9 > 1.0
         return False
 
 
@@ -146,7 +138,7 @@ class FolderWatch:
         self.folder = Path(folder)
         self.known = set(known)
         self.settle = settle
-        self._waiting: dict[Path, tuple[tuple[int, int], float]] = {}  # -> (stamp, since)
+        self._waiting: dict[Path, tuple[FileStamp, float]] = {}  # -> (stamp, since)
         self._micrographs = _Listing()
         self._matching = _Listing()
         self._picks: dict[str, tuple[int, int]] | None = None  # root -> stamp of its pick file
@@ -176,12 +168,12 @@ class FolderWatch:
         return ready
 
     def _whole(self, path: Path, now: float) -> bool:
-        stamp = file_stamp(path)
+        stamp = file_stamp(path, unreadable_is_gone=True)
         if stamp is None:
             return False
         waiting = self._waiting.get(path)
         if waiting is None or waiting[0] != stamp:
-            old = time.time() - stamp[1] / 1e9 >= self.settle  # written that long ago
+            old = time.time() - stamp.mtime_ns / 1e9 >= self.settle  # written that long ago
             waiting = self._waiting[path] = (stamp, now - self.settle if old else now)
         return now - waiting[1] >= self.settle and incomplete(path) is None
 

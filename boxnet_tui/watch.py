@@ -39,7 +39,8 @@ from boxnet_tui.batch_picking import (
     pick_paths,
 )
 from boxnet_tui.errors import UserError
-from boxnet_tui.folder import RESCAN_SECONDS, SETTLE_SECONDS, file_stamp, incomplete
+from boxnet_tui.file_stamp import NEVER, FileStamp, file_stamp
+from boxnet_tui.folder import RESCAN_SECONDS, SETTLE_SECONDS, incomplete
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import scan_folder
 from boxnet_tui.model.info import DEFAULT_MODEL
@@ -53,10 +54,9 @@ GIVE_UP_SETTLES = 24  # a settled file still incomplete after this many settles 
 
 @dataclass
 class _Seen:
-    """A file of the shard not picked yet: its size and mtime, and since when they hold."""
+    """A file of the shard not picked yet: its stamp, and since when it holds."""
 
-    size: int
-    mtime_ns: int
+    stamp: FileStamp
     since: float  # monotonic seconds
     told: bool = False  # its waiting was reported
 
@@ -76,7 +76,7 @@ class _Watch:
     log: PickLog | None
     say: Callable[[str], None]
     done: set[str] = field(default_factory=set)  # roots picked, kept or already picked
-    failed: dict[str, tuple[int, int]] = field(default_factory=dict)  # root -> (size, mtime)
+    failed: dict[str, FileStamp] = field(default_factory=dict)  # root -> its stamp then
     others: set[str] = field(default_factory=set)  # roots of other shards
     seen: dict[Path, _Seen] = field(default_factory=dict)
     stamp: int | None = None  # the micrograph folder's mtime at the last scan
@@ -87,10 +87,10 @@ class _Watch:
     def poll(self, summary: FolderSummary) -> list[Path]:
         """Look at the folder once: the micrographs of the shard settled and whole now."""
         now = time.monotonic()
-        stamp = file_stamp(layout.micrographs_dir(self.folder))
+        stamp = file_stamp(layout.micrographs_dir(self.folder), unreadable_is_gone=True)
         quiet = (
             stamp is not None
-            and stamp[1] == self.stamp
+            and stamp.mtime_ns == self.stamp
             and self.stamp_old
             and not self.seen
             and now - self.scanned < RESCAN
@@ -101,8 +101,8 @@ class _Watch:
             paths = scan_folder(self.folder)
         except UserError:  # unmounted or renamed for a moment: look again at the next poll
             return []
-        self.stamp = None if stamp is None else stamp[1]
-        self.stamp_old = stamp is not None and time.time() - stamp[1] / 1e9 > 1.0
+        self.stamp = None if stamp is None else stamp.mtime_ns
+        self.stamp_old = stamp is not None and time.time() - stamp.mtime_ns / 1e9 > 1.0
         self.scanned = now
         first, self.first = self.first, False
         curated = set() if self.overwrite_curated else _curated_now(self.folder, None)
@@ -133,15 +133,15 @@ class _Watch:
     def _whole(self, path: Path, now: float, first: bool, summary: FolderSummary) -> bool:
         """Whether ``path`` is settled and whole; a file incomplete too long is failed."""
         root = path.stem
-        key = file_stamp(path)
+        key = file_stamp(path, unreadable_is_gone=True)
         if key is None or self.failed.get(root) == key:
             return False  # gone again, or failed as it is (tried again when it changes)
         self.failed.pop(root, None)
         seen = self.seen.get(path)
-        if seen is None or (seen.size, seen.mtime_ns) != key:
+        if seen is None or seen.stamp != key:
             # a file already older than ``settle`` when the watch starts has settled
-            old = first and time.time() - key[1] / 1e9 >= self.settle
-            seen = self.seen[path] = _Seen(*key, now - self.settle if old else now)
+            old = first and time.time() - key.mtime_ns / 1e9 >= self.settle
+            seen = self.seen[path] = _Seen(key, now - self.settle if old else now)
         if now - seen.since < self.settle:
             return False
         problem = incomplete(path)
@@ -246,7 +246,7 @@ def watch_folder(
                 if ok:
                     watch.done.add(path.stem)
                 else:
-                    watch.failed[path.stem] = file_stamp(path) or (-1, -1)
+                    watch.failed[path.stem] = file_stamp(path, unreadable_is_gone=True) or NEVER
             for line in summary.errors[errors:]:
                 watch.say(line)
         changes = [seen.since for seen in watch.seen.values()]

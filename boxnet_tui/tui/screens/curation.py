@@ -35,8 +35,9 @@ from boxnet_tui.display import (
     render,
     score_range,
 )
-from boxnet_tui.editing import MicrographEditor, Stamp, file_stamp
+from boxnet_tui.editing import MicrographEditor, Stamp
 from boxnet_tui.errors import UserError
+from boxnet_tui.file_stamp import file_stamp
 from boxnet_tui.folder import FolderWatch
 from boxnet_tui.micrograph_cache import Loaded, MicrographCache
 from boxnet_tui.navigation import Navigation, hit_radius
