@@ -128,12 +128,6 @@ TRAINING_ICE_THICKNESS = (150.0, 1000.0)
 TRAINING_CARBON_PROBABILITY = 0.5
 # aggregates are junk: on many micrographs they teach that touching real particles are junk
 TRAINING_DEBRIS_PROBABILITY = 0.3
-# Every training micrograph's particles at least this visible (particle_visibility: signal over
-# shot and ice noise), the dose raised (and the ice thinned) where they were not. Measured: 30 %
-# of the recipe's micrographs fell below it (small hollow, thin and flat particles at a low
-# dose), and a model trained on them did not fit those even on its own training micrographs
-# (particle probability < 0.1 on their labels); training on more of them made it worse.
-TRAINING_MIN_VISIBILITY = 1.5
 # The stated diameter of a training micrograph is this share of the simulated one: the
 # projected density fades well inside the outermost blob's 2 sigma, and users (and the real
 # label sets) state the diameter of what they see. Without it the synthetic particles looked
@@ -204,6 +198,7 @@ def make_micrograph(
     dose_range: tuple[float, float] = DOSE_PER_A2,
     ice_range: tuple[float, float] = ICE_THICKNESS,
     carbon_probability: float = CARBON_PROBABILITY,
+    min_visibility: float | None = None,
 ) -> SynthMicrograph:
     """Simulate one micrograph of ``size``² pixels (or ``shape`` = (rows, cols)).
 
@@ -226,11 +221,15 @@ def make_micrograph(
         dose_range: effective e/Å², drawn uniformly.
         ice_range: Å, the mean ice thickness is drawn uniformly (never below 1.3 diameters).
         carbon_probability: chance of a carbon edge.
+        min_visibility: if given (> 0), the dose is raised (and the ice's texture thinned)
+            where the particles' :func:`particle_visibility` would fall below it.
 
     Raises:
         UserError: an argument is out of range, or the particle does not fit.
     """
     rows, cols = _check_shape(size, shape)
+    if min_visibility is not None and not (_is_number(min_visibility) and min_visibility > 0):
+        raise UserError(f"minimum visibility {min_visibility!r} must be a number above 0")
     _check_optics(rows, cols, pixel_size, diameter)
     _check_seed(seed, "seed")
     if protein_seed is not None:
@@ -252,6 +251,7 @@ def make_micrograph(
         coverage=None if coverage is None else float(coverage),
         debris=bool(debris),
         carbon_probability=float(carbon_probability),
+        min_visibility=None if min_visibility is None else float(min_visibility),
         **ranges,
     )
 
@@ -327,8 +327,7 @@ def training_micrograph(
     allows), a family (``blobs`` most often), a pixel size that makes the particle
     25–70 px across in the returned image, a side of 28–45 diameters (at most
     ``TRAINING_MAX_SIDE`` px simulated), coverage log-uniform 0.02–0.5, debris on half, wider
-    defocus (0.5–4 µm), dose (5–60 e/Å², raised where the particles would not be visible:
-    ``TRAINING_MIN_VISIBILITY``), ice (150–1000 Å) and carbon (50 %), and a
+    defocus (0.5–4 µm), dose (5–60 e/Å²), ice (150–1000 Å) and carbon (50 %), and a
     :data:`STYLES` style (``float`` most often). Where the style bins, the simulation runs at
     half the pixel size and the picks, broken particles and junk mask are moved onto the
     binned grid. The same seed gives the same bytes.
@@ -356,7 +355,6 @@ def training_micrograph(
         dose_range=TRAINING_DOSE_PER_A2,
         ice_range=TRAINING_ICE_THICKNESS,
         carbon_probability=TRAINING_CARBON_PROBABILITY,
-        min_visibility=TRAINING_MIN_VISIBILITY,
     )
     image, pixel_size = as_user_input(
         m.image, m.pixel_size, recipe.style, np.random.default_rng(recipe.style_seed)
@@ -568,8 +566,7 @@ def _simulate(
     """The whole simulation; the keywords switch parts off for tests, leaving the rest equal.
 
     ``min_visibility``: where the particles' :func:`particle_visibility` falls below it, the
-    dose is raised until it does not (the training recipe: a label on a particle nobody could
-    see teaches a picker only to doubt).
+    dose is raised until it does not.
 
     Each part draws from its own random stream, so switching one off or changing the defocus
     changes nothing else (same positions, ice, junk and noise). ``particles=False`` drops the

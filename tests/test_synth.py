@@ -626,3 +626,13 @@ def test_min_visibility_raises_the_dose_only_where_particles_would_be_hidden() -
     # a clearly visible particle keeps its dose
     assert _visibility(400 / 40, 400.0, "blobs", 6.0) > 1.5
     assert electrons("blobs", 400.0, 1.5) == pytest.approx(electrons("blobs", 400.0, None), 1e-4)
+
+
+def test_make_micrograph_refuses_a_visibility_floor_that_is_not_above_zero() -> None:
+    for bad in (0.0, -1.0, float("nan"), "high"):
+        with pytest.raises(UserError, match="minimum visibility"):
+            make_micrograph(64, PIXEL, DIAMETER, seed=1, min_visibility=bad)  # type: ignore[arg-type]
+    floor = make_micrograph(256, PIXEL, DIAMETER, seed=1, dose_range=(1.0, 1.0), min_visibility=3)
+    plain = make_micrograph(256, PIXEL, DIAMETER, seed=1, dose_range=(1.0, 1.0))
+    assert floor.image.mean() > 2 * plain.image.mean()  # more electrons where they were hidden
+    np.testing.assert_array_equal(floor.picks.xy, plain.picks.xy)
