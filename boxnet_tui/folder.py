@@ -102,7 +102,7 @@ def incomplete(path: Path) -> str | None:
 
 
 @dataclass
-class _Listing:
+class FolderListing:
     """When a folder was last listed and its mtime then: a folder whose mtime has not moved
     gained or lost no file, so it need not be listed again (cheap at 10,000 files)."""
 
@@ -120,6 +120,10 @@ class _Listing:
         self.mtime_ns, self.at = stamp.mtime_ns, now
         self.trusted = time.time() - stamp.mtime_ns / 1e9 > 1.0
         return False
+
+    def failed(self) -> None:
+        """The listing that :meth:`unchanged` allowed failed: list again at the next look."""
+        self.at = -math.inf
 
 
 class FolderWatch:
@@ -139,8 +143,8 @@ class FolderWatch:
         self.known = set(known)
         self.settle = settle
         self._waiting: dict[Path, tuple[FileStamp, float]] = {}  # -> (stamp, since)
-        self._micrographs = _Listing()
-        self._matching = _Listing()
+        self._micrographs = FolderListing()
+        self._matching = FolderListing()
         self._picks: dict[str, tuple[int, int]] | None = None  # root -> stamp of its pick file
         self._suffix: str | None = None
 

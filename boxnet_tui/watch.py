@@ -40,7 +40,7 @@ from boxnet_tui.batch_picking import (
 )
 from boxnet_tui.errors import UserError
 from boxnet_tui.file_stamp import NEVER, FileStamp, file_stamp
-from boxnet_tui.folder import RESCAN_SECONDS, SETTLE_SECONDS, incomplete
+from boxnet_tui.folder import SETTLE_SECONDS, FolderListing, incomplete
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import scan_folder
 from boxnet_tui.model.info import DEFAULT_MODEL
@@ -79,31 +79,20 @@ class _Watch:
     failed: dict[str, FileStamp] = field(default_factory=dict)  # root -> its stamp then
     others: set[str] = field(default_factory=set)  # roots of other shards
     seen: dict[Path, _Seen] = field(default_factory=dict)
-    stamp: int | None = None  # the micrograph folder's mtime at the last scan
-    stamp_old: bool = False  # it was over a second old then: a new file must change it
-    scanned: float = float("-inf")  # monotonic time of the last scan
+    listing: FolderListing = field(default_factory=FolderListing)  # of the micrographs
     first: bool = True
 
     def poll(self, summary: FolderSummary) -> list[Path]:
         """Look at the folder once: the micrographs of the shard settled and whole now."""
         now = time.monotonic()
-        stamp = file_stamp(layout.micrographs_dir(self.folder), unreadable_is_gone=True)
-        quiet = (
-            stamp is not None
-            and stamp.mtime_ns == self.stamp
-            and self.stamp_old
-            and not self.seen
-            and now - self.scanned < RESCAN
-        )
-        if quiet:  # no file added, renamed or removed since the last scan
+        unchanged = self.listing.unchanged(layout.micrographs_dir(self.folder), now)
+        if unchanged and not self.seen:  # no file added, renamed or removed since the last scan
             return []
         try:
             paths = scan_folder(self.folder)
         except UserError:  # unmounted or renamed for a moment: look again at the next poll
+            self.listing.failed()
             return []
-        self.stamp = None if stamp is None else stamp.mtime_ns
-        self.stamp_old = stamp is not None and time.time() - stamp.mtime_ns / 1e9 > 1.0
-        self.scanned = now
         first, self.first = self.first, False
         curated = set() if self.overwrite_curated else _curated_now(self.folder, None)
         ready = []
@@ -162,9 +151,6 @@ class _Watch:
                 f"{self.give_up:.0f} s unchanged): {problem}"
             )
         return False
-
-
-RESCAN = RESCAN_SECONDS  # s: scan at least this often, whatever the folder's mtime says
 
 
 def watch_folder(

@@ -30,8 +30,8 @@ from textual import events
 from textual.dom import NoScreen
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
+from boxnet_tui.tui.image_widget import ImageWidget
 from boxnet_tui.tui.sixel import encode, palette, sixel_image
 from boxnet_tui.tui.terminal_caps import ESC, tmux_pane_offset, tmux_wrap
 
@@ -106,7 +106,7 @@ def kitty_delete(image_id: int, free: bool = False) -> str:
     return f"{ESC}_Ga=d,d={'I' if free else 'i'},i={image_id},q=2{ESC}\\"
 
 
-class _Frame(Widget):
+class _Frame(ImageWidget):
     """What both share: the image, the output, where the pane is inside tmux."""
 
     output: Output  # set on the subclass made for a terminal (see graphics.py)
@@ -127,19 +127,6 @@ class _Frame(Widget):
         self._image: PILImage.Image | None = image
         self.bytes_sent = 0  # to the terminal, for tests and benchmarks
         self._pane_offset = (0, 0)
-
-    @property
-    def image(self) -> PILImage.Image | None:
-        return self._image
-
-    @image.setter
-    def image(self, value: PILImage.Image | None) -> None:
-        self._image = value
-        self._image_changed(value)
-
-    def _image_changed(self, value: PILImage.Image | None) -> None:
-        """What a new image means for the terminal (each protocol its own)."""
-        self.refresh()
 
     def on_mount(self) -> None:
         if self.output.tmux:

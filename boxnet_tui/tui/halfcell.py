@@ -25,10 +25,11 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
 from textual.strip import Strip
-from textual.widget import Widget
 from textual_image._geometry import ImageSize
 from textual_image._terminal import get_cell_size
 from textual_image._utils import StrOrBytesPath
+
+from boxnet_tui.tui.image_widget import ImageWidget
 
 _STYLES: dict[int, Style] = {}
 _MAX_STYLES = 200_000  # a few MB; cleared (not evicted one by one) when full
@@ -114,7 +115,7 @@ class FastHalfcell:
         return Measurement(width, width)
 
 
-class FastHalfcellImage(Widget):
+class FastHalfcellImage(ImageWidget):
     """An image widget drawing half-block cells; a new image repaints only changed cells.
 
     Set ``image`` (a PIL image, or None) as on textual-image's widgets. The image is fitted
@@ -138,13 +139,7 @@ class FastHalfcellImage(Widget):
         self.repainted = 0
         self.image = image
 
-    @property
-    def image(self) -> PILImage.Image | None:
-        return self._image
-
-    @image.setter
-    def image(self, value: PILImage.Image | None) -> None:
-        self._image = value
+    def _image_changed(self, value: PILImage.Image | None) -> None:
         size = self.size
         if value is None or self._keys is None or self._keys.shape != (size.height, size.width):
             self._keys = None  # drawn whole, at the size it is shown at
