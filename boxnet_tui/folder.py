@@ -24,7 +24,7 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import TIFF_SUFFIXES, MicrographInfo, read_info, scan_folder
 
 SETTLE_SECONDS = 5.0  # s a new file's size and mtime must hold still before it is read
-RESCAN_SECONDS = 30.0  # s: list a folder at least this often, whatever its mtime says
+FULL_RESCAN_SECONDS = 30.0  # s: list a folder at least this often, whatever its mtime says
 
 
 @dataclass
@@ -114,7 +114,7 @@ class FolderListing:
         stamp = file_stamp(directory, unreadable_is_gone=True)
         if stamp is None:
             return False
-        if stamp.mtime_ns == self.mtime_ns and self.trusted and now - self.at < RESCAN_SECONDS:
+        if stamp.mtime_ns == self.mtime_ns and self.trusted and now - self.at < FULL_RESCAN_SECONDS:
             return True
         # a file made within the mtime's granularity of the last listing may not move it
         self.mtime_ns, self.at = stamp.mtime_ns, now

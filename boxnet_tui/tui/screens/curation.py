@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from boxnet_tui.tui.app import BoxnetApp
 
 POLL_SECONDS = 1.0  # how often the shown files are checked for changes by others
-RESCAN_SECONDS = 3.0  # how often the folder is looked at for micrographs and picks arriving
+FOLDER_POLL_SECONDS = 3.0  # how often the folder is looked at for micrographs and picks arriving
 ROWS_PER_BATCH, BATCH_SECONDS = 200, 0.05  # described rows sent to the list at most this late
 OVERVIEW_WORDS = {"auto": "dots where circles crowd", "dots": "dots", "circles": "circles"}
 
@@ -144,7 +144,7 @@ class CurationScreen(Screen[None]):
         # describe_all starts once the first frame is on screen (_display_loaded): its reads
         # would compete with the first micrograph's
         self.set_interval(POLL_SECONDS, self._poll)
-        self.set_interval(RESCAN_SECONDS, self.rescan)
+        self.set_interval(FOLDER_POLL_SECONDS, self.rescan)
 
     def _start(self, index: int, position: tuple[float, float] | None, zoom: int) -> None:
         self.show_micrograph(index, position=position, zoom=zoom)
@@ -819,7 +819,16 @@ class CurationScreen(Screen[None]):
         self.query_one("#filter").focus()
 
     def action_choose_suffix(self) -> None:
+        self._list_suffixes(self._offer_suffixes)
+
+    @work(thread=True, exclusive=True, group="suffixes")
+    def _list_suffixes(self, then: Callable[[list[str]], None]) -> None:
+        """List matching/'s pick sets off the UI thread (a listing of 10,000 files), then
+        hand them to ``then`` on it."""
         suffixes = self.session.refresh_suffixes()
+        self.app.call_from_thread(then, suffixes)
+
+    def _offer_suffixes(self, suffixes: list[str]) -> None:
         if not suffixes:
             self.notify("no pick sets in matching/ yet")
             return
@@ -839,7 +848,13 @@ class CurationScreen(Screen[None]):
             self.show_micrograph(self.index, position=self.nav.cursor, zoom=self._zoom())
 
     def action_compare(self) -> None:
-        suffixes = [s for s in self.session.refresh_suffixes() if s != self.session.suffix]
+        if self.compare_suffix is not None:
+            self._offer_compare([])  # toggles comparing off without listing
+        else:
+            self._list_suffixes(self._offer_compare)
+
+    def _offer_compare(self, listed: list[str]) -> None:
+        suffixes = [s for s in listed if s != self.session.suffix]
         if self.compare_suffix is not None or not suffixes:
             self.compare_suffix = None
             self.forget_compare()  # shown again later: read afresh
