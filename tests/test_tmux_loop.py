@@ -210,6 +210,12 @@ def test_whole_session_in_tmux(tmp_path: Path, home: Path) -> None:
         roots = sorted(path.stem for path in folder.glob("*.mrc"))
         assert start.root == roots[0] and len(roots) == 3
         curate_two(pane, folder, roots)
+        # n, c: the third taken as picked, so that one of three is held out for a check
+        pane.send("n")
+        pane.wait(lambda s: s.root == roots[2], "n to the third")
+        pane.send("c")
+        pane.wait_text("curated ✓", "c to mark the third curated")
+        assert sorted(json.loads(state_path(folder).read_text())["curated"]) == roots
 
         # r: a name; Tab to the public set, space turns it on and off; Tab to 30 iterations
         pane.send("r")
@@ -287,8 +293,9 @@ def test_whole_session_in_tmux(tmp_path: Path, home: Path) -> None:
 
         # v: compare with the generic picks
         pane.send("v")
-        text = pane.wait_text("Pick set to show", "v to ask which set to compare with")
-        choose_option(pane, text, SUFFIX)
+        title = f"Compare {name} with which pick set?"
+        text = pane.wait_text(title, "v to ask which set to compare with")
+        choose_option(pane, text, SUFFIX, title)
         pane.wait_text(f"compare {SUFFIX}", "the header to say compare")
         pane.send("q")
         assert pane.wait_dead("q to quit") == 0
@@ -332,10 +339,10 @@ def curate_two(pane: Pane, folder: Path, roots: list[str]) -> None:
     assert sorted(curated()) == [first, second]
 
 
-def choose_option(pane: Pane, text: str, wanted: str) -> None:
-    """Highlight ``wanted`` in the open option list with the arrow keys, then Enter."""
+def choose_option(pane: Pane, text: str, wanted: str, title: str) -> None:
+    """Highlight ``wanted`` in the option list under ``title`` with the arrow keys, then Enter."""
     lines = text.splitlines()
-    _, top = find_cell(text, "Pick set to show")
+    _, top = find_cell(text, title)
     options = [line for line in lines[top + 1 :] if re.search(r"\w", line)]
     names = [re.sub(r"[^\w ]", " ", line).split() for line in options]
     index = next(i for i, words in enumerate(names) if words and words[0] == wanted)
