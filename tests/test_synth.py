@@ -528,9 +528,13 @@ def test_the_recipe_draws_variety_within_its_bounds() -> None:
         assert max(r.shape) <= synth.TRAINING_MAX_SIDE and r.shape[0] % 2 == r.shape[1] % 2 == 0
         spans = np.array(r.shape) * r.pixel_size / r.diameter
         assert spans.max() <= 46.5 and (spans.min() >= 27.0 or max(r.shape) > 2300)
-        assert 0.02 <= r.coverage <= 0.5
-    coverages = [r.coverage for r in recipes]
-    assert min(coverages) < 0.04 and max(coverages) > 0.35
+        assert 0.02 <= r.coverage <= synth.TRAINING_DENSE[1][1]
+    coverages = np.array([r.coverage for r in recipes])
+    assert coverages.min() < 0.04 and coverages.max() > 0.55
+    # a third packed densely (0.3-0.6), beside the log-uniform draw's own 16 % above 0.3
+    share, (low, _) = synth.TRAINING_DENSE
+    assert share < np.mean(coverages >= low) < share + 0.2
+    assert np.mean(coverages > synth.TRAINING_COVERAGE[1]) > 0.05  # denser than before
     ribosomes = [r.diameter for r in recipes if r.family == "ribosome"]
     assert min(ribosomes) >= 200.0 and max(ribosomes) <= 320.0
     narrow = [synth._draw_recipe(seed, (100.0, 120.0)).diameter for seed in range(50)]
