@@ -826,7 +826,8 @@ class CurationScreen(Screen[None]):
         """List matching/'s pick sets off the UI thread (a listing of 10,000 files), then
         hand them to ``then`` on it."""
         suffixes = self.session.refresh_suffixes()
-        self.app.call_from_thread(then, suffixes)
+        if not get_current_worker().is_cancelled:  # s then v at once: only the last one asks
+            self.app.call_from_thread(then, suffixes)
 
     def _offer_suffixes(self, suffixes: list[str]) -> None:
         if not suffixes:
