@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,4 +31,9 @@ def file_stamp(path: Path, *, unreadable_is_gone: bool = False) -> FileStamp | N
         if unreadable_is_gone:
             return None
         raise
+    return stamp_of(stat)
+
+
+def stamp_of(stat: os.stat_result) -> FileStamp:
+    """The stamp of a stat already made (``os.DirEntry.stat()`` in a listing)."""
     return FileStamp(stat.st_mtime_ns, stat.st_size, stat.st_ino)

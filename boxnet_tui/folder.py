@@ -19,7 +19,7 @@ from pathlib import Path
 import tifffile
 
 from boxnet_tui.errors import MicrographError, UserError
-from boxnet_tui.file_stamp import FileStamp, file_stamp
+from boxnet_tui.file_stamp import FileStamp, file_stamp, stamp_of
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import TIFF_SUFFIXES, MicrographInfo, read_info, scan_folder
 
@@ -145,7 +145,7 @@ class FolderWatch:
         self._waiting: dict[Path, tuple[FileStamp, float]] = {}  # -> (stamp, since)
         self._micrographs = FolderListing()
         self._matching = FolderListing()
-        self._picks: dict[str, tuple[int, int]] | None = None  # root -> stamp of its pick file
+        self._picks: dict[str, FileStamp] | None = None  # root -> stamp of its pick file
         self._suffix: str | None = None
 
     def new_micrographs(self) -> list[Path]:
@@ -191,13 +191,12 @@ class FolderWatch:
         if suffix == self._suffix and self._matching.unchanged(directory, time.monotonic()):
             return set()  # our writes and pick --watch's are atomic: a rename moves the mtime
         end = layout.pick_file_name("", suffix)  # "_<suffix>.star"
-        found: dict[str, tuple[int, int]] = {}
+        found: dict[str, FileStamp] = {}
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.name.endswith(end) and entry.name[: -len(end)] in roots:
-                        stat = entry.stat()
-                        found[entry.name[: -len(end)]] = (stat.st_size, stat.st_mtime_ns)
+                        found[entry.name[: -len(end)]] = stamp_of(entry.stat())
         except OSError:  # no matching/ yet
             pass
         before, self._picks = self._picks, found

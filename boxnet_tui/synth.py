@@ -623,8 +623,10 @@ def _simulate(
     radius_px = diameter / pixel_size / 2
     xy = _place_particles(rng_place, junk, radius_px, coverage)
     rotations = _rotations(rng_place, len(xy))
-    if particles and len(xy) and min_visibility is not None:
-        alone = np.zeros(shape, np.float32)
+    if particles and len(xy) and min_visibility is None:
+        _render_particles(phase, protein, xy, rotations, pixel_size, PHASE_PER_A)
+    elif particles and len(xy):
+        alone = np.zeros(shape, np.float32)  # their phase alone, to measure their signal
         _render_particles(alone, protein, xy, rotations, pixel_size, PHASE_PER_A)
         signal, shot, ice = particle_visibility(
             alone, len(xy), diameter, pixel_size, optics, transmission, texture
@@ -639,8 +641,6 @@ def _simulate(
             optics = replace(optics, dose_per_a2=dose)
         phase += alone
         del alone
-    elif particles and len(xy):
-        _render_particles(phase, protein, xy, rotations, pixel_size, PHASE_PER_A)
     broken = np.zeros((0, 2))
     if debris:
         broken = _add_broken(rng_debris, junk, phase, protein, xy, pixel_size, diameter)
@@ -707,7 +707,9 @@ def particle_visibility(
     # 1 / (2·sqrt(pi)·b); through any filter, sqrt(mean |transfer|²) over the full grid.
     shot = 1 / (math.sqrt(electrons) * 2 * math.sqrt(math.pi) * blur)
     power = transfer.astype(np.float64) ** 2
-    power[:, 1:] *= 2  # the rfft grid holds each column but the first (and last) twice
+    # the rfft grid holds each column but the first twice; the Nyquist column, held once, is
+    # doubled too: an error of about 1 / cols, too small to matter
+    power[:, 1:] *= 2
     ice = float(np.sqrt(np.mean(texture.astype(np.float64) ** 2) * power.sum() / (rows * cols)))
     return rms, shot, ice
 

@@ -850,17 +850,20 @@ class CurationScreen(Screen[None]):
 
     def action_compare(self) -> None:
         if self.compare_suffix is not None:
-            self._offer_compare([])  # toggles comparing off without listing
+            self._stop_comparing()
         else:
             self._list_suffixes(self._offer_compare)
+
+    def _stop_comparing(self) -> None:
+        self.compare_suffix = None
+        self.forget_compare()  # shown again later: read afresh
+        self.boxnet.update_header()
+        self.redraw()
 
     def _offer_compare(self, listed: list[str]) -> None:
         suffixes = [s for s in listed if s != self.session.suffix]
         if self.compare_suffix is not None or not suffixes:
-            self.compare_suffix = None
-            self.forget_compare()  # shown again later: read afresh
-            self.boxnet.update_header()
-            self.redraw()
+            self._stop_comparing()
             return
 
         def chosen(suffix: str | None) -> None:
