@@ -501,9 +501,33 @@ def test_edits_by_another_window_are_picked_up(folder):
     async def body(app, pilot):
         write_picks(folder / "matching" / "mic1_BoxNet.star", Picks([5.0], [5.0]), "mic1.mrc")
         app.curation._poll()
+        await app.workers.wait_for_complete()  # the stat runs in a worker
         await pilot.pause()
         assert "1 picks" in status(app)
         assert any("changed on disk" in n.message for n in app._notifications)
+
+    run(folder, body)
+
+
+def test_the_poll_looks_at_the_pick_file_in_a_worker(folder, monkeypatch):
+    """A stat on a slow network disk must not hold the keys: the poll stats off the UI thread."""
+    import threading
+
+    from boxnet_tui.editing import MicrographEditor
+
+    threads = []
+    changed_on_disk = MicrographEditor.changed_on_disk
+
+    def recorded(editor):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return changed_on_disk(editor)
+
+    monkeypatch.setattr(MicrographEditor, "changed_on_disk", recorded)
+
+    async def body(app, pilot):
+        app.curation._poll()
+        await app.workers.wait_for_complete()
+        assert threads == [False]
 
     run(folder, body)
 

@@ -24,7 +24,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from boxnet_tui.curation import CurationSession
 from boxnet_tui.display import (
@@ -93,6 +93,7 @@ class CurationScreen(Screen[None]):
         # micrographs and pick files arriving while the app runs (pick --watch, a transfer)
         self.folder_watch = FolderWatch(session.folder, session.roots)
         self._rescanning = threading.Lock()
+        self._disk_check: Worker | None = None  # the poll's look at the shown pick file
 
     @property
     def boxnet(self) -> BoxnetApp:
@@ -920,20 +921,31 @@ class CurationScreen(Screen[None]):
 
     # -- housekeeping ---------------------------------------------------------------------
     def _poll(self) -> None:
-        """Show edits another program made to the current files."""
+        """Show edits another program made to the current files; keep the position."""
         editor = self.editor()
         if editor is None:
             return
-        if editor.reload_if_changed():
-            for notice in editor.notices:
-                self.notify(notice, severity="warning", timeout=8)
-            editor.notices.clear()
-            self.nav.grabbed = None
-            self.redraw()
+        if self._disk_check is None or self._disk_check.is_finished:  # never a queue of stats
+            self._disk_check = self._check_disk(editor)
         if self.compare_suffix:  # read again in a worker if the file changed
             self._read_compare((editor.root, self.compare_suffix))
         if self.nav.unsaved:
             self.save_position()
+
+    @work(thread=True, group="disk-check")
+    def _check_disk(self, editor: MicrographEditor) -> None:
+        # a stat on a network disk can take seconds: never on the UI thread
+        if editor.changed_on_disk():
+            self.app.call_from_thread(self._take_in_changes, editor)
+
+    def _take_in_changes(self, editor: MicrographEditor) -> None:
+        if editor is not self.editor() or not editor.reload_if_changed():
+            return  # another micrograph by now, or the file changed back
+        for notice in editor.notices:
+            self.notify(notice, severity="warning", timeout=8)
+        editor.notices.clear()
+        self.nav.grabbed = None
+        self.redraw()
 
     def _store_error(self) -> None:
         if self.session.store.error:
