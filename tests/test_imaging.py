@@ -63,7 +63,7 @@ def test_highpass_removes_slow_gradient_keeps_fine_detail():
 
 
 def test_background_surface_is_the_quadratic_under_the_noise():
-    y, x = np.mgrid[-1 : 1 : 300j, -1 : 1 : 400j]
+    y, x = np.mgrid[-1:1:300j, -1:1:400j]
     truth = [5.0, 2.0, -1.0, 0.5, 0.3, -0.7]
     surface = truth[0] + truth[1] * x + truth[2] * y + truth[3] * x * x
     surface += truth[4] * x * y + truth[5] * y * y
