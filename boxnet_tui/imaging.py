@@ -33,12 +33,8 @@ LOWPASS_SIGMA_PX = 1.0
 # standard deviation for Gaussian noise). Measured: ice contamination in the centre of a
 # micrograph inflates the standard deviation and fades every particle; a generic model trained
 # on mean-std found none of 400 synthetic particles there (F1 0.00), the same weights 0.96 with
-# the percentile spread. "local": the percentile one, then each pixel scaled by the spread
-# around it (a Gaussian window of LOCAL_SPREAD_PX), so that particles under a gain gradient or
-# in thicker ice look as contrasted as elsewhere. Recorded per model in model.json
-# ("normalisation").
-NORMALISATIONS = ("mean-std", "percentile", "local")
-LOCAL_SPREAD_PX = 80.0  # 4 diameters of a diameter-scaled input (20 px across)
+# the percentile spread. Recorded per model in model.json ("normalisation").
+NORMALISATIONS = ("mean-std", "percentile")
 
 
 @dataclass(frozen=True)
@@ -244,14 +240,13 @@ def normalise(image: np.ndarray, method: str = "mean-std") -> np.ndarray:
 
     ``method`` (:data:`NORMALISATIONS`): "mean-std" is zero mean, unit standard deviation;
     "percentile" is the median and half the 16th-84th percentile spread, which a dark
-    contamination or a carbon edge covering part of the image barely moves; "local" is that,
-    then each pixel scaled by the spread around it (:func:`local_spread`). The centre is used
+    contamination or a carbon edge covering part of the image barely moves. The centre is used
     because micrograph borders often carry artefacts (gain edges, filter wrap-around). A flat
     image becomes all zeros rather than NaN.
     """
     n_y, n_x = image.shape
     centre = image[n_y // 4 : n_y - n_y // 4 or None, n_x // 4 : n_x - n_x // 4 or None]
-    if method in ("percentile", "local"):
+    if method == "percentile":
         sample = centre.ravel()[:: max(1, centre.size // 250_000)]  # plenty for percentiles
         low, middle, high = np.percentile(sample, [16, 50, 84])
         offset, spread = float(middle), float(high - low) / 2
@@ -260,26 +255,7 @@ def normalise(image: np.ndarray, method: str = "mean-std") -> np.ndarray:
         spread = float(centre.std(dtype=np.float64))
     if not spread > 0:
         return np.zeros_like(image, dtype=np.float32)
-    normalised = ((image - offset) / spread).astype(np.float32, copy=False)
-    if method == "local":
-        spread_here = local_spread(normalised, LOCAL_SPREAD_PX)
-        floor = 0.1 * float(np.median(spread_here))  # a blank patch is not blown up
-        normalised *= float(np.median(spread_here)) / np.maximum(spread_here, floor)
-    return normalised
-
-
-def local_spread(image: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Root mean square of ``image`` around each pixel (a Gaussian window of ``sigma_px``),
-    measured on a grid binned by about ``sigma_px / 8`` and interpolated back: a few ms, where
-    the full-size filter takes half a second."""
-    from scipy import ndimage
-
-    factor = max(1, int(sigma_px // 8))
-    squares = bin_image(image * image, factor)
-    smooth = ndimage.gaussian_filter(squares, sigma_px / factor, mode="reflect")
-    zoom = (image.shape[0] / smooth.shape[0], image.shape[1] / smooth.shape[1])
-    full = ndimage.zoom(smooth, zoom, order=1, mode="nearest", grid_mode=True)
-    return np.sqrt(np.maximum(full[: image.shape[0], : image.shape[1]], 0.0))
+    return ((image - offset) / spread).astype(np.float32, copy=False)
 
 
 def prepare_for_network(
