@@ -43,6 +43,7 @@ from scipy import ndimage
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder
 from boxnet_tui.evaluate import evaluate_folders
+from boxnet_tui.imaging import bin_image
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, read_picks, write_picks
@@ -76,16 +77,7 @@ STYLES: dict[str, tuple[str, Transform, bool]] = {
         False,
     ),
     "lowpass": (".mrc", lambda im, px: (ndimage.gaussian_filter(im, 20.0 / px / np.pi), px), False),
-    "binned": (
-        ".mrc",
-        lambda im, px: (
-            im[: im.shape[0] // 2 * 2, : im.shape[1] // 2 * 2]
-            .reshape(im.shape[0] // 2, 2, im.shape[1] // 2, 2)
-            .mean(axis=(1, 3)),
-            2 * px,
-        ),
-        False,
-    ),
+    "binned": (".mrc", lambda im, px: (bin_image(im, 2), 2 * px), False),
     "gradient": (
         ".mrc",
         lambda im, px: ((im - im.min() + im.std()) * gradient(im.shape), px),
