@@ -155,39 +155,6 @@ def lowpass_filter(shape: tuple[int, int], pixel_size: float, cutoff_angstrom: f
     return np.exp(-math.log(2.0) * f**2).astype(np.float32)
 
 
-def background_surface(image: np.ndarray, samples: int = 256) -> np.ndarray:
-    """Coefficients of the quadratic surface that best fits ``image`` (least squares on an
-    about ``samples`` x ``samples`` grid of its pixels): ``c0 + c1 x + c2 y + c3 x² + c4 xy +
-    c5 y²`` with x and y from -1 to 1 across the image.
-
-    A gain or ice-thickness gradient is such a surface; left in, a Fourier transform sees the
-    image as periodic, the gradient as a jump at the edges, and rings at every frequency.
-    """
-    n_y, n_x = image.shape
-    step_y, step_x = max(1, n_y // samples), max(1, n_x // samples)
-    sample = np.asarray(image[::step_y, ::step_x], dtype=np.float64)
-    y = np.linspace(-1.0, 1.0, n_y)[::step_y][:, None]
-    x = np.linspace(-1.0, 1.0, n_x)[::step_x][None, :]
-    y, x = np.broadcast_arrays(y, x)
-    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
-    coefficients, *_ = np.linalg.lstsq(terms, sample.reshape(-1), rcond=None)
-    return coefficients
-
-
-def _without_surface(src: torch.Tensor, coefficients: np.ndarray) -> torch.Tensor:
-    """``src`` minus the quadratic surface of ``coefficients``: one new tensor, the rest in
-    place on it (a 4096² micrograph is 64 MB a copy)."""
-    import torch
-
-    n_y, n_x = src.shape
-    c0, c1, c2, c3, c4, c5 = (float(c) for c in coefficients)
-    y = torch.linspace(-1.0, 1.0, n_y, dtype=src.dtype)
-    x = torch.linspace(-1.0, 1.0, n_x, dtype=src.dtype)
-    out = src - (c0 + c2 * y + c5 * y * y)[:, None]
-    out -= (c1 * x + c3 * x * x)[None, :]
-    return out.addr_(y, x, alpha=-c4)
-
-
 def fourier_rescale(
     image: np.ndarray,
     pixel_size: float,
@@ -196,7 +163,6 @@ def fourier_rescale(
     highpass_angstrom: float | None = None,
     out_shape: tuple[int, int] | None = None,
     lowpass_px: float = 0.0,
-    flatten: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Rescale ``image`` to ``target_pixel_size`` by Fourier cropping or padding.
 
@@ -207,18 +173,13 @@ def fourier_rescale(
         highpass_angstrom: if given, also high-pass at this length (free: done on the crop).
         out_shape: force the output shape (else :func:`scaled_shape`).
         lowpass_px: if > 0, also a Gaussian low-pass of this sigma in output pixels (free).
-        flatten: first subtract the quadratic surface that fits the image best
-            (:func:`background_surface`: gradients of gain or ice); the mean goes with it.
 
     Returns:
-        The float32 rescaled image (mean preserved unless flattened) and its exact pixel size
-        along x.
+        The float32 rescaled image (mean preserved) and its exact pixel size along x.
     """
     import torch  # here, not at the top: the curation app shows images without torch
 
     src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-    if flatten:  # never in place: ``image`` may be the caller's own array
-        src = _without_surface(src, background_surface(image))
     n_y, n_x = src.shape
     out_y, out_x = out_shape or scaled_shape((n_y, n_x), pixel_size, target_pixel_size)
     with torch.no_grad():
@@ -286,7 +247,6 @@ def prepare_for_network(
         target_pixel_size,
         highpass_angstrom=highpass_angstrom,
         lowpass_px=lowpass_px,
-        flatten=True,
     )
     small = normalise(small, normalisation)
     if invert:

@@ -62,30 +62,6 @@ def test_highpass_removes_slow_gradient_keeps_fine_detail():
     assert np.corrcoef(centre.ravel(), detail[128:384, 128:384].ravel())[0, 1] > 0.98
 
 
-def test_background_surface_is_the_quadratic_under_the_noise():
-    y, x = np.mgrid[-1:1:300j, -1:1:400j]
-    truth = [5.0, 2.0, -1.0, 0.5, 0.3, -0.7]
-    surface = truth[0] + truth[1] * x + truth[2] * y + truth[3] * x * x
-    surface += truth[4] * x * y + truth[5] * y * y
-    noisy = surface + np.random.default_rng(0).normal(size=surface.shape)
-    np.testing.assert_allclose(imaging.background_surface(noisy), truth, atol=0.05)
-
-
-def test_a_gain_gradient_leaves_no_rings_once_flattened():
-    """A ramp is a jump at the edges to a Fourier transform: high-passed, it rings across the
-    image; flattened first, nothing of it is left (and the caller's array is unchanged)."""
-    _, x = np.mgrid[0:512, 0:512].astype(np.float32)
-    detail = np.sin(2 * np.pi * x / 8)
-    image = (x / 512 * 50 + detail).astype(np.float32)
-    kept = image.copy()
-    ringing, _ = imaging.fourier_rescale(image, 8.0, 8.0, highpass_angstrom=500)
-    flat, _ = imaging.fourier_rescale(image, 8.0, 8.0, highpass_angstrom=500, flatten=True)
-    edge = np.s_[:, :32]  # where the ramp's jump rings most
-    assert np.abs(ringing[edge] - detail[edge]).max() > 5
-    assert np.abs(flat[edge] - detail[edge]).max() < 0.5
-    np.testing.assert_array_equal(image, kept)
-
-
 def test_normalise_uses_central_half():
     image = np.random.default_rng(0).normal(5, 2, size=(200, 200)).astype(np.float32)
     image[:10] = 1000  # border artefact outside the central half
