@@ -45,10 +45,10 @@ from boxnet_tui.batch_picking import PickSettings, pick_folder
 from boxnet_tui.evaluate import evaluate_folders
 from boxnet_tui.imaging import bin_image
 from boxnet_tui.io import layout
-from boxnet_tui.io.micrographs import read_micrograph, scan_folder
+from boxnet_tui.io.micrographs import Micrograph, read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, read_picks, write_picks
 from boxnet_tui.paths import scratch_dir
-from boxnet_tui.training.real_proteins import PROTEINS, SHARED_DATA, WARP_BORDER
+from boxnet_tui.training.real_proteins import PROTEINS, WARP_BORDER
 
 VARIANT = "BoxNetMask"
 
@@ -87,34 +87,48 @@ STYLES: dict[str, tuple[str, Transform, bool]] = {
 }
 
 
-def write_style(protein: str, style: str, folder: Path) -> tuple[float, float, tuple[int, int]]:
-    """``protein``'s micrographs and references written in ``style`` into ``folder``; returns
-    (pixel size, factor from the originals' pixels, shape) of the written micrographs."""
+def read_originals(protein: str) -> list[tuple[str, Micrograph, Picks]]:
+    """``protein``'s micrographs and reference picks, read once for every style."""
+    source = PROTEINS[protein].path()
+    return [
+        (
+            path.stem,
+            read_micrograph(path),
+            read_picks(layout.pick_path(source, path.stem, "manual")),
+        )
+        for path in scan_folder(source)
+    ]
+
+
+def write_style(
+    originals: list[tuple[str, Micrograph, Picks]], style: str, folder: Path
+) -> tuple[float, float, tuple[int, int]]:
+    """The micrographs and references written in ``style`` into ``folder``; returns (pixel
+    size, factor from the originals' pixels, shape) of the written micrographs."""
     suffix, transform, _ = STYLES[style]
-    source = SHARED_DATA / protein
     (folder / layout.MATCHING).mkdir(parents=True)
     pixel, factor, shape = 0.0, 1.0, (0, 0)
-    for path in scan_folder(source):
-        micrograph = read_micrograph(path)
+    for root, micrograph, reference in originals:
         data, pixel = transform(micrograph.data, micrograph.pixel_size)
         shape, factor = data.shape, micrograph.pixel_size / pixel
-        out = folder / f"{path.stem}{suffix}"
+        out = folder / f"{root}{suffix}"
         if suffix == ".tif":
             tifffile.imwrite(out, data[::-1])  # Warp's TIFF rows run bottom-up (as read)
         else:
             with mrcfile.new(out) as mrc:
                 mrc.set_data(np.ascontiguousarray(data))
                 mrc.voxel_size = pixel
-        reference = read_picks(layout.pick_path(source, path.stem, "manual"))
-        reference = Picks(reference.x * factor, reference.y * factor, reference.score)
-        write_picks(layout.pick_path(folder, path.stem, "manual"), reference, out.name)
+        moved = Picks(reference.x * factor, reference.y * factor, reference.score)
+        write_picks(layout.pick_path(folder, root, "manual"), moved, out.name)
     return pixel, factor, shape
 
 
-def score_style(protein: str, style: str, model: str, work: Path) -> dict:
+def score_style(
+    protein: str, originals: list[tuple[str, Micrograph, Picks]], style: str, model: str, work: Path
+) -> dict:
     """Pick ``protein`` written in ``style`` and score it on the interior."""
     folder = work / style
-    pixel, factor, shape = write_style(protein, style, folder)
+    pixel, factor, shape = write_style(originals, style, folder)
     real = PROTEINS[protein]
     settings = PickSettings(diameter=real.diameter, pixel_size=pixel, invert=STYLES[style][2])
     start = time.perf_counter()
@@ -160,11 +174,11 @@ def main() -> None:
     for protein in args.proteins:
         model = args.model or str(args.models_root / f"without-{protein}" / VARIANT)
         print(f"{protein}: model {model}", flush=True)
-        baseline = None
+        baseline, originals = None, read_originals(protein)
         with tempfile.TemporaryDirectory(dir=scratch, prefix=f"{protein}-") as tmp:
             for style in styles:
                 row = {"protein": protein, "model": model}
-                row.update(score_style(protein, style, model, Path(tmp)))
+                row.update(score_style(protein, originals, style, model, Path(tmp)))
                 rows.append(row)
                 if "error" in row:
                     print(f"  {style:9s} failed: {row['error']}", flush=True)
