@@ -128,6 +128,36 @@ def _crop_or_pad_first(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
     return out
 
 
+def _smooth_component_spectrum(src: torch.Tensor, out_y: int, out_x: int) -> torch.Tensor:
+    """The rfft2 spectrum, cropped or padded as the image's is, of the smooth component of
+    Moisan's periodic-plus-smooth decomposition (J. Math. Imaging Vis. 39, 2011).
+
+    An FFT sees an image as tiled: a gain or ice gradient becomes a jump at its edges, which
+    the rescale's crop and the high-pass turn into ringing across the image. The smooth
+    component is the harmonic image whose edge jumps are the image's own; subtracting it
+    leaves a periodic image whose interior is unchanged up to that smooth surface. It depends
+    only on the edge rows and columns (a carbon film or a crowd in the middle cannot tilt it),
+    and costs two 1-D FFTs of an edge, computed here only on the kept frequencies.
+    """
+    import torch
+
+    n_y, n_x = src.shape
+    top_jump = src[-1, :].double() - src[0, :].double()
+    side_jump = src[:, -1].double() - src[:, 0].double()
+    a = _crop_or_pad_last(torch.fft.rfft(top_jump)[None, :], out_x)[0]
+    b = _crop_or_pad_first(torch.fft.fft(side_jump)[:, None], out_y)[:, 0]
+    # integer frequencies of the kept coefficients (0 where zero-padded: those stay 0)
+    q = _crop_or_pad_first(torch.fft.fftfreq(n_y, 1.0 / n_y, dtype=torch.float64)[:, None], out_y)
+    r = _crop_or_pad_last(torch.arange(n_x // 2 + 1, dtype=torch.float64)[None, :], out_x)
+    w_y, w_x = 2 * math.pi * q / n_y, 2 * math.pi * r / n_x
+    numerator = a[None, :] * (1 - torch.exp(1j * w_y)) + b[:, None] * (1 - torch.exp(1j * w_x))
+    laplacian = 2 * torch.cos(w_y) + 2 * torch.cos(w_x) - 4
+    # 0 at the mean (the periodic component keeps it) and where zero-padded (numerator 0)
+    smooth = numerator / torch.where(laplacian == 0, 1.0, laplacian)
+    smooth[0, 0] = 0
+    return smooth.to(torch.complex64)
+
+
 def frequency_grid(shape: tuple[int, int], pixel_size: float) -> np.ndarray:
     """Spatial frequency magnitude (1/Å) of each coefficient of an rfft2 of ``shape``."""
     fy = np.fft.fftfreq(shape[0], d=pixel_size)
@@ -163,6 +193,7 @@ def fourier_rescale(
     highpass_angstrom: float | None = None,
     out_shape: tuple[int, int] | None = None,
     lowpass_px: float = 0.0,
+    periodic: bool = True,
 ) -> tuple[np.ndarray, float]:
     """Rescale ``image`` to ``target_pixel_size`` by Fourier cropping or padding.
 
@@ -173,6 +204,8 @@ def fourier_rescale(
         highpass_angstrom: if given, also high-pass at this length (free: done on the crop).
         out_shape: force the output shape (else :func:`scaled_shape`).
         lowpass_px: if > 0, also a Gaussian low-pass of this sigma in output pixels (free).
+        periodic: rescale the periodic component (:func:`_smooth_component_spectrum`), so
+            that a gradient across the image does not ring.
 
     Returns:
         The float32 rescaled image (mean preserved) and its exact pixel size along x.
@@ -185,6 +218,8 @@ def fourier_rescale(
     with torch.no_grad():
         rows = _crop_or_pad_last(torch.fft.rfft(src, dim=1), out_x)
         spectrum = _crop_or_pad_first(torch.fft.fft(rows, dim=0), out_y)
+        if periodic:
+            spectrum -= _smooth_component_spectrum(src, out_y, out_x)
         new_pixel = pixel_size * n_x / out_x
         if highpass_angstrom:
             spectrum *= torch.from_numpy(

@@ -30,7 +30,7 @@ def _reference_crop(image, out_shape):
 @pytest.mark.parametrize("shape", [(512, 512), (480, 640), (333, 257)])
 def test_downscale_matches_plain_fourier_crop(shape):
     image = _band_limited(shape, 0.2)
-    small, pixel = imaging.fourier_rescale(image, 1.0, 4.0)
+    small, pixel = imaging.fourier_rescale(image, 1.0, 4.0, periodic=False)
     assert small.shape == imaging.scaled_shape(shape, 1.0, 4.0)
     np.testing.assert_allclose(small, _reference_crop(image, small.shape), atol=1e-4)
     assert pixel == pytest.approx(shape[1] / small.shape[1], rel=1e-6)
@@ -38,9 +38,9 @@ def test_downscale_matches_plain_fourier_crop(shape):
 
 def test_upscale_then_downscale_is_identity_for_band_limited_image():
     image = _band_limited((128, 128), 0.5)
-    big, _ = imaging.fourier_rescale(image, 4.0, 2.0)
+    big, _ = imaging.fourier_rescale(image, 4.0, 2.0, periodic=False)
     assert big.shape == (256, 256)
-    back, _ = imaging.fourier_rescale(big, 2.0, 4.0)
+    back, _ = imaging.fourier_rescale(big, 2.0, 4.0, periodic=False)
     np.testing.assert_allclose(back, image, atol=1e-4)
 
 
@@ -50,6 +50,30 @@ def test_rescale_preserves_mean_and_scaled_shape_is_even():
     assert all(n % 2 == 0 for n in small.shape)
     assert small.mean() == pytest.approx(3.5, rel=1e-5)
     assert imaging.scaled_shape((4096, 4096), 1.77) == (906, 906)
+
+
+@pytest.mark.parametrize("shape, factor", [((512, 512), 2.0), ((333, 257), 3.0), ((200, 160), 0.5)])
+def test_periodic_rescale_removes_a_gradient_and_keeps_the_rest(shape, factor):
+    # A gain or ice gradient is a jump at the edges of the tiled image: without the periodic
+    # component it rings over the whole rescaled, high-passed image.
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    ramp = 10 * (rows / shape[0] + cols / shape[1])
+    image = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+
+    def rescale(data, periodic):
+        return imaging.fourier_rescale(data, 1.0, factor, highpass_angstrom=50, periodic=periodic)[0]
+
+    plain = rescale(image, False)
+    edge = max(4, plain.shape[0] // 16)
+    interior = (slice(edge, -edge), slice(edge, -edge))
+    assert np.isfinite(rescale(image, True)).all()
+    ringing = np.std((rescale(image + ramp, False) - plain)[interior])
+    assert ringing > 0.05
+    assert np.std((rescale(image + ramp, True) - rescale(image, True))[interior]) < ringing / 10
+    # an image without a gradient keeps its interior and its mean
+    assert np.std((rescale(image, True) - plain)[interior]) < 0.05 * np.std(plain)
+    shifted, _ = imaging.fourier_rescale(image + 3.0, 1.0, factor)
+    assert shifted.mean() == pytest.approx(image.mean() + 3.0, abs=1e-3)
 
 
 def test_highpass_removes_slow_gradient_keeps_fine_detail():
