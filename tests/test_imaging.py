@@ -61,7 +61,9 @@ def test_periodic_rescale_removes_a_gradient_and_keeps_the_rest(shape, factor):
     image = np.random.default_rng(1).normal(size=shape).astype(np.float32)
 
     def rescale(data, periodic):
-        return imaging.fourier_rescale(data, 1.0, factor, highpass_angstrom=50, periodic=periodic)[0]
+        return imaging.fourier_rescale(data, 1.0, factor, highpass_angstrom=50, periodic=periodic)[
+            0
+        ]
 
     plain = rescale(image, False)
     edge = max(4, plain.shape[0] // 16)
