@@ -144,18 +144,23 @@ def _smooth_component_spectrum(src: torch.Tensor, out_y: int, out_x: int) -> tor
     n_y, n_x = src.shape
     top_jump = src[-1, :].double() - src[0, :].double()
     side_jump = src[:, -1].double() - src[:, 0].double()
-    a = _crop_or_pad_last(torch.fft.rfft(top_jump)[None, :], out_x)[0]
-    b = _crop_or_pad_first(torch.fft.fft(side_jump)[:, None], out_y)[:, 0]
+    a = _crop_or_pad_last(torch.fft.rfft(top_jump)[None, :], out_x)
+    b = _crop_or_pad_first(torch.fft.fft(side_jump)[:, None], out_y)
     # integer frequencies of the kept coefficients (0 where zero-padded: those stay 0)
     q = _crop_or_pad_first(torch.fft.fftfreq(n_y, 1.0 / n_y, dtype=torch.float64)[:, None], out_y)
     r = _crop_or_pad_last(torch.arange(n_x // 2 + 1, dtype=torch.float64)[None, :], out_x)
     w_y, w_x = 2 * math.pi * q / n_y, 2 * math.pi * r / n_x
-    numerator = a[None, :] * (1 - torch.exp(1j * w_y)) + b[:, None] * (1 - torch.exp(1j * w_x))
-    laplacian = 2 * torch.cos(w_y) + 2 * torch.cos(w_x) - 4
+    # 1-D factors in float64, the 2-D arrays in single precision and in place: an upscaled
+    # 4096² spectrum is 67 MB a copy
+    smooth = (a * (1 - torch.exp(1j * w_y))).to(torch.complex64).expand(-1, a.shape[1]).clone()
+    smooth.addcmul_(b.to(torch.complex64), (1 - torch.exp(1j * w_x)).to(torch.complex64))
+    # 2 cos w - 2 as -4 sin²(w/2): no cancellation at the lowest frequencies in single precision
+    laplacian = (-4 * torch.sin(w_y / 2) ** 2).float() + (-4 * torch.sin(w_x / 2) ** 2).float()
     # 0 at the mean (the periodic component keeps it) and where zero-padded (numerator 0)
-    smooth = numerator / torch.where(laplacian == 0, 1.0, laplacian)
+    laplacian[laplacian == 0] = 1.0
+    smooth /= laplacian
     smooth[0, 0] = 0
-    return smooth.to(torch.complex64)
+    return smooth
 
 
 def frequency_grid(shape: tuple[int, int], pixel_size: float) -> np.ndarray:
