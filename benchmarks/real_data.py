@@ -20,8 +20,9 @@ def upscale_real(source: Path, folder: Path, roots: list[str], suffix: str = "ma
     """Write each root of ``source`` into ``folder`` at SIZE² and PIXEL Å/px, picks scaled."""
     for root in roots:
         micrograph = read_micrograph(source / f"{root}.mrc")
+        # the micrograph itself, not its periodic component: the picker gets what a user has
         big, _ = fourier_rescale(
-            micrograph.data, micrograph.pixel_size, PIXEL, out_shape=(SIZE, SIZE)
+            micrograph.data, micrograph.pixel_size, PIXEL, out_shape=(SIZE, SIZE), periodic=False
         )
         write_micrograph(folder / f"{root}.mrc", big, PIXEL)
         picks = read_picks(layout.pick_path(source, root, suffix))

@@ -152,9 +152,9 @@ def _smooth_component_spectrum(src: torch.Tensor, out_y: int, out_x: int) -> tor
     w_y, w_x = 2 * math.pi * q / n_y, 2 * math.pi * r / n_x
     # 1-D factors in float64, the 2-D arrays in single precision and in place: an upscaled
     # 4096² spectrum is 67 MB a copy
-    smooth = (a * (1 - torch.exp(1j * w_y))).to(torch.complex64).expand(-1, a.shape[1]).clone()
+    smooth = a.to(torch.complex64) * (1 - torch.exp(1j * w_y)).to(torch.complex64)
     smooth.addcmul_(b.to(torch.complex64), (1 - torch.exp(1j * w_x)).to(torch.complex64))
-    # 2 cos w - 2 as -4 sin²(w/2): no cancellation at the lowest frequencies in single precision
+    # 2 cos w - 2 as -4 sin²(w/2), each 1-D term in float64 before the single-precision sum
     laplacian = (-4 * torch.sin(w_y / 2) ** 2).float() + (-4 * torch.sin(w_x / 2) ** 2).float()
     # 0 at the mean (the periodic component keeps it) and where zero-padded (numerator 0)
     laplacian[laplacian == 0] = 1.0
