@@ -173,6 +173,36 @@ def test_shipped_model_picks_synthetic_particles(synth_folder, name):
 
 
 @pytest.mark.skipif(not (SHIPPED / "BoxNetMask").is_dir(), reason="no shipped weights yet")
+def test_a_gain_gradient_does_not_hide_particles(tmp_path):
+    """A micrograph whose brightness runs 0.6x to 1.4x across it (an uncorrected gain
+    reference, a wedge of ice) is picked as well as the flat one."""
+    folder = tmp_path / "mics"
+    make_dataset(folder, 1, size=1024, pixel_size=200.0 / 30, diameter=200.0, seed=5)
+    path = folder / "synth_000.mrc"
+    with mrcfile.open(path, "r+") as mrc:
+        data = np.array(mrc.data, np.float32)
+        rows, cols = np.mgrid[0:1024, 0:1024]
+        ramp = 0.6 + 0.8 * (rows + cols) / 2048
+        mrc.set_data(((data - data.min() + data.std()) * ramp).astype(np.float32))
+    flat = tmp_path / "flat"
+    make_dataset(flat, 1, size=1024, pixel_size=200.0 / 30, diameter=200.0, seed=5)
+    f1 = {}
+    for where in (folder, flat):
+        pick_folder(where, "BoxNetMask", PickSettings(diameter=200.0), device="cpu")
+        f1[where.name] = evaluate_folders(
+            where / "matching",
+            where / "matching",
+            15.0,
+            picks_suffix="BoxNetMask",
+            reference_suffix="truth",
+            border=0.8 * 30,
+            image_shape=(1024, 1024),
+        ).total.f1
+    assert f1["flat"] > 0.7, f1
+    assert f1["mics"] > f1["flat"] - 0.05, f1
+
+
+@pytest.mark.skipif(not (SHIPPED / "BoxNetMask").is_dir(), reason="no shipped weights yet")
 @pytest.mark.parametrize("diameter", [100.0, 450.0])
 def test_shipped_model_finds_small_and_large_particles(tmp_path, diameter):
     """One generic model for every size: its input is scaled by the particle diameter."""
