@@ -90,8 +90,23 @@ def disc(radius: int) -> np.ndarray:
 def local_maxima(pred: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of pixels > 0 that equal the maximum of ``pred`` within ``radius``."""
     radius = max(1, radius)
-    peak = ndimage.maximum_filter(pred, footprint=disc(radius), mode="constant", cval=0.0)
-    return np.nonzero((pred > 0) & (pred >= peak))
+    # a disc's maximum is also the maximum of the 3x3 square inside it (of the cross for
+    # radius 1): find those cheaply, then check the few candidates against the whole disc (a
+    # disc footprint over every pixel cost 3x the network's time at 28 px a diameter)
+    near = disc(1) if radius == 1 else np.ones((3, 3), bool)
+    peak = ndimage.maximum_filter(pred, footprint=near, mode="constant", cval=0.0)
+    rows, cols = np.nonzero((pred > 0) & (pred >= peak))
+    if radius == 1 or rows.size == 0:
+        return rows, cols
+    dy, dx = (offset - radius for offset in np.nonzero(disc(radius)))
+    padded = np.pad(pred, radius)  # zeros: the filter's constant 0 beyond the edge
+    keep = np.empty(rows.size, bool)
+    chunk = max(1, 2**22 // dy.size)  # bounded memory when a low threshold leaves many
+    for first in range(0, rows.size, chunk):
+        r, c = rows[first : first + chunk, None], cols[first : first + chunk, None]
+        around = padded[r + radius + dy, c + radius + dx].max(axis=1)
+        keep[first : first + chunk] = pred[r[:, 0], c[:, 0]] >= around
+    return rows[keep], cols[keep]
 
 
 def suppress_close(x: np.ndarray, y: np.ndarray, size: np.ndarray, distance: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import torch
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.star import Picks
-from boxnet_tui.model.inference import predict_probabilities
+from boxnet_tui.model.inference import predict_probabilities, tiling
 from boxnet_tui.model.network import Architecture, BoxNet, fuse_for_inference, place
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
@@ -100,6 +100,36 @@ def test_tiled_inference_covers_the_image_and_sums_to_one():
     np.testing.assert_allclose(tiled.sum(axis=0), 1.0, atol=1e-5)
     # away from the image edge (where padding differs), tiles with margins agree with the whole
     np.testing.assert_allclose(tiled[:, 4:-4, 4:-4], whole[:, 4:-4, 4:-4], atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "divisor"),
+    [
+        (70, 32, 8, 4),
+        (90, 32, 8, 8),
+        (1068, 1024, 64, 16),
+        (1025, 1024, 64, 16),
+        (4000, 1280, 64, 16),
+    ],
+)
+def test_tiles_are_equal_aligned_and_their_kept_parts_cover_the_image(
+    length, tile, overlap, divisor
+):
+    size, starts = tiling(length, tile, overlap, divisor)
+    assert size <= tile and size % divisor == 0
+    assert all(start % divisor == 0 for start in starts[:-1]) and starts[-1] + size == length
+    covered = np.zeros(length, int)
+    for start in starts:  # what predict_probabilities keeps of each tile
+        first = 0 if start == 0 else start + overlap
+        last = length if start + size >= length else start + size - overlap
+        covered[first:last] += 1
+    assert covered.min() >= 1
+
+
+def test_an_input_just_over_a_tile_costs_two_small_tiles_a_side_not_two_full_ones():
+    size, starts = tiling(1068, 1024, 64, 16)
+    assert len(starts) == 2 and size * len(starts) < 1.2 * 1068
+    assert tiling(1000, 1024, 64, 16) == (1008, [0])  # one tile, padded to the divisor
 
 
 def test_paint_discs_and_label_radius():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.picking import junk_mask, local_maxima, particle_map, pick, suppress_close
+from boxnet_tui.picking import disc, junk_mask, local_maxima, particle_map, pick, suppress_close
 
 DIAMETER = 160.0  # Å: 20 px at 8 Å/px
 
@@ -137,3 +138,20 @@ def test_empty_map_gives_no_picks():
 def test_diameter_out_of_range(diameter):
     with pytest.raises(UserError, match="10–700 Å"):
         pick(_maps(), diameter)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 3, 5, 7, 12])
+def test_local_maxima_equal_a_disc_maximum_filter_over_every_pixel(radius):
+    rng = np.random.default_rng(radius)
+    for trial in range(12):
+        height, width = rng.integers(5, 120, 2)
+        pred = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(0, 3))
+        pred[pred < np.quantile(pred, rng.uniform(0, 0.9))] = 0
+        if trial % 3 == 0:
+            pred = np.round(pred, 2)  # plateaus: ties count as maxima
+        pred = pred.astype(np.float32)
+        full = ndimage.maximum_filter(pred, footprint=disc(max(1, radius)), mode="constant")
+        expected = np.nonzero((pred > 0) & (pred >= full))
+        found = local_maxima(pred, radius)
+        np.testing.assert_array_equal(found[0], expected[0])
+        np.testing.assert_array_equal(found[1], expected[1])
