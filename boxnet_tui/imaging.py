@@ -9,7 +9,7 @@ columns.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +35,11 @@ LOWPASS_SIGMA_PX = 1.0
 # on mean-std found none of 400 synthetic particles there (F1 0.00), the same weights 0.96 with
 # the percentile spread. Recorded per model in model.json ("normalisation").
 NORMALISATIONS = ("mean-std", "percentile")
+# A diameter-scaled model is retrained with the particle this many pixels across, finer than the
+# generic models' 20: the curated micrographs of one protein teach what tells its particles from
+# the small objects beside them, which 20 px blurs. Measured on the ribosome (base never saw it,
+# 5 micrographs, benchmarks/bench_retrain.py --real-lopo): see the README.
+RETRAIN_PIXELS_PER_DIAMETER = 28.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,13 @@ class NetworkScale:
     def __post_init__(self) -> None:
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation {self.normalisation!r} is not one of {NORMALISATIONS}")
+
+    def retrained(self) -> NetworkScale:
+        """The scale a model retrained from this one sees: :data:`RETRAIN_PIXELS_PER_DIAMETER`
+        for a diameter-scaled model, Warp's fixed 8 Å/px for one of Warp's."""
+        if self.pixels_per_diameter is None:
+            return self
+        return replace(self, pixels_per_diameter=RETRAIN_PIXELS_PER_DIAMETER)
 
     def normalise(self, image: np.ndarray) -> np.ndarray:
         """``image`` normalised as this model's input is."""

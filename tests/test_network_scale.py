@@ -9,7 +9,7 @@ import pytest
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder, prepare
 from boxnet_tui.errors import UserError
-from boxnet_tui.imaging import WARP_SCALE, NetworkScale
+from boxnet_tui.imaging import RETRAIN_PIXELS_PER_DIAMETER, WARP_SCALE, NetworkScale
 from boxnet_tui.io import layout
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.star import Picks, read_picks
@@ -138,6 +138,14 @@ def test_a_scaled_model_picks_in_micrograph_pixels_and_writes_masks_at_8a(tmp_pa
     assert read_mask(layout.mask_path(folder, "synth_000")).shape == (192, 192)
 
 
+def test_a_retrained_model_sees_the_particle_finer_unless_it_is_warps():
+    scaled = NetworkScale(20.0, "percentile")
+    assert scaled.retrained() == NetworkScale(RETRAIN_PIXELS_PER_DIAMETER, "percentile")
+    assert scaled.retrained().retrained() == scaled.retrained()  # a retrained one stays
+    assert WARP_SCALE.retrained() == WARP_SCALE  # Warp's models keep 8 Å/px
+    assert NetworkScale.from_json(None).retrained().pixel_size(180.0) == 8.0
+
+
 def test_retraining_a_scaled_model_with_warps_8a_example_tiffs_as_public_set(tmp_path):
     """Warp's example TIFFs stay 8 Å/px on disk; a diameter-scaled base trains on them."""
     import torch
@@ -170,6 +178,9 @@ def test_retraining_a_scaled_model_with_warps_8a_example_tiffs_as_public_set(tmp
     finally:
         torch.set_num_threads(threads)
     info = find_model("ScaledRetrained")
-    assert info.scale == SCALED and info.parent == "ScaledBase"
+    # retrained finer than its base (RETRAIN_PIXELS_PER_DIAMETER), normalised as its base
+    assert info.scale == SCALED.retrained() and info.parent == "ScaledBase"
+    assert info.scale.pixels_per_diameter == RETRAIN_PIXELS_PER_DIAMETER
+    assert info.scale.normalisation == SCALED.normalisation
     assert all(m["loss_old"] is not None for m in run.metrics() if "iteration" in m)
     assert "held-out synth_002" in (run.path / "log.txt").read_text()

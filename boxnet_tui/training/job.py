@@ -68,9 +68,9 @@ class Cancelled(Exception):
 
 def collect_new(config: RunConfig, scale: Any = None) -> list:
     """The examples of the micrographs the run's config lists (Warp's suffix matching), with
-    the picks shown at their display thresholds, at ``scale`` (the base model's input scale;
-    default Warp's 8 Å/px). A config without a list (a run made before it was recorded) takes
-    what the folder's curation state says now."""
+    the picks shown at their display thresholds, at ``scale`` (the new model's input scale,
+    :meth:`NetworkScale.retrained`; default Warp's 8 Å/px). A config without a list (a run
+    made before it was recorded) takes what the folder's curation state says now."""
     from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.training.export import collect_examples
 
@@ -416,7 +416,7 @@ def _train(
 
     def prepare() -> tuple:
         run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
-        scale = find_model(config.base).scale
+        scale = find_model(config.base).scale.retrained()
         examples = list(collect_new(config, scale))
         if not examples:
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
@@ -641,7 +641,7 @@ def _finish(
         "final_loss_old": last_losses["old"],
         "seconds": round(seconds, 1),
     }
-    threshold = _calibrate(run, config, training, network, device, base_info.scale)
+    threshold = _calibrate(run, config, training, network, device, base_info.scale.retrained())
     summary["threshold"] = threshold
     _save(run, config, network, base_info, summary, threshold)
     if held is not None:
@@ -724,7 +724,7 @@ def _save(
         threshold=threshold,
         parent=base_info.name,
         training=summary,
-        scale=base_info.scale,
+        scale=base_info.scale.retrained(),
     )
     save_model(network.to("cpu"), info)
     place(network, device)
@@ -753,8 +753,9 @@ def held_out_check(
     reference = reference.above((config.thresholds or {}).get(held, 0.0))  # the picks shown
     settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
     base, base_info = load_model(config.base, device)
-    prepared = prepare(paths[held], settings, base_info.scale)
-    radius = config.diameter / 2 / (prepared.pixel_size / prepared.scale)
+    scales = {"new": base_info.scale.retrained(), "base": base_info.scale}
+    prepared = {key: prepare(paths[held], settings, scale) for key, scale in scales.items()}
+    radius = config.diameter / 2 / (prepared["base"].pixel_size / prepared["base"].scale)
     thresholds = {
         "new": threshold if threshold is not None else default_threshold(base_info),
         "base": default_threshold(base_info),
@@ -769,7 +770,7 @@ def held_out_check(
     network.eval()
     for key, model in (("new", network), ("base", base)):
         chosen = replace(settings, threshold=thresholds[key])
-        picks = pick_prepared(model, prepared, chosen, device).picks
+        picks = pick_prepared(model, prepared[key], chosen, device).picks
         assert picks is not None
         score = score_picks(picks, reference, radius)
         sweep = sweep_thresholds([(picks, reference)], radius)
