@@ -110,14 +110,17 @@ def test_tiled_inference_covers_the_image_and_sums_to_one():
         (1068, 1024, 64, 16),
         (1025, 1024, 64, 16),
         (4000, 1280, 64, 16),
+        (2325, 300, 10, 32),  # rounding the stride up once ran the last tiles off the edge
+        (565, 300, 10, 16),
     ],
 )
 def test_tiles_are_equal_aligned_and_their_kept_parts_cover_the_image(
     length, tile, overlap, divisor
 ):
     size, starts = tiling(length, tile, overlap, divisor)
-    assert size <= tile and size % divisor == 0
-    assert all(start % divisor == 0 for start in starts[:-1]) and starts[-1] + size == length
+    assert size <= tile + 2 * divisor and size % divisor == 0
+    assert starts[0] == 0 and starts[-1] + size == length and len(set(starts)) == len(starts)
+    assert all(start % divisor == 0 for start in starts[:-1])
     covered = np.zeros(length, int)
     for start in starts:  # what predict_probabilities keeps of each tile
         first = 0 if start == 0 else start + overlap
@@ -130,6 +133,8 @@ def test_an_input_just_over_a_tile_costs_two_small_tiles_a_side_not_two_full_one
     size, starts = tiling(1068, 1024, 64, 16)
     assert len(starts) == 2 and size * len(starts) < 1.2 * 1068
     assert tiling(1000, 1024, 64, 16) == (1008, [0])  # one tile, padded to the divisor
+    with pytest.raises(ValueError, match="keeps nothing"):
+        tiling(101, 100, 64, 32)
 
 
 def test_paint_discs_and_label_radius():

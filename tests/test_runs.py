@@ -746,3 +746,30 @@ def test_temporary_checkpoints_of_a_killed_write_are_removed(dataset, base_model
     left.write_bytes(b"half a checkpoint")
     run.save_checkpoint(12, {"iteration": 12, "model": {"w": torch.zeros(1)}})
     assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["ckpt_12.pt"]
+
+
+def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_model, fake_export):
+    """A run checkpointed by a version that retrained at another scale must start anew: its
+    weights learnt one size of particle, the examples now show another."""
+    import torch
+
+    run = create_run(make_config(dataset, "RescaledNet", base_model))
+    calls = []
+
+    def stop_after_5():
+        calls.append(1)
+        return len(calls) > 6
+
+    assert job.run_job(run.path, should_stop=stop_after_5) == CANCELLED
+    iteration, path = run.checkpoints()[-1]
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    assert state["pixels_per_diameter"] is None  # Warp's 8 Å/px base: retrained at 8 Å/px
+    state["pixels_per_diameter"] = 20.0
+    torch.save(state, path)
+    before = path.read_bytes()
+    runs.resume("RescaledNet", detach=False)
+    status = run.status()
+    assert status.state != DONE and status.iteration == iteration
+    assert "trained at 20 px a diameter" in status.error
+    assert "retrains at Warp's 8 Å/px; start a new run" in status.error
+    assert path.read_bytes() == before  # the checkpoint is left as it was

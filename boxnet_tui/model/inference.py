@@ -48,22 +48,25 @@ def _round_up(n: int, divisor: int) -> int:
 
 
 def tiling(length: int, tile: int, overlap: int, divisor: int) -> tuple[int, list[int]]:
-    """``(size, starts)``: the fewest equal tiles of at most ``tile`` px (rounded up to the
+    """``(size, starts)``: the fewest equal tiles of about ``tile`` px (a multiple of the
     network's divisor) that cover ``length`` px, their kept parts (``overlap`` px dropped at
     each inner edge) meeting without a gap.
 
     Equal tiles, not full tiles plus a remainder: an image just over ``tile`` px wide then costs
     two half-size tiles a row, not two full ones (four times the work for 1068² at 1024).
     """
-    if length > tile:
-        inner = length - 2 * overlap
-        count = -(-inner // max(divisor, tile - 2 * overlap))
+    if length > tile and tile < 2 * overlap + divisor:
+        raise ValueError(f"a tile of {tile} px keeps nothing of an overlap of {overlap} px")
+    inner = length - 2 * overlap
+    count = -(-inner // (tile - 2 * overlap)) if length > tile else 1
+    if count > 1:
         # tiles start on the divisor's grid (the strided layers then see the same phase as a
         # whole-image pass), the last one ends at the image's edge
         stride = _round_up(-(-inner // count), divisor)
         size = stride + _round_up(2 * overlap, divisor)
         if size < length:
-            return size, sorted({*(i * stride for i in range(count - 1)), length - size})
+            last = length - size
+            return size, sorted({*(min(i * stride, last) for i in range(count - 1)), last})
     return _round_up(length, divisor), [0]  # one tile, the image padded to it
 
 

@@ -431,10 +431,12 @@ def _train(
         if stop():
             raise Cancelled
         network, base_info = load_model(config.base, device)
-        return held, training, old, network, base_info, run.load_checkpoint()
+        return held, training, old, network, base_info, scale, run.load_checkpoint()
 
     try:
-        held, training, old, network, base_info, checkpoint = distributed.together(prepare, world)
+        held, training, old, network, base_info, scale, checkpoint = distributed.together(
+            prepare, world
+        )
     except distributed.RankFailed as error:
         if error.kind == Cancelled.__name__:
             raise Cancelled from None
@@ -449,6 +451,13 @@ def _train(
     rng = np.random.default_rng(config.seed + world.rank)
     start, elapsed = 0, 0.0
     if checkpoint is not None:
+        trained_at = checkpoint.get("pixels_per_diameter", scale.pixels_per_diameter)
+        if trained_at != scale.pixels_per_diameter:
+            raise UserError(
+                f"run {run.name}: its checkpoint was trained at {_scale_words(trained_at)}, "
+                f"this version retrains at {_scale_words(scale.pixels_per_diameter)}; start a "
+                "new run"
+            )
         network.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         _restore_streams(run, checkpoint, rng, world, config.seed)
@@ -497,6 +506,7 @@ def _train(
             "elapsed": seconds,
             "examples": [e.name for e in training],
             "base": config.base,
+            "pixels_per_diameter": scale.pixels_per_diameter,
         }
         if world.distributed:
             state["ranks"] = ranks
@@ -570,6 +580,7 @@ def _train(
             held,
             network,
             base_info,
+            scale,
             device,
             seconds,
             iterations,
@@ -618,12 +629,14 @@ def _finish(
     held: str | None,
     network: Any,
     base_info: Any,
+    scale: Any,
     device: Any,
     seconds: float,
     iterations: int,
     last_losses: dict[str, float | None],
 ) -> None:
-    """Calibrate the threshold, save the model and check the held-out micrograph."""
+    """Calibrate the threshold, save the model and check the held-out micrograph, all at the
+    new model's input ``scale`` (the one its examples were made at)."""
     summary = {
         "run": run.name,
         "run_path": str(run.path),
@@ -641,19 +654,25 @@ def _finish(
         "final_loss_old": last_losses["old"],
         "seconds": round(seconds, 1),
     }
-    threshold = _calibrate(run, config, training, network, device, base_info.scale.retrained())
+    threshold = _calibrate(run, config, training, network, device, scale)
     summary["threshold"] = threshold
-    _save(run, config, network, base_info, summary, threshold)
+    _save(run, config, network, base_info, scale, summary, threshold)
     if held is not None:
         if stop():
             run.log("held-out check skipped: cancel requested after the model was saved")
         else:
             status.phase = "evaluating"
             run.write_status(status)
-            record = held_out_check(config, held, network, device, threshold)
+            record = held_out_check(config, held, network, device, threshold, scale)
             run.append_metrics({"heldout": record})
             run.log(_format_heldout(record))
     run.log(f"done: model {config.name} saved")
+
+
+def _scale_words(pixels_per_diameter: float | None) -> str:
+    if pixels_per_diameter is None:
+        return "Warp's 8 Å/px"
+    return f"{pixels_per_diameter:g} px a diameter"
 
 
 def _calibrate(
@@ -704,6 +723,7 @@ def _save(
     config: RunConfig,
     network: Any,
     base_info: Any,
+    scale: Any,
     summary: dict,
     threshold: float | None = None,
 ) -> None:
@@ -724,7 +744,7 @@ def _save(
         threshold=threshold,
         parent=base_info.name,
         training=summary,
-        scale=base_info.scale.retrained(),
+        scale=scale,
     )
     save_model(network.to("cpu"), info)
     place(network, device)
@@ -734,10 +754,16 @@ def _save(
 
 
 def held_out_check(
-    config: RunConfig, held: str, network: Any, device: Any, threshold: float | None = None
+    config: RunConfig,
+    held: str,
+    network: Any,
+    device: Any,
+    threshold: float | None = None,
+    scale: Any = None,
 ) -> dict[str, Any]:
     """Pick the held-out micrograph with the new and the base model, each at its own default
-    threshold; score both against its curated picks (match radius: half the diameter)."""
+    threshold and input scale (the new one's ``scale``: default what the base retrains at);
+    score both against its curated picks (match radius: half the diameter)."""
     from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_prepared, prepare
     from boxnet_tui.evaluate import score_picks, sweep_thresholds
     from boxnet_tui.io.layout import match_suffix, pick_file_name
@@ -753,7 +779,7 @@ def held_out_check(
     reference = reference.above((config.thresholds or {}).get(held, 0.0))  # the picks shown
     settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
     base, base_info = load_model(config.base, device)
-    scales = {"new": base_info.scale.retrained(), "base": base_info.scale}
+    scales = {"new": scale or base_info.scale.retrained(), "base": base_info.scale}
     prepared = {key: prepare(paths[held], settings, scale) for key, scale in scales.items()}
     radius = config.diameter / 2 / (prepared["base"].pixel_size / prepared["base"].scale)
     thresholds = {
