@@ -451,7 +451,8 @@ def _train(
     rng = np.random.default_rng(config.seed + world.rank)
     start, elapsed = 0, 0.0
     if checkpoint is not None:
-        trained_at = checkpoint.get("pixels_per_diameter", scale.pixels_per_diameter)
+        # a checkpoint without the key is older: those versions retrained at the base's scale
+        trained_at = checkpoint.get("pixels_per_diameter", base_info.scale.pixels_per_diameter)
         if trained_at != scale.pixels_per_diameter:
             raise UserError(
                 f"run {run.name}: its checkpoint was trained at {_scale_words(trained_at)}, "
