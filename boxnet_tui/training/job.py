@@ -759,12 +759,12 @@ def held_out_check(
     held: str,
     network: Any,
     device: Any,
-    threshold: float | None = None,
-    scale: Any = None,
+    threshold: float | None,
+    scale: Any,
 ) -> dict[str, Any]:
     """Pick the held-out micrograph with the new and the base model, each at its own default
-    threshold and input scale (the new one's ``scale``: default what the base retrains at);
-    score both against its curated picks (match radius: half the diameter)."""
+    threshold and input scale (the new one's: ``scale``); score both against its curated picks
+    (match radius: half the diameter)."""
     from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_prepared, prepare
     from boxnet_tui.evaluate import score_picks, sweep_thresholds
     from boxnet_tui.io.layout import match_suffix, pick_file_name
@@ -780,8 +780,10 @@ def held_out_check(
     reference = reference.above((config.thresholds or {}).get(held, 0.0))  # the picks shown
     settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
     base, base_info = load_model(config.base, device)
-    scales = {"new": scale or base_info.scale.retrained(), "base": base_info.scale}
-    prepared = {key: prepare(paths[held], settings, scale) for key, scale in scales.items()}
+    scales = {"new": scale, "base": base_info.scale}
+    # once per distinct scale: a retrained Warp model sees what its base sees
+    by_scale = {each: prepare(paths[held], settings, each) for each in set(scales.values())}
+    prepared = {key: by_scale[each] for key, each in scales.items()}
     radius = config.diameter / 2 / (prepared["base"].pixel_size / prepared["base"].scale)
     thresholds = {
         "new": threshold if threshold is not None else default_threshold(base_info),
