@@ -377,6 +377,30 @@ def test_public_set_is_lazy_and_chains(monkeypatch, tmp_path):
         public[5]
 
 
+def test_public_set_junk_is_background_unless_training_masking(tmp_path):
+    """Warp drops the junk class from every example when it trains without masking."""
+    from boxnet_tui.io.examples import write_examples
+    from boxnet_tui.training.labels import BACKGROUND, JUNK, PARTICLE
+
+    label = np.zeros((16, 16), np.uint8)
+    label[2:5, 2:5] = PARTICLE
+    label[8:14, 8:14] = JUNK
+    example = Example(
+        np.random.default_rng(0).normal(size=(16, 16)).astype(np.float32),
+        label,
+        np.ones((16, 16), np.float32),
+        "mic",
+    )
+    write_examples(tmp_path / "public.tif", [example])
+    before = (tmp_path / "public.tif").read_bytes()
+    plain = job.load_public_set(str(tmp_path))[0].label
+    masking = job.load_public_set(str(tmp_path), train_masking=True)[0].label
+    assert (masking == JUNK).sum() == 36 and (plain == JUNK).sum() == 0
+    assert (plain[8:14, 8:14] == BACKGROUND).all()
+    assert (plain == PARTICLE).sum() == (masking == PARTICLE).sum() == 9
+    assert (tmp_path / "public.tif").read_bytes() == before  # the file is only read
+
+
 def test_choose_held_out():
     def named(*names):
         return [Example(None, None, None, n) for n in names]

@@ -11,7 +11,7 @@ import numpy as np
 
 from boxnet_tui.imaging import DEFAULT_PIXELS_PER_DIAMETER, NetworkScale
 from boxnet_tui.model.calibration import CalibrationItem, item_for_example
-from boxnet_tui.training.labels import JUNK, Example, make_example
+from boxnet_tui.training.labels import Example, junk_as_background, make_example
 
 GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER, normalisation="percentile")
 # Synthetic particles seen at 20 px a diameter are far cleaner than real ones (whose noise
@@ -78,8 +78,4 @@ def synthetic_examples(
 
 def without_junk(examples: list[Example]) -> list[Example]:
     """The examples with junk labelled as background (for a model without the junk class)."""
-    out = []
-    for example in examples:
-        label = np.where(example.label == JUNK, 0, example.label).astype(example.label.dtype)
-        out.append(Example(example.image, label, example.importance, example.name))
-    return out
+    return [junk_as_background(example) for example in examples]

@@ -158,17 +158,22 @@ class _Chained(Sequence):
             yield from part
 
 
-def load_public_set(folder: str, scale: Any = None) -> PublicSet:
+def load_public_set(folder: str, scale: Any = None, *, train_masking: bool = False) -> PublicSet:
     """The public set's example TIFFs (Warp's, at 8 Å/px), each brought to ``scale`` as it is
-    read when the model's input is diameter-scaled."""
-    from boxnet_tui.training.labels import RescaledExamples
+    read when the model's input is diameter-scaled. Without ``train_masking`` their junk is
+    read as background, as Warp trains then: the class is learnt from every example or none."""
+    from functools import partial
+
+    from boxnet_tui.training.labels import MappedExamples, junk_as_background, rescale_example
 
     files = public_set_files(folder)
     if not files:
         raise UserError(f"{folder}: no example files (*.tif) in the public set folder")
     opened = [open_example_file(path) for path in files]
     if scale is not None and scale.pixels_per_diameter is not None:
-        opened = [RescaledExamples(part, scale) for part in opened]
+        opened = [MappedExamples(part, partial(rescale_example, scale=scale)) for part in opened]
+    if not train_masking:
+        opened = [MappedExamples(part, junk_as_background) for part in opened]
     return PublicSet(opened)
 
 
@@ -422,7 +427,11 @@ def _train(
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
         held = choose_held_out(examples) if config.hold_out else None
         training = [e for e in examples if e.name != held] if held else examples
-        old = load_public_set(config.public_set, scale) if config.public_set else None
+        old = (
+            load_public_set(config.public_set, scale, train_masking=config.train_masking)
+            if config.public_set
+            else None
+        )
         run.log(
             f"{len(training)} micrograph(s) to train on"
             + (f", {held} held out for a check" if held else "")

@@ -8,6 +8,7 @@ within D/2, applied last.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,15 +180,24 @@ def rescale_example(
     )
 
 
-class RescaledExamples:
-    """A lazy sequence of examples (e.g. an example TIFF) read through :func:`rescale_example`."""
+def junk_as_background(example: Example) -> Example:
+    """The example with its junk labelled as background: what a model learns from when it is
+    trained without "Train masking" (Warp drops the class from every example then)."""
+    if not (example.label == JUNK).any():
+        return example
+    label = np.where(example.label == JUNK, BACKGROUND, example.label).astype(example.label.dtype)
+    return Example(example.image, label, example.importance, example.name)
 
-    def __init__(self, examples: object, scale: NetworkScale) -> None:
+
+class MappedExamples:
+    """A lazy sequence of examples (e.g. an example TIFF), each read through ``function``."""
+
+    def __init__(self, examples: object, function: Callable[[Example], Example]) -> None:
         self.examples = examples
-        self.scale = scale
+        self.function = function
 
     def __len__(self) -> int:
         return len(self.examples)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> Example:
-        return rescale_example(self.examples[index], self.scale)  # type: ignore[index]
+        return self.function(self.examples[index])  # type: ignore[index]
