@@ -22,8 +22,10 @@ shared data is absent (or with ``--synthetic``).
     Each runs in its own process so that peaks do not mix.
 (d) Edits (bar: under 50 ms of our own work with the atomic write): ``x`` (remove, recorded:
     two files written), ``u`` (undo), ``a`` (add), ``]`` / ``[`` (display threshold: the
-    state file written), each timed as a cursor key is: the action, which returns once the
-    file is on disk (fsync and rename), then the layout, compositor and terminal bytes.
+    state file written), ``c`` (curated: the state file), ``g`` and an arrow (the grabbed pick
+    moved: its STAR written), ``b``, an arrow and ``e`` (brush dabs: the mask TIFF written),
+    each timed as a cursor key is: the action, which returns once the file is on disk (fsync
+    and rename), then the layout, compositor and terminal bytes.
 (e) Under load (issue 12's bars hold "with a training job running beside it"): (a), (b) and
     (d) again while ``boxnet-tui train --detach`` trains on the CPU (a small synthetic folder,
     a throw-away BOXNET_TUI_HOME, cancelled at the end). The summary puts the figures quiet
@@ -252,6 +254,20 @@ EDIT_KEYS: tuple[tuple[str, Callable[[CurationScreen], None]], ...] = (
     ("u", lambda ui: ui.action_undo()),
     ("[ ]", lambda ui: ui.action_threshold(0.05)),
     ("[ ]", lambda ui: ui.action_threshold(-0.05)),
+    ("c", lambda ui: ui.action_curated()),  # marked, then unmarked: the state file written
+    ("c", lambda ui: ui.action_curated()),
+    ("g", lambda ui: ui.action_grab()),  # grab the pick (nothing written)
+    ("g →", lambda ui: ui.action_move(1, 0)),  # the grabbed pick moves: its STAR written
+    ("g →", lambda ui: ui.action_move(-1, 0)),
+    ("g", lambda ui: ui.action_grab()),  # dropped where it was
+    # the brush: on (a dab), a dab a cell along and back, then "e" switches paint / erase
+    # with a dab in the new mode, so each round paints what the last erased (the mask TIFF
+    # written for every dab that changes it)
+    ("b", lambda ui: ui.action_brush()),
+    ("b →", lambda ui: ui.action_move(1, 0)),
+    ("b →", lambda ui: ui.action_move(-1, 0)),
+    ("e", lambda ui: ui.action_brush_mode()),
+    ("b", lambda ui: ui.action_brush()),  # brush off
 )
 
 
@@ -283,8 +299,8 @@ async def measure_edits(ui: CurationScreen, pilot, meter: Meter, rounds: int) ->
 
         return wrapper
 
-    wrapped = [(editor, name) for name in ("add", "remove", "undo")]
-    wrapped.append((ui.session, "set_threshold"))
+    wrapped = [(editor, name) for name in ("add", "remove", "undo", "move", "paint")]
+    wrapped += [(ui.session, "set_threshold"), (ui.session, "toggle_curated")]
     for owner, name in wrapped:
         setattr(owner, name, timed(getattr(owner, name)))
     samples: dict[str, list[Edit]] = {}
@@ -664,6 +680,12 @@ def report_speed(quiet: ViewerResults | None, loaded: ViewerResults | None, load
         "a": "a add",
         "u": "u undo",
         "[ ]": "[ ] threshold (state written)",
+        "c": "c curated (state written)",
+        "g": "g grab / drop",
+        "g →": "g then arrow (pick moved)",
+        "b": "b brush on (a dab) / off",
+        "b →": "b then arrow (a dab)",
+        "e": "e paint/erase (a dab)",
         "n": "n, prefetched",
     }
     columns = [("quiet", quiet), ("under load", loaded)]
@@ -682,7 +704,8 @@ def report_speed(quiet: ViewerResults | None, loaded: ViewerResults | None, load
             med, high = figures[title][key]
             cells += f"{f'{med:.1f} / {high:.1f}':>22s}"
         verdicts = ["met" if figures[t][key][1] < bar else "MISSED" for t, _ in columns]
-        print(f"  {name:32s}{BY_HAND[key]:>24s}{cells}{f'< {bar:g} ' + '/'.join(verdicts):>20s}")
+        by_hand = BY_HAND.get(key, "-")
+        print(f"  {name:32s}{by_hand:>24s}{cells}{f'< {bar:g} ' + '/'.join(verdicts):>20s}")
     print("  (by hand: key to screen in tmux, terminal and tmux included; here: the app's own "
           "work, headless)")  # fmt: skip
 
