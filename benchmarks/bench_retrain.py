@@ -13,10 +13,11 @@ Data sets:
 
 - ``synthetic``: a protein no model has seen (protein seed 515151, used nowhere else; the
   generic models' synthetic proteins come from seeds 1000-1047, the public set's from
-  202400-202423, bench_pick's from 777777). 5 micrographs for training, 4 *other* ones for
-  evaluation, 4096² at 1.77 Å/px, 150 Å particles; the synthetic truth is the curated picks
-  and the reference. A border of one diameter is ignored in scoring: Warp's picking drops
-  peaks within 0.8 diameters of the edge by design.
+  202400-202423, bench_pick's from 777777). 5 micrographs for training (``--train-count``:
+  DESIGN's "10 micrographs on a CPU"), 4 *other* ones for evaluation, 4096² at 1.77 Å/px,
+  150 Å particles; the synthetic truth is the curated picks and the reference. A border of
+  one diameter is ignored in scoring: Warp's picking drops peaks within 0.8 diameters of the
+  edge by design.
 - ``real``: beta-galactosidase (EMPIAR-10017, 2048² at 3.54 Å/px, 190 Å): 5 micrographs the
   generic models were trained on, evaluated on the 3 they held out; the 65 px unannotated
   border is ignored. The generic model has seen beta-galactosidase, so this is not an
@@ -28,6 +29,7 @@ to tell calibration from ranking.
 
     python benchmarks/bench_retrain.py [--public-set auto|none] [--skip-real] [--skip-synthetic]
         [--protein-seed N --synthetic-diameter Å]   # another unseen synthetic protein
+        [--train-count 10]   # curated micrographs trained on (synthetic)
 
 Everything is written under $BOXNET_TUI_HOME (default: a temporary folder made here and
 deleted at the end); with $BOXNET_TUI_HOME set, the data sets and the public set are kept and
@@ -165,15 +167,17 @@ class Row:
 # --------------------------------------------------------------------------- data
 
 
-def make_synthetic(root: Path, protein: int, diameter: float) -> DataSet:
+def make_synthetic(
+    root: Path, protein: int, diameter: float, train_count: int = SYNTHETIC_TRAIN
+) -> DataSet:
     from boxnet_tui.io import layout
     from boxnet_tui.io.micrographs import write_micrograph
     from boxnet_tui.io.star import write_picks
     from boxnet_tui.synth import make_micrograph
 
     train, evaluate = root / "train", root / "eval"
-    for index in range(SYNTHETIC_TRAIN + SYNTHETIC_EVAL):
-        folder = train if index < SYNTHETIC_TRAIN else evaluate
+    for index in range(train_count + SYNTHETIC_EVAL):
+        folder = train if index < train_count else evaluate
         name = f"unseen_{index:02d}"
         star = layout.pick_path(folder, name, "manual")
         if (folder / f"{name}.mrc").is_file() and star.is_file():
@@ -191,7 +195,7 @@ def make_synthetic(root: Path, protein: int, diameter: float) -> DataSet:
         SYNTHETIC_PIXEL,
         diameter / SYNTHETIC_PIXEL,
         f"unseen synthetic protein (seed {protein}), {SYNTHETIC_SIZE}² at {SYNTHETIC_PIXEL} "
-        f"Å/px, {diameter:g} Å; {SYNTHETIC_TRAIN} training, {SYNTHETIC_EVAL} other "
+        f"Å/px, {diameter:g} Å; {train_count} training, {SYNTHETIC_EVAL} other "
         "micrographs evaluated",
     )
 
@@ -855,6 +859,13 @@ def main() -> None:
         "--synthetic-diameter", type=float, default=SYNTHETIC_DIAMETER, help="Å (default 150)"
     )
     parser.add_argument(
+        "--train-count",
+        type=int,
+        default=SYNTHETIC_TRAIN,
+        help=f"synthetic micrographs curated and trained on (default {SYNTHETIC_TRAIN}; "
+        "DESIGN's bar: 10 on a CPU, a better model in minutes)",
+    )
+    parser.add_argument(
         "--train-args", default="", help="extra train options (not the default settings!)"
     )
     lopo = parser.add_argument_group("leave one protein out (--real-lopo)")
@@ -935,8 +946,11 @@ def run(args: argparse.Namespace) -> None:
             or (protein == 777_777)
         ):  # the tests', the generic models', the public set's and bench_pick's proteins
             raise SystemExit(f"protein seed {protein} is used elsewhere; choose an unseen one")
-        folder = root / f"synthetic_{protein}_{diameter:g}"
-        makers.append((lambda f: make_synthetic(f, protein, diameter), folder))
+        count = args.train_count
+        # another count splits the same micrographs differently: its own folder
+        extra = "" if count == SYNTHETIC_TRAIN else f"_{count}train"
+        folder = root / f"synthetic_{protein}_{diameter:g}{extra}"
+        makers.append((lambda f: make_synthetic(f, protein, diameter, count), folder))
     if not args.skip_real:
         makers.append((make_real, root / "real"))
     rows: list[Row] = []
