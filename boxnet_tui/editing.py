@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,6 +282,18 @@ class MicrographEditor:
         self, x: float, y: float, radius_angstrom: float, *, junk: bool = True, group: int | None
     ) -> None:
         """Set (``junk``) or clear the mask in a disc around (x, y) micrograph px."""
+        self.paint_stroke([(x, y)], radius_angstrom, junk=junk, group=group)
+
+    def paint_stroke(
+        self,
+        points: Sequence[tuple[float, float]],
+        radius_angstrom: float,
+        *,
+        junk: bool = True,
+        group: int | None,
+    ) -> None:
+        """A disc at each of ``points`` (micrograph px), written once: a mouse stroke's cells
+        between two pointer reports cost one mask write, not one each."""
         with _write_lock(self.mask_path):  # another window's dab lands too: read under the lock
             shown = self.mask()
             if shown is None and self.mask_error is not None:
@@ -289,27 +301,35 @@ class MicrographEditor:
             # a copy, held only once saved
             mask = np.zeros(self.mask_shape, dtype=bool) if shown is None else shown.copy()
             rows, cols = mask.shape
-            mx, my = x * cols / self.shape[1], y * rows / self.shape[0]
             radius = max(0.5, radius_angstrom / MASK_PIXEL_SIZE)
-            y0, y1 = max(0, int(my - radius)), min(rows, math.ceil(my + radius) + 1)
-            x0, x1 = max(0, int(mx - radius)), min(cols, math.ceil(mx + radius) + 1)
-            if y0 >= y1 or x0 >= x1:
-                return
-            yy, xx = np.mgrid[y0:y1, x0:x1]
-            disc = (yy + 0.5 - my) ** 2 + (xx + 0.5 - mx) ** 2 <= radius**2
-            before = mask[y0:y1, x0:x1].copy()
-            region = mask[y0:y1, x0:x1]
-            region[disc] = junk
-            if np.array_equal(before, region) and self.mask_path.exists():
-                return
-            patch = MaskPatch(y0, x0, before)
+            patches, first = [], None
+            for x, y in points:
+                mx, my = x * cols / self.shape[1], y * rows / self.shape[0]
+                y0, y1 = max(0, int(my - radius)), min(rows, math.ceil(my + radius) + 1)
+                x0, x1 = max(0, int(mx - radius)), min(cols, math.ceil(mx + radius) + 1)
+                if y0 >= y1 or x0 >= x1:
+                    continue
+                yy, xx = np.mgrid[y0:y1, x0:x1]
+                disc = (yy + 0.5 - my) ** 2 + (xx + 0.5 - mx) ** 2 <= radius**2
+                before = mask[y0:y1, x0:x1].copy()
+                region = mask[y0:y1, x0:x1]
+                region[disc] = junk
+                patch = MaskPatch(y0, x0, before)
+                first = first or patch
+                if not np.array_equal(before, region):
+                    patches.append(patch)
+            if not patches:
+                # nothing changed: written all the same the first time (an empty mask's file)
+                if first is None or self.mask_path.exists():
+                    return
+                patches = [first]
             self._save_mask(mask)
         last = self._undo[-1] if self._undo else None
         self._redo.clear()
         if group is not None and last is not None and last.kind == "mask" and last.group == group:
-            last.patches.append(patch)
+            last.patches.extend(patches)
             return
-        self._undo.append(Edit("mask", patches=[patch], group=group))
+        self._undo.append(Edit("mask", patches=patches, group=group))
 
     # -- history ------------------------------------------------------------------------
     @property

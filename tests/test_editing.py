@@ -193,6 +193,29 @@ def test_brush_paints_at_8_angstrom_and_undoes_per_stroke(tmp_path):
     assert int(read_mask(editor.mask_path).sum()) == painted
 
 
+def test_a_stroke_of_many_dabs_is_written_once_and_paints_as_the_dabs_would(tmp_path, monkeypatch):
+    one_by_one = _editor(tmp_path / "a", _three())
+    points = [(300.0 + 10 * i, 500.0) for i in range(12)] + [(400.0, 100.0)]
+    for x, y in points:
+        one_by_one.paint(x, y, 40.0, group=1)
+    stroke = _editor(tmp_path / "b", _three())
+    writes = []
+    save = stroke._save_mask
+    monkeypatch.setattr(stroke, "_save_mask", lambda mask: (writes.append(1), save(mask)))
+    stroke.paint_stroke(points, 40.0, group=1)
+    assert len(writes) == 1
+    painted = read_mask(stroke.mask_path)
+    assert np.array_equal(painted, read_mask(one_by_one.mask_path)) and painted.any()
+    stroke.paint_stroke(points, 40.0, group=1)  # nothing changes: nothing written
+    assert len(writes) == 1
+    stroke.paint_stroke(points[:3], 40.0, junk=False, group=2)
+    assert len(writes) == 2 and read_mask(stroke.mask_path).sum() < painted.sum()
+    stroke.undo()
+    assert np.array_equal(read_mask(stroke.mask_path), painted)
+    stroke.undo()
+    assert not read_mask(stroke.mask_path).any()
+
+
 def test_brush_keeps_an_existing_masks_own_size(tmp_path):
     write_mask(tmp_path / "mask" / "mic1.tif", np.zeros((100, 80), bool))
     editor = _editor(tmp_path, _three())

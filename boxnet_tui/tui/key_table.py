@@ -219,7 +219,8 @@ ROWS: tuple[Row, ...] = (
     Row("q", "quit (every edit is already on disk)", (Key("q", "app.quit", "quit"),)),
     Row(
         "mouse",
-        "click adds, right-click removes (shift: not recorded), drag moves",
+        "click adds, right-click removes (shift: not recorded), drag moves; with the brush "
+        "on, click and drag paint (erase after e)",
         is_key=False,
     ),
     Row(

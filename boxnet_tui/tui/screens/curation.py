@@ -1,10 +1,10 @@
 """The curation screen: micrograph list beside the viewer, keys in the Footer, `?` for all.
 
-It turns keys and clicks into calls of the core (``CurationSession`` and its editors: every
-edit is on disk when the call returns) and of the navigation model (``Navigation``: view,
+It turns keys, clicks and drags into calls of the core (``CurationSession`` and its editors:
+every edit is on disk when the call returns) and of the navigation model (``Navigation``: view,
 cursor, grab, brush, Tab, tiles), and draws what they report. The micrograph and a compared
 pick set are read in workers, never on the UI thread; an edit is written on it (on disk before
-the next key is handled, by design).
+the next key is handled, by design; a brush dab of the mouse likewise).
 """
 
 from __future__ import annotations
@@ -57,6 +57,18 @@ ROWS_PER_BATCH, BATCH_SECONDS = 200, 0.05  # described rows sent to the list at 
 OVERVIEW_WORDS = {"auto": "dots where circles crowd", "dots": "dots", "circles": "circles"}
 
 
+def cells_between(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:
+    """The cells of a straight line from ``start`` to ``end``, ``start`` left out: each one a
+    step from the last (sideways, up or down, or diagonal). A pointer moved fast skips cells
+    between two reports; the brush paints these too, so a stroke has no gaps."""
+    (x0, y0), (x1, y1) = start, end
+    steps = max(abs(x1 - x0), abs(y1 - y0))
+    return [
+        (x0 + round((x1 - x0) * i / steps), y0 + round((y1 - y0) * i / steps))
+        for i in range(1, steps + 1)
+    ]
+
+
 class CurationScreen(Screen[None]):
     """Browse, view and curate the micrographs of ``session``."""
 
@@ -79,6 +91,8 @@ class CurationScreen(Screen[None]):
         self._compare_counts_cache: tuple[tuple, str] | None = None
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
+        # a brush stroke of the mouse, until release: the editor it paints and its last cell
+        self._stroke: tuple[MicrographEditor, tuple[int, int]] | None = None
         self.drawn: tuple[str, str | None] = ("circles", None)  # last frame: style, minimap
         # the folder's view settings as last set (low-pass, contrast, Tab order)
         self.display_settings = session.display
@@ -644,24 +658,68 @@ class CurationScreen(Screen[None]):
 
     # -- the mouse ----------------------------------------------------------------------
     def on_viewer_pressed(self, message: Viewer.Pressed) -> None:
-        """Left press: remember it (a click adds, a drag moves); right press removes."""
+        """Left press: remember it (a click adds, a drag moves), or with the brush on a dab
+        there (a drag paints on); right press removes."""
         editor = self.editor()
         if editor is None or self.nav.view is None:
             return
-        self.nav.drop()
+        self.nav.drop()  # a new gesture: one stroke is undone at once
         self._sync_cell()
+        self._stroke = None
         self.nav.cursor = self.nav.cell_to_micrograph(message.col, message.row)
         if message.button == 3:
             self.action_remove(record=not message.shift)
+            return
+        if message.button == 1 and self.nav.brush:
+            self._press = None  # a brush stroke adds no pick
+            self._stroke = (editor, (message.col, message.row))
+            if not self._paint(editor):
+                self._stroke = None  # refused (one message, not one for each cell)
+            self.redraw()
             return
         self._press = (message.col, message.row) if message.button == 1 else None
         self._place_cursor()
         self._status()
 
+    def on_viewer_dragged(self, message: Viewer.Dragged) -> None:
+        """The pointer moved with the button held: a brush stroke paints the cells passed."""
+        if self._stroke is not None:
+            self._stroke_to(message.col, message.row)
+
+    def _stroke_to(self, col: int, row: int) -> None:
+        """Paint the stroke on from its last cell to (col, row): a dab at every viewer cell of
+        the line between, as the keyboard brush makes one at each cell the cursor enters."""
+        assert self._stroke is not None
+        editor, last = self._stroke
+        nav = self.nav
+        if editor is not self.editor() or not nav.brush or nav.view is None:
+            self._stroke = None  # another micrograph, or the brush went off meanwhile
+            return
+        self._stroke = (editor, (col, row))
+        cols, rows = self.query_one(Viewer).size
+        cells = [
+            (c, r) for c, r in cells_between(last, (col, row)) if 0 <= c < cols and 0 <= r < rows
+        ]
+        if not cells:  # the same cell, or off the viewer
+            return
+        self._sync_cell()
+        points = [nav.cell_to_micrograph(c, r) for c, r in cells]
+        nav.cursor = points[-1]
+        if not self._paint(editor, points):
+            self._stroke = None
+        self.redraw()
+
     def on_viewer_released(self, message: Viewer.Released) -> None:
         press, self._press = self._press, None
+        if self._stroke is not None:
+            self._stroke_to(message.col, message.row)
+            self._stroke = None
+            self.nav.drop()  # the stroke ends: the next dab is a stroke of its own
+            return
         editor = self.editor()
         if press is None or editor is None or message.button != 1 or self.nav.view is None:
+            return
+        if not message.inside:
             return
         if (message.col, message.row) == press:
             self.action_add()
@@ -774,11 +832,15 @@ class CurationScreen(Screen[None]):
         self.notify(f"{root} marked {'curated' if curated else 'not curated'}")
 
     # -- keys: the brush ----------------------------------------------------------------
-    def _paint(self, editor: MicrographEditor) -> bool:
+    def _paint(self, editor: MicrographEditor, at: list[tuple[float, float]] | None = None) -> bool:
+        """A dab of the brush at the cursor, or one at each point of ``at`` (a mouse stroke),
+        written at once, all of this gesture (undone together)."""
         nav = self.nav
+        points = [nav.cursor] if at is None else at
+
         return self._edit(
-            lambda: editor.paint(
-                *nav.cursor, nav.brush_radius, junk=not nav.erase, group=nav.gesture
+            lambda: editor.paint_stroke(
+                points, nav.brush_radius, junk=not nav.erase, group=nav.gesture
             )
         )
 

@@ -5,7 +5,8 @@ a one-cell widget on a layer above it, so the terminal gets a few bytes, not a n
 The ring around the pick the cursor points at is a small image on a layer between the two:
 the frame's cells under it with the ring drawn in, so ringing another pick sends those few
 cells, not the frame (where text erases the image, Sixel, it is drawn into the frame).
-Mouse presses are turned into messages carrying the cell; the app decides what they mean.
+Mouse presses, drags and releases are turned into messages carrying the cell; the screen
+decides what they mean.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class CellGeometry:
 
 
 class Viewer(Widget):
-    """Shows frames made by the app; reports mouse presses and releases by cell."""
+    """Shows frames made by the app; reports mouse presses, drags and releases by cell."""
 
     can_focus = True
 
@@ -54,9 +55,19 @@ class Viewer(Widget):
             self.col, self.row, self.button, self.shift = col, row, button, shift
 
     class Released(Message):
-        def __init__(self, col: int, row: int, button: int) -> None:
+        """A button released on the viewer (``inside``), or off it after a press on it."""
+
+        def __init__(self, col: int, row: int, button: int, *, inside: bool = True) -> None:
             super().__init__()
-            self.col, self.row, self.button = col, row, button
+            self.col, self.row, self.button, self.inside = col, row, button, inside
+
+    class Dragged(Message):
+        """The pointer moved to cell (col, row) with a button held since a press on the
+        viewer; the cell may lie outside the viewer (the mouse is captured until release)."""
+
+        def __init__(self, col: int, row: int) -> None:
+            super().__init__()
+            self.col, self.row = col, row
 
     class Resized(Message):
         pass
@@ -70,6 +81,7 @@ class Viewer(Widget):
         self.cursor_glyph = "╋"
         self.target: tuple[float, float, float] | None = None  # display x, y, circle radius
         self.encodes = 0  # frames handed to textual-image, for tests and benchmarks
+        self._held = False  # a button pressed on the viewer, not yet released
 
     def compose(self) -> ComposeResult:
         yield self._image_class(id="frame")
@@ -236,16 +248,27 @@ class Viewer(Widget):
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
 
+    def _cell_of(self, event: events.MouseEvent) -> tuple[int, int]:
+        """The view cell under ``event``, also off the viewer (a drag, the mouse captured).
+
+        Taken from the screen position: an event that landed on a child (the cursor is a
+        widget of its own) carries its offset from that child, not from the viewer."""
+        region = self.content_region
+        return self._view_cell(event.screen_x - region.x, event.screen_y - region.y)
+
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        offset = event.get_content_offset(self)
-        if offset is not None:
+        if event.screen_offset in self.content_region:
             self.capture_mouse()
-            col, row = self._view_cell(offset.x, offset.y)
-            self.post_message(self.Pressed(col, row, event.button, event.shift))
+            self._held = True
+            self.post_message(self.Pressed(*self._cell_of(event), event.button, event.shift))
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._held:
+            self.post_message(self.Dragged(*self._cell_of(event)))
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         self.release_mouse()
-        offset = event.get_content_offset(self)
-        if offset is not None:
-            col, row = self._view_cell(offset.x, offset.y)
-            self.post_message(self.Released(col, row, event.button))
+        held, self._held = self._held, False
+        inside = event.screen_offset in self.content_region
+        if inside or held:
+            self.post_message(self.Released(*self._cell_of(event), event.button, inside=inside))
