@@ -44,6 +44,7 @@ from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
 from boxnet_tui.pick_log import PickLog, PickRecipe, file_digest, read_record
+from boxnet_tui.pick_options import check_min_mask_distance, resolve_invert
 from boxnet_tui.picking import check_diameter, pick
 from boxnet_tui.shards import Shard
 
@@ -58,8 +59,10 @@ class PickSettings:
     diameter: float = 200.0
     threshold: float | None = None  # None: the model's calibrated threshold, else 0.5
     pixel_size: float | None = None  # overrides the header
-    min_mask_distance: float = 0.0
-    invert: bool = False
+    min_mask_distance: float = 0.0  # Å kept from the junk mask beyond the particle radius
+    # None: as the model was trained (:func:`boxnet_tui.pick_options.resolve_invert`, applied
+    # by :func:`load_picker`); :func:`prepare` on its own takes None as not inverted
+    invert: bool | None = None
     batch_size: int = 4
 
 
@@ -154,7 +157,7 @@ def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE
     image, factor = prepare_for_network(
         micrograph.data,
         micrograph.pixel_size,
-        invert=settings.invert,
+        invert=bool(settings.invert),
         target_pixel_size=network_pixel,
         highpass_angstrom=scale.highpass(settings.diameter),
         lowpass_px=scale.lowpass_px,
@@ -329,16 +332,22 @@ def load_picker(
 ) -> Picker:
     """Load ``model`` on ``device`` for picking with ``settings`` into the set ``suffix``.
 
+    The settings left to the model are resolved here: the threshold (None: the model's
+    calibrated one) and inverting (None: as the model was trained, negative stain or not).
+
     Raises:
-        UserError: unknown model, no such device, diameter out of range, a bad suffix.
+        UserError: unknown model, no such device, diameter or minimum mask distance out of
+            range, a bad suffix.
     """
     settings = settings or PickSettings()
     check_diameter(settings.diameter)
+    check_min_mask_distance(settings.min_mask_distance)
     torch_device = resolve_device(device)
     network, info = load_model(model, torch_device)
     fuse_for_inference(network)
     if settings.threshold is None:
         settings = replace(settings, threshold=default_threshold(info))
+    settings = replace(settings, invert=resolve_invert(settings.invert, info))
     suffix = suffix or info.name
     layout.pick_file_name("", suffix)  # a bad suffix is refused before any pick
     assert settings.threshold is not None

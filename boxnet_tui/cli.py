@@ -23,6 +23,7 @@ ALL_MICROGRAPHS = (
     "take every micrograph with positives (default: those marked curated, c in the app; all "
     "when none is)"
 )
+INVERT_EXAMPLES = "negative stain (bright particles): invert the micrographs' contrast"
 DISPLAY_THRESHOLD = (
     "score below which picks are no positives (default: the pick set's display threshold, set "
     "with [ ] in the app and kept in boxnet-tui.json; 0 where never set)"
@@ -75,6 +76,15 @@ def _device(text: str) -> str:
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"give {DEVICES}, got {text!r}")
     return text
+
+
+def _min_mask_distance(text: str) -> float:
+    from boxnet_tui.pick_options import min_mask_distance_from_text
+
+    try:
+        return min_mask_distance_from_text(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _shard(text: str):
@@ -431,6 +441,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             uncertain=args.uncertain,
             train_masking=args.train_masking,
             pixel_size=args.pixel_size,
+            invert=args.invert,
             micrographs=selection.micrographs,
             thresholds=selection.thresholds,
         )
@@ -533,6 +544,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 uncertain=None if args.uncertain is None else str(args.uncertain),
                 public_set=None,  # made (auto) only once everything else is known to be right
                 train_masking=args.train_masking,
+                invert=args.invert,
                 pixel_size=args.pixel_size,
                 iterations=args.iterations,
                 device=args.device,
@@ -759,8 +771,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pick.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over the header")
     pick.add_argument("--suffix", default=None, help="pick set name (default: the model's)")
-    pick.add_argument("--min-mask-distance", type=float, default=0.0, help="Å from junk")
-    pick.add_argument("--invert", action="store_true", help="negative stain: bright particles")
+    pick.add_argument(
+        "--min-mask-distance",
+        type=_min_mask_distance,
+        default=0.0,
+        help="Å kept from junk beyond the particle radius (default 0)",
+    )
+    invert = pick.add_mutually_exclusive_group()
+    invert.add_argument(
+        "--invert",
+        action="store_true",
+        default=None,
+        help="negative stain (bright particles): invert the contrast (default: as the model "
+        "was trained; a model retrained with --invert inverts)",
+    )
+    invert.add_argument(
+        "--no-invert",
+        dest="invert",
+        action="store_false",
+        help="do not invert, even with a model trained on inverted micrographs",
+    )
     pick.add_argument("--device", type=_device, default="auto", help=DEVICES)
     pick.add_argument("--batch-size", type=_count, default=4)
     pick.add_argument("--progress", action="store_true", help="progress bar even when piped")
@@ -853,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
         "there is, as Warp exports them)",
     )
     export.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
+    export.add_argument("--invert", action="store_true", help=INVERT_EXAMPLES)
     export.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)
     export.add_argument("--threshold", type=_fraction, default=None, help=DISPLAY_THRESHOLD)
     export.set_defaults(run=cmd_export)
@@ -929,6 +960,11 @@ def build_parser() -> argparse.ArgumentParser:
         "or 'none' (default: as accurate in benchmarks/bench_retrain.py, in half the time)",
     )
     train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
+    train.add_argument(
+        "--invert",
+        action="store_true",
+        help=INVERT_EXAMPLES + "; the new model records it, so picking with it inverts too",
+    )
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -17,8 +17,15 @@ from boxnet_tui.errors import StarError, UserError
 from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import scan_folder
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.info import DEFAULT_MODEL, check_name, list_models, models_dir
+from boxnet_tui.model.info import (
+    DEFAULT_MODEL,
+    ModelInfo,
+    check_name,
+    list_models,
+    models_dir,
+)
 from boxnet_tui.paths import runs_dir
+from boxnet_tui.pick_options import trained_inverted
 from boxnet_tui.picking import DIAMETER_RANGE, diameter_from_text
 from boxnet_tui.training.export import (
     Marks,
@@ -142,7 +149,8 @@ class RetrainForm:
     all_micrographs: bool = False  # off: the micrographs marked curated (all when none is)
     iterations: str = ""  # empty: Warp's rule
     device: str = "auto"
-    hold_out: bool = True
+    hold_out: bool = True  # the last of 3 or more micrographs is kept out and scored at the end
+    invert: bool = False  # negative stain: particles bright
     # what was read from disk for this form (folder scan, STAR counts, models): the form is
     # checked on every key, and a folder of 1000 micrographs takes seconds to read
     _memo: dict[tuple[str, ...], object] = field(default_factory=dict, repr=False, compare=False)
@@ -218,8 +226,16 @@ def positives_text(form: RetrainForm, used: str = "trained") -> str:
     return text
 
 
+def _models(form: RetrainForm) -> dict[str, ModelInfo]:
+    return form.remembered(("models",), lambda: {m.name: m for m in list_models()})
+
+
 def _model_masks(form: RetrainForm) -> dict[str, bool]:
-    return form.remembered(("models",), lambda: {m.name: bool(m.has_mask) for m in list_models()})
+    return {name: bool(m.has_mask) for name, m in _models(form).items()}
+
+
+def _model_inverts(form: RetrainForm) -> dict[str, bool]:
+    return {name: trained_inverted(m) for name, m in _models(form).items()}
 
 
 def mask_counts(form: RetrainForm) -> tuple[int, int]:
@@ -326,6 +342,8 @@ def warnings(form: RetrainForm) -> dict[str, str]:
         advice["name"] = "a masking model is best named with 'Mask' in it"
     if form.train_masking and not _model_masks(form).get(form.base, False):
         advice["base"] = "training masking works best from a masking base model"
+    if not form.invert and _model_inverts(form).get(form.base, False):
+        advice["invert"] = "the base model was trained on inverted micrographs (negative stain)"
     return advice
 
 
@@ -356,6 +374,7 @@ def to_config(form: RetrainForm) -> RunConfig:
         iterations=int(form.iterations) if form.iterations.strip() else None,
         device=form.device,
         hold_out=form.hold_out,
+        invert=form.invert,
         micrographs=list(taken.micrographs),
         thresholds=taken.thresholds,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.widgets._toast import Toast
 
@@ -177,6 +178,31 @@ def test_export_screen_writes_warps_tiff_with_progress(folder):
     run(folder, body)
     examples = read_examples(folder / "boxnet2training" / "BoxNet_3micrographs.tif")
     assert len(examples) == 3
+
+
+def test_export_screen_inverts_for_negative_stain_when_ticked(folder):
+    async def export(app, pilot, name, invert):
+        await pilot.press("E")
+        screen = app.screen
+        screen.query_one("#positives").value = str(folder / "matching" / "mic1_BoxNet.star")
+        await _wait_for(pilot, lambda: screen.query_one("#out").value, "the positives read")
+        screen.query_one("#invert").value = invert
+        screen.query_one("#out").value = name
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not isinstance(app.screen, ExportScreen), "the export")
+
+    async def body(app, pilot):
+        await export(app, pilot, "plain", False)
+        await export(app, pilot, "negative", True)
+
+    run(folder, body)
+    plain = read_examples(folder / "boxnet2training" / "plain.tif")
+    negative = read_examples(folder / "boxnet2training" / "negative.tif")
+    assert len(plain) == len(negative) == 3
+    for a, b in zip(plain, negative, strict=True):
+        assert np.abs(a.image).max() > 0
+        np.testing.assert_allclose(b.image, -a.image, atol=1e-4)
+        assert np.array_equal(a.label, b.label)
 
 
 def test_v_compares_with_a_second_pick_set(folder):

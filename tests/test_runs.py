@@ -68,6 +68,7 @@ def fake_collect_examples(
     uncertain=None,
     train_masking=False,
     pixel_size=None,
+    invert=False,
     scale=None,
 ) -> list[Example]:
     """Warp's suffix-matched examples, as ``training.export`` will make them."""
@@ -91,6 +92,7 @@ def fake_collect_examples(
                 read_picks(star),
                 diameter,
                 junk=junk,
+                invert=invert,
                 name=root,
                 scale=scale or WARP_SCALE,
             )

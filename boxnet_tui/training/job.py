@@ -41,6 +41,7 @@ from typing import Any
 
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.micrographs import natural_key
+from boxnet_tui.pick_options import TRAINED_INVERTED
 from boxnet_tui.process import process_start
 from boxnet_tui.training.launch import prepare_resume, torchrun_size
 from boxnet_tui.training.run_config import RunConfig, public_set_files
@@ -69,8 +70,9 @@ class Cancelled(Exception):
 def collect_new(config: RunConfig, scale: Any = None) -> list:
     """The examples of the micrographs the run's config lists (Warp's suffix matching), with
     the picks shown at their display thresholds, at ``scale`` (the new model's input scale,
-    :meth:`NetworkScale.retrained`; default Warp's 8 Å/px). A config without a list (a run
-    made before it was recorded) takes what the folder's curation state says now."""
+    :meth:`NetworkScale.retrained`; default Warp's 8 Å/px), inverted for negative stain as the
+    config says (the threshold's calibration takes these same images). A config without a list
+    (a run made before it was recorded) takes what the folder's curation state says now."""
     from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.training.export import collect_examples
 
@@ -85,6 +87,7 @@ def collect_new(config: RunConfig, scale: Any = None) -> list:
         uncertain=config.uncertain,
         train_masking=config.train_masking,
         pixel_size=config.pixel_size,
+        invert=config.invert,
         scale=scale or WARP_SCALE,
         **listed,
     )
@@ -658,6 +661,7 @@ def _finish(
         "held_out": held,
         "public_set": config.public_set,
         "train_masking": config.train_masking,
+        TRAINED_INVERTED: config.invert,  # a pick with the model inverts by default
         "optimizer": config.optimizer,
         "lr": config.lr,
         "final_loss_new": last_losses["new"],
@@ -787,7 +791,11 @@ def held_out_check(
     _, suffix = match_suffix(config.positives, paths)
     reference = read_picks(Path(config.positives).parent / pick_file_name(held, suffix))
     reference = reference.above((config.thresholds or {}).get(held, 0.0))  # the picks shown
-    settings = PickSettings(diameter=config.diameter, pixel_size=config.pixel_size)
+    # the micrograph as the run's examples saw it (inverted for negative stain or not), for
+    # both models: they are compared on the same images
+    settings = PickSettings(
+        diameter=config.diameter, pixel_size=config.pixel_size, invert=config.invert
+    )
     base, base_info = load_model(config.base, device)
     scales = {"new": scale, "base": base_info.scale}
     # once per distinct scale: a retrained Warp model sees what its base sees

@@ -30,6 +30,9 @@ class RunConfig:
     the micrographs the run takes (chosen when it is made: the curated ones, or all), and
     ``thresholds`` their display thresholds (picks below are no positives); a run made before
     these were recorded (None) takes what the folder's curation state says when it prepares.
+    ``invert``: negative stain (particles bright): every image the run prepares (its examples,
+    the threshold's calibration, the held-out check) is inverted, and the new model records it
+    so that picking with it inverts by default; a config written before it existed reads False.
     The fields from ``batch_size`` to ``particle_fraction`` (and ``seed``, ``iterations``) are
     :class:`TrainConfig`'s, with its defaults.
     """
@@ -43,6 +46,7 @@ class RunConfig:
     uncertain: str | None = None
     public_set: str | None = None
     train_masking: bool = False
+    invert: bool = False
     pixel_size: float | None = None
     iterations: int | None = None
     device: str = "auto"
@@ -135,6 +139,13 @@ def validate_config(config: RunConfig) -> RunConfig:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UserError(f"{what} must be a whole number of at least {low}, got {value!r}")
+    for what, flag in (
+        ("train masking", config.train_masking),
+        ("invert", config.invert),
+        ("hold out", config.hold_out),
+    ):
+        if not isinstance(flag, bool):
+            raise UserError(f"{what} must be true or false, got {flag!r}")
     if config.micrographs is not None and not config.micrographs:
         raise UserError("no micrographs to train on")
     if not DEVICE_PATTERN.match(config.device):

@@ -253,7 +253,7 @@ class BoxnetApp(App[None]):
 
     @work(thread=True, exclusive=True, group="pick")
     def _run_pick(self, request: PickRequest, shown: list[int], current: int | None) -> None:
-        from boxnet_tui.batch_picking import PickSettings, pick_folder
+        from boxnet_tui.batch_picking import pick_folder
         from boxnet_tui.io import layout
         from boxnet_tui.tui.screens.pick import choose_paths
 
@@ -271,7 +271,7 @@ class BoxnetApp(App[None]):
             self.call_from_thread(self.notify, "no micrographs to pick")
             return
         self.call_from_thread(self._pick_starts, request, len(paths))
-        settings = PickSettings(diameter=request.diameter, threshold=request.threshold)
+        settings = request.settings()
         try:
             summary = pick_folder(
                 self.session.folder,

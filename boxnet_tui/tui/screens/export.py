@@ -46,6 +46,7 @@ class ExportForm:
     extra_important: str | None = None
     uncertain: str | None = None
     train_masking: bool = False
+    invert: bool = False
     all_micrographs: bool = False
     name: str = ""
     name_typed: bool = False  # False: the name is default_name's and follows the choices
@@ -116,6 +117,8 @@ class ExportScreen(ModalScreen[Path | None]):
             yield Input(value=form.diameter, type="number", id="diameter")
             yield Checkbox("junk labels from mask/<root>.tif", value=form.train_masking,
                            id="train_masking")  # fmt: skip
+            yield Checkbox("invert (negative stain: particles bright)", value=form.invert,
+                           id="invert")  # fmt: skip
             yield Label("File name (in boxnet2training/; what it holds, until you type one)",
                         classes="field-title")  # fmt: skip
             yield Input(value=form.name if form.name_typed else "",
@@ -150,6 +153,7 @@ class ExportScreen(ModalScreen[Path | None]):
         form.uncertain = self._selected("uncertain")
         form.diameter = self.query_one("#diameter", Input).value
         form.train_masking = self.query_one("#train_masking", Checkbox).value
+        form.invert = self.query_one("#invert", Checkbox).value
         form.all_micrographs = self.query_one("#all_micrographs", Checkbox).value
         form.name = self.query_one("#out", Input).value.strip()
 
@@ -221,6 +225,7 @@ class ExportScreen(ModalScreen[Path | None]):
             "extra_important": self._selected("extra_important"),
             "uncertain": self._selected("uncertain"),
             "train_masking": self.query_one("#train_masking", Checkbox).value,
+            "invert": self.query_one("#invert", Checkbox).value,
             "all_micrographs": self.query_one("#all_micrographs", Checkbox).value,
         }
         self._export(positives, diameter, out, options)

@@ -1,4 +1,5 @@
-"""The pick screen (`P`): which model, diameter, threshold and micrographs to pick.
+"""The pick screen (`P`): which model, diameter, threshold, distance from junk, contrast
+(inverted for negative stain or not) and micrographs to pick.
 
 It only asks; the app runs the picking in a worker (``PickRequest``) with a progress bar under
 the viewer, so the user keeps curating and sees each micrograph's picks as they land.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,8 +18,13 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from boxnet_tui.errors import UserError
 from boxnet_tui.model.info import DEFAULT_MODEL, list_models
+from boxnet_tui.pick_options import min_mask_distance_from_text, trained_inverted
 from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
+
+if TYPE_CHECKING:
+    from boxnet_tui.batch_picking import PickSettings
 
 WHICH = (
     ("all micrographs", "all"),
@@ -35,6 +42,19 @@ class PickRequest:
     which: str
     device: str = "auto"
     overwrite_curated: bool = False  # else curated micrographs' picks are kept (skipped)
+    min_mask_distance: float = 0.0  # Å kept from junk beyond the particle radius
+    invert: bool | None = None  # None: as the model was trained (the form always says)
+
+    def settings(self) -> PickSettings:
+        """The core's settings of this request (imports torch: call it in the worker)."""
+        from boxnet_tui.batch_picking import PickSettings
+
+        return PickSettings(
+            diameter=self.diameter,
+            threshold=self.threshold,
+            min_mask_distance=self.min_mask_distance,
+            invert=self.invert,
+        )
 
 
 class PickScreen(ModalScreen[PickRequest | None]):
@@ -46,6 +66,7 @@ class PickScreen(ModalScreen[PickRequest | None]):
         self.diameter = diameter
         self.model = model
         self.curated = curated
+        self.inverted: dict[str, bool] = {}  # model name -> trained on inverted micrographs
 
     def on_mount(self) -> None:
         self.query_one("#diameter").focus()  # the field a user fills first has the keys
@@ -53,6 +74,7 @@ class PickScreen(ModalScreen[PickRequest | None]):
     def compose(self) -> ComposeResult:
         models = list_models()
         names = [m.name for m in models]
+        self.inverted = {m.name: trained_inverted(m) for m in models}
         options = []
         for m in models:
             default = f"default threshold {m.threshold:.2f}" if m.threshold is not None else ""
@@ -64,6 +86,10 @@ class PickScreen(ModalScreen[PickRequest | None]):
             value = self.model if self.model in names else DEFAULT_MODEL
             yield Select(options, value=value, allow_blank=False, id="model")
             yield Label("A masking model also rewrites mask/<root>.tif", classes="info")
+            yield Checkbox("Invert (negative stain: particles bright)",
+                           value=self.inverted.get(value, False), id="invert")  # fmt: skip
+            yield Label("ticked by default for a model trained on inverted micrographs",
+                        classes="info")  # fmt: skip
             yield Label(f"Particle diameter (Å, {MIN_DIAMETER:g}–{MAX_DIAMETER:g})",
                         classes="field-title")  # fmt: skip
             yield Input(value=f"{self.diameter:g}", type="number", id="diameter")
@@ -78,6 +104,10 @@ class PickScreen(ModalScreen[PickRequest | None]):
             yield Label(_curated_text(self.curated), id="curated-info", classes="info")
             yield Checkbox("overwrite their picks too (backups in matching/.backup)",
                            id="overwrite_curated", disabled=not self.curated)  # fmt: skip
+            # last: a Tab from the diameter still goes threshold, micrographs, device
+            yield Label("Minimum distance from junk (Å beyond the particle radius)",
+                        classes="field-title")  # fmt: skip
+            yield Input(value="0", id="min_mask_distance")
             yield Label("", id="pick-error", classes="error")
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start")
@@ -97,6 +127,12 @@ class PickScreen(ModalScreen[PickRequest | None]):
                 threshold = float("nan")
             if not 0.0 <= threshold <= 1.0:
                 return "threshold: a number from 0 to 1, or empty for the model's default"
+        try:
+            distance = min_mask_distance_from_text(
+                self.query_one("#min_mask_distance", Input).value
+            )
+        except UserError as error:
+            return str(error)
         return PickRequest(
             str(self.query_one("#model", Select).value),
             diameter,
@@ -104,7 +140,14 @@ class PickScreen(ModalScreen[PickRequest | None]):
             str(self.query_one("#which", Select).value),
             str(self.query_one("#device", Select).value),
             self.query_one("#overwrite_curated", Checkbox).value,
+            distance,
+            self.query_one("#invert", Checkbox).value,
         )
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """Another model: the invert box shows what that model was trained on."""
+        if event.select.id == "model":
+            self.query_one("#invert", Checkbox).value = self.inverted.get(str(event.value), False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_start() if event.button.id == "start" else self.action_cancel()

@@ -23,6 +23,10 @@ from boxnet_tui.model.info import list_models
 from boxnet_tui.retrain_form import RetrainForm
 
 NONE = "none"
+HOLD_OUT = (
+    "Hold out one micrograph for a check (of 3 or more, the last is scored at the end, "
+    "not trained on)"
+)
 
 
 class RetrainScreen(ModalScreen[str | None]):
@@ -98,6 +102,10 @@ class RetrainScreen(ModalScreen[str | None]):
                                    "none is)", "all_micrographs")  # fmt: skip
             yield Checkbox("curated only", value=form.all_micrographs, id="all_micrographs",
                            compact=True)  # fmt: skip
+            yield from self._field("Invert (negative stain: particles bright)", "invert")
+            yield Checkbox("off", value=form.invert, id="invert", compact=True)
+            yield from self._field(HOLD_OUT, "hold_out")
+            yield Checkbox("on", value=form.hold_out, id="hold_out", compact=True)
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -132,6 +140,8 @@ class RetrainScreen(ModalScreen[str | None]):
         form.public_folder = self.query_one("#public_folder", Input).value.strip()
         form.train_masking = self.query_one("#train_masking", Checkbox).value
         form.all_micrographs = self.query_one("#all_micrographs", Checkbox).value
+        form.invert = self.query_one("#invert", Checkbox).value
+        form.hold_out = self.query_one("#hold_out", Checkbox).value
         form.iterations = self.query_one("#iterations", Input).value.strip()
         form.device = selected("device") or "auto"
         return form
@@ -142,7 +152,7 @@ class RetrainScreen(ModalScreen[str | None]):
         problems = retrain_form.check(form)
         advice = retrain_form.warnings(form)
         keys = ("base", "name", "positives", "extra_important", "uncertain", "diameter",
-                "public_folder", "train_masking", "iterations", "device")  # fmt: skip
+                "public_folder", "train_masking", "iterations", "device", "invert")  # fmt: skip
         for key in keys:
             text = problems.get(key) or (f"⚠ {advice[key]}" if key in advice else "")
             _say(self.query_one(f"#{key}-error", Label), text)
@@ -163,6 +173,8 @@ class RetrainScreen(ModalScreen[str | None]):
         self.query_one("#all_micrographs", Checkbox).label = (
             "all micrographs" if form.all_micrographs else "curated only"
         )
+        self.query_one("#invert", Checkbox).label = "on" if form.invert else "off"
+        self.query_one("#hold_out", Checkbox).label = "on" if form.hold_out else "off"
         self.query_one("#start", Button).disabled = bool(problems) or self.starting
         return problems
 
