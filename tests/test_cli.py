@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from boxnet_tui.cli import main
+from boxnet_tui.io.examples import read_examples
 from boxnet_tui.io.star import Picks, read_picks
+from boxnet_tui.paths import runs_dir
 from tests.conftest import snapshot
 
 
@@ -152,6 +154,9 @@ def test_train_runs_and_tail_from_the_command_line(tmp_path, capsys, monkeypatch
     assert "TinyNew: done" in capsys.readouterr().out
     info = find_model("TinyNew")
     assert info.parent == "TinyBase" and info.training["held_out"] == "synth_002"
+    # the curated examples left beside the micrographs, as Warp's retraining leaves them
+    examples = read_examples(folder / "boxnet2training" / "TinyNew.tif")
+    assert len(examples) == 3 and all((e.label == 1).any() for e in examples)
     assert main(["runs"]) == 0
     assert "TinyNew\tdone\t4/4" in capsys.readouterr().out
     assert main(["runs", "tail", "TinyNew", "--once"]) == 0
@@ -160,6 +165,12 @@ def test_train_runs_and_tail_from_the_command_line(tmp_path, capsys, monkeypatch
     assert "{" not in out  # the held-out check as a table, not a raw record
     assert main(args) == 2  # the name is taken now
     assert "exists already" in capsys.readouterr().err
+    kept = folder / "boxnet2training" / "TinyKeep.tif"
+    kept.write_bytes(b"the user's own file")
+    assert main([*args[:2], "--name", "TinyKeep", *args[4:]]) == 0
+    assert kept.read_bytes() == b"the user's own file"  # never replaced
+    log = (runs_dir() / "TinyKeep" / "log.txt").read_text()
+    assert "TinyKeep.tif exists (not replaced)" in log
     assert main(["runs", "cancel"]) == 2
     assert main(["train", str(folder)]) == 2
     assert "missing: --name --positives" in capsys.readouterr().err

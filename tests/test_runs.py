@@ -50,8 +50,16 @@ def _collect_examples(*args, **kwargs):
     from tests.test_runs import fake_collect_examples
     return fake_collect_examples(*args, **kwargs)
 
+def _export_examples(folder, positives, diameter, out_path, *, micrographs=None,
+                     thresholds=None, **kwargs):
+    from boxnet_tui.io.examples import write_examples
+    examples = _collect_examples(folder, positives, diameter, **kwargs)
+    write_examples(out_path, examples)
+    return len(examples)
+
 _module = types.ModuleType("boxnet_tui.training.export")
 _module.collect_examples = _collect_examples
+_module.export_examples = _export_examples
 sys.modules["boxnet_tui.training.export"] = _module
 """
 

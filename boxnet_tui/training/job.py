@@ -671,6 +671,7 @@ def _finish(
     threshold = _calibrate(run, config, training, network, device, scale)
     summary["threshold"] = threshold
     _save(run, config, network, base_info, scale, summary, threshold)
+    _write_training_examples(run, config)
     if held is not None:
         if stop():
             run.log("held-out check skipped: cancel requested after the model was saved")
@@ -681,6 +682,40 @@ def _finish(
             run.append_metrics({"heldout": record})
             run.log(_format_heldout(record))
     run.log(f"done: model {config.name} saved")
+
+
+def _write_training_examples(run: Run, config: RunConfig) -> None:
+    """Leave the curated examples in ``boxnet2training/<name>.tif`` (Warp 2: boxnet3training),
+    in Warp's format at 8 Å/px, as Warp's retraining does: a user's corpus for later runs, in
+    Warp or here. A file of that name is never replaced, and a folder that cannot be written
+    costs a line in the log, not the model."""
+    from boxnet_tui.io.examples import examples_path
+    from boxnet_tui.training.export import export_examples
+
+    out = examples_path(config.folder, config.name)
+    if out.exists():
+        run.log(f"training examples not written: {out} exists (not replaced)")
+        return
+    listed: dict[str, Any] = {}
+    if config.micrographs is not None:
+        listed = {"micrographs": config.micrographs, "thresholds": config.thresholds or {}}
+    try:
+        count = export_examples(
+            config.folder,
+            config.positives,
+            config.diameter,
+            out,
+            extra_important=config.extra_important,
+            uncertain=config.uncertain,
+            train_masking=config.train_masking,
+            pixel_size=config.pixel_size,
+            invert=config.invert,
+            **listed,
+        )
+    except (UserError, OSError) as error:
+        run.log(f"warning: training examples not written to {out}: {error}")
+        return
+    run.log(f"training examples of {count} micrograph(s) written to {out} (Warp's format)")
 
 
 def _scale_words(pixels_per_diameter: float | None) -> str:
