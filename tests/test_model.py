@@ -11,7 +11,13 @@ import torch
 from boxnet_tui.errors import UserError
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.inference import predict_probabilities, tiling
-from boxnet_tui.model.network import Architecture, BoxNet, fuse_for_inference, place
+from boxnet_tui.model.network import (
+    Architecture,
+    BoxNet,
+    SkipDecoder,
+    fuse_for_inference,
+    place,
+)
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
 from boxnet_tui.training.augment import sample_batch
@@ -243,6 +249,21 @@ def test_fused_network_gives_the_same_output():
         expected = network(x)
         fused = fuse_for_inference(network)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        # every decoder takes the skip without a concatenation
+        assert all(isinstance(d, SkipDecoder) for d in fused.decoders)
+        torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_network_keeps_the_channels_last_layout_it_was_placed_in():
+    torch.manual_seed(2)
+    network = place(BoxNet(TINY), "cpu").eval()
+    x = torch.randn(1, 1, 48, 64).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = network(x)
+        fused = fuse_for_inference(network)
+        convs = [m for m in fused.modules() if isinstance(m, torch.nn.Conv2d)]
+        wide = [c.weight for c in convs if c.weight.shape[1] > 1 and c.weight.shape[-1] > 1]
+        assert wide and all(w.is_contiguous(memory_format=torch.channels_last) for w in wide)
         torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
 
 

@@ -91,9 +91,41 @@ class BoxNet(nn.Module):
                 x = self.downs[i](x)
         for up, decoder in zip(self.ups, self.decoders, strict=True):
             skip = skips.pop()
-            x = up(F.interpolate(x, size=skip.shape[-2:], mode="nearest"))
-            x = decoder(torch.cat([x, skip], dim=1))
+            # the 1x1 conv-bn-relu acts on each pixel alone, so it commutes with a nearest
+            # upsampling: done first, on a quarter of the pixels, with half the channels to
+            # upsample after (the same output, less work)
+            x = F.interpolate(up(x), size=skip.shape[-2:], mode="nearest")
+            if isinstance(decoder, SkipDecoder):  # fused for inference: no concatenation
+                x = decoder(x, skip)
+            else:
+                x = decoder(torch.cat([x, skip], dim=1))
         return self.head(x)
+
+
+class SkipDecoder(nn.Module):
+    """A decoder stage whose first convolution (fused with its batch norm) takes the
+    upsampled features and the skip as two convolutions summed: the same output as one over
+    their concatenation, without writing the concatenated full-resolution tensor. With the
+    1x1 convolution before the upsampling, a retrained model's 1068² input took 0.469 s
+    against 0.500 (median of 8, same process, 2 cores). Inference only: made by
+    :func:`fuse_for_inference`."""
+
+    def __init__(self, decoder: nn.Sequential) -> None:
+        super().__init__()
+        conv, rest = decoder[0][0], decoder[1:]
+        half = conv.in_channels // 2
+        like = {"device": conv.weight.device, "dtype": conv.weight.dtype}
+        self.from_below = nn.Conv2d(half, conv.out_channels, 3, padding=1, bias=True, **like)
+        self.from_skip = nn.Conv2d(half, conv.out_channels, 3, padding=1, bias=False, **like)
+        with torch.no_grad():
+            self.from_below.weight.copy_(conv.weight[:, :half])
+            self.from_skip.weight.copy_(conv.weight[:, half:])
+            bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+            self.from_below.bias.copy_(bias)
+        self.rest = rest
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.rest(F.relu(self.from_below(x) + self.from_skip(skip), inplace=True))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -108,6 +140,10 @@ def fuse_for_inference(network: BoxNet) -> BoxNet:
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     network.eval()
+    probe = network.encoders[0][0].conv1.weight  # 3x3, several channels: its layout is clear
+    channels_last = probe.is_contiguous(memory_format=torch.channels_last) and not (
+        probe.is_contiguous()
+    )
     for module in network.modules():
         if isinstance(module, ResidualBlock):
             if isinstance(module.bn1, nn.BatchNorm2d):
@@ -123,4 +159,10 @@ def fuse_for_inference(network: BoxNet) -> BoxNet:
                 if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
                     module[i] = fuse_conv_bn_eval(conv, norm)
                     module[i + 1] = nn.Identity()
+    for index, decoder in enumerate(network.decoders):
+        # only once its batch norm is folded into the convolution (conv, identity, relu)
+        if isinstance(decoder, nn.Sequential) and isinstance(decoder[0][1], nn.Identity):
+            network.decoders[index] = SkipDecoder(decoder)
+    if channels_last:  # as placed: the folded and the new convolutions too
+        network.to(memory_format=torch.channels_last)
     return network
