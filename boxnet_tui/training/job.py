@@ -76,21 +76,28 @@ def collect_new(config: RunConfig, scale: Any = None) -> list:
     from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.training.export import collect_examples
 
-    listed: dict[str, Any] = {}
-    if config.micrographs is not None:
-        listed = {"micrographs": config.micrographs, "thresholds": config.thresholds or {}}
     return collect_examples(
         config.folder,
         config.positives,
         config.diameter,
-        extra_important=config.extra_important,
-        uncertain=config.uncertain,
-        train_masking=config.train_masking,
-        pixel_size=config.pixel_size,
-        invert=config.invert,
         scale=scale or WARP_SCALE,
-        **listed,
+        **_example_options(config),
     )
+
+
+def _example_options(config: RunConfig) -> dict[str, Any]:
+    """The run's options for its examples, as ``collect_examples`` and ``export_examples``
+    take them: the one place that says which of the config's fields make the examples."""
+    options: dict[str, Any] = {
+        "extra_important": config.extra_important,
+        "uncertain": config.uncertain,
+        "train_masking": config.train_masking,
+        "pixel_size": config.pixel_size,
+        "invert": config.invert,
+    }
+    if config.micrographs is not None:
+        options.update(micrographs=config.micrographs, thresholds=config.thresholds or {})
+    return options
 
 
 def open_example_file(path: Path) -> Sequence:
@@ -696,21 +703,9 @@ def _write_training_examples(run: Run, config: RunConfig) -> None:
     if out.exists():
         run.log(f"training examples not written: {out} exists (not replaced)")
         return
-    listed: dict[str, Any] = {}
-    if config.micrographs is not None:
-        listed = {"micrographs": config.micrographs, "thresholds": config.thresholds or {}}
     try:
         count = export_examples(
-            config.folder,
-            config.positives,
-            config.diameter,
-            out,
-            extra_important=config.extra_important,
-            uncertain=config.uncertain,
-            train_masking=config.train_masking,
-            pixel_size=config.pixel_size,
-            invert=config.invert,
-            **listed,
+            config.folder, config.positives, config.diameter, out, **_example_options(config)
         )
     except (UserError, OSError) as error:
         run.log(f"warning: training examples not written to {out}: {error}")
