@@ -39,6 +39,14 @@ def cell_of(app, x: float, y: float) -> tuple[int, int]:
     return int(dx // g.x), int(dy // g.y)
 
 
+async def drag(pilot, offset: tuple[int, int]) -> None:
+    """The pointer moved to ``offset`` on the viewer with the left button held, as a terminal
+    reports a drag (Pilot's ``hover`` reports a move with no button held)."""
+    from textual.events import MouseMove
+
+    await pilot._post_mouse_events([MouseMove], Viewer, offset=offset, button=1)
+
+
 async def brush_on(pilot, folder) -> None:
     """Brush on (``b`` paints at the cursor), that dab undone: an empty mask to start from."""
     await pilot.press("b", "u")
@@ -89,7 +97,7 @@ def test_drag_paints_every_cell_it_passes_as_one_stroke(tmp_path):
         path = [(col, row), (col + 14, row), (col + 14, row + 5), (col + 9, row + 10)]
         await pilot.mouse_down(Viewer, offset=path[0])
         for point in path[1:]:
-            await pilot.hover(Viewer, offset=point)
+            await drag(pilot, point)
         await pilot.mouse_up(Viewer, offset=path[-1])
         assert len(star(folder)) == 3  # the release added no pick
         mask = on_disk(folder)
@@ -117,7 +125,7 @@ def test_erase_mode_erases_under_click_and_drag(tmp_path):
         col, row = cell_of(app, 60.0, 200.0)
         start, middle, near_end, end = (col, row), (col + 15, row), (col + 22, row), (col + 30, row)
         await pilot.mouse_down(Viewer, offset=start)  # paint a long stroke (64 Å brush)
-        await pilot.hover(Viewer, offset=end)
+        await drag(pilot, end)
         await pilot.mouse_up(Viewer, offset=end)
         painted = on_disk(folder)
         assert all(mask_at(app, painted, *c) for c in (start, middle, near_end, end))
@@ -127,7 +135,7 @@ def test_erase_mode_erases_under_click_and_drag(tmp_path):
         mask = on_disk(folder)
         assert not mask_at(app, mask, *start) and mask_at(app, mask, *middle)
         await pilot.mouse_down(Viewer, offset=start)
-        await pilot.hover(Viewer, offset=middle)
+        await drag(pilot, middle)
         await pilot.mouse_up(Viewer, offset=middle)
         mask = on_disk(folder)
         erased = [(c, row) for c in range(start[0], middle[0] + 1)]
@@ -149,7 +157,7 @@ def test_drag_off_the_viewer_paints_to_its_edge_and_ends_on_release(tmp_path):
         row = cell_of(app, 200.0, 200.0)[1]
         assert app.curation.nav.cell_to_micrograph(-6, row)[0] > 20  # still on the micrograph
         await pilot.mouse_down(Viewer, offset=(6, row))
-        await pilot.hover(Viewer, offset=(-6, row))  # over the micrograph list
+        await drag(pilot, (-6, row))  # over the micrograph list
         await pilot.mouse_up(Viewer, offset=(-6, row))
         mask = on_disk(folder)
         assert all(mask_at(app, mask, c, row) for c in range(7))
@@ -158,6 +166,50 @@ def test_drag_off_the_viewer_paints_to_its_edge_and_ends_on_release(tmp_path):
         await pilot.hover(Viewer, offset=(20, row))  # no button held: the stroke has ended
         assert np.array_equal(on_disk(folder), mask)
         await pilot.press("u")
+        assert not on_disk(folder).any()
+
+    run(folder, body)
+
+
+def test_a_release_lost_to_a_dialog_ends_the_stroke(tmp_path):
+    """A dialog opened mid-drag takes the release: hovering afterwards paints nothing."""
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await brush_on(pilot, folder)
+        col, row = cell_of(app, 200.0, 200.0)
+        await pilot.mouse_down(Viewer, offset=(col, row))
+        await drag(pilot, (col + 3, row))
+        await pilot.press("question_mark")  # the help dialog; the release goes to it
+        await pilot.mouse_up(offset=(1, 1))
+        await pilot.press("escape")
+        painted = on_disk(folder)
+        assert painted.any()
+        for point in ((col + 10, row + 4), (col + 15, row + 6)):
+            await pilot.hover(Viewer, offset=point)
+            await drag(pilot, point)  # even a move reported with a button paints nothing now
+        assert np.array_equal(on_disk(folder), painted)
+        assert len(star(folder)) == 3
+
+    run(folder, body)
+
+
+def test_a_hover_with_no_button_after_a_lost_release_ends_the_stroke(tmp_path):
+    """The terminal reports a move with no button held (the release went to another window):
+    the stroke ends there, painting nothing more and adding no pick."""
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await brush_on(pilot, folder)
+        col, row = cell_of(app, 200.0, 200.0)
+        await pilot.mouse_down(Viewer, offset=(col, row))
+        await drag(pilot, (col + 3, row))
+        painted = on_disk(folder)
+        await pilot.hover(Viewer, offset=(col + 12, row + 5))  # button 0: no longer held
+        await drag(pilot, (col + 16, row + 6))
+        assert np.array_equal(on_disk(folder), painted)
+        assert len(star(folder)) == 3
+        await pilot.press("u")  # the stroke that was painted is one undo step
         assert not on_disk(folder).any()
 
     run(folder, body)

@@ -88,6 +88,11 @@ class BoxnetApp(App[None]):
         self._find_model()
         self.call_after_refresh(gc.freeze)
 
+    def on_app_blur(self) -> None:
+        """The terminal lost focus: a button's release will go to another window."""
+        if self._curation is not None and self._curation.is_mounted:
+            self._curation.end_mouse_gesture()
+
     def update_header(self) -> None:
         s = self.session
         self.title = f"boxnet-tui  {short_path(s.folder)}"

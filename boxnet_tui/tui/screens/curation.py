@@ -681,6 +681,21 @@ class CurationScreen(Screen[None]):
         self._place_cursor()
         self._status()
 
+    def _end_gesture(self) -> None:
+        """End a mouse press, drag or stroke: the next dab is a stroke of its own."""
+        if self._stroke is not None:
+            self.nav.drop()
+        self._stroke, self._press = None, None
+
+    def end_mouse_gesture(self) -> None:
+        """Forget a pressed button whose release will go elsewhere (a dialog opened over this
+        screen, another window of the desktop): hovering afterwards paints nothing."""
+        self._end_gesture()
+        self.query_one(Viewer).let_go()
+
+    def on_screen_suspend(self) -> None:
+        self.end_mouse_gesture()
+
     def on_viewer_dragged(self, message: Viewer.Dragged) -> None:
         """The pointer moved with the button held: a brush stroke paints the cells passed."""
         if self._stroke is not None:
@@ -712,9 +727,9 @@ class CurationScreen(Screen[None]):
     def on_viewer_released(self, message: Viewer.Released) -> None:
         press, self._press = self._press, None
         if self._stroke is not None:
-            self._stroke_to(message.col, message.row)
-            self._stroke = None
-            self.nav.drop()  # the stroke ends: the next dab is a stroke of its own
+            if message.button != 0:  # 0: the release was lost, the pointer is only hovering
+                self._stroke_to(message.col, message.row)
+            self._end_gesture()
             return
         editor = self.editor()
         if press is None or editor is None or message.button != 1 or self.nav.view is None:

@@ -263,8 +263,21 @@ class Viewer(Widget):
             self.post_message(self.Pressed(*self._cell_of(event), event.button, event.shift))
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
+        if not self._held:
+            return
+        if event.button == 0:
+            # no button is down: its release went elsewhere (a dialog, another window); a
+            # release of button 0 ends the gesture and does nothing else
+            self.let_go()
+            self.post_message(self.Released(*self._cell_of(event), 0, inside=False))
+            return
+        self.post_message(self.Dragged(*self._cell_of(event)))
+
+    def let_go(self) -> None:
+        """Forget a pressed button (its release will not come here)."""
         if self._held:
-            self.post_message(self.Dragged(*self._cell_of(event)))
+            self._held = False
+            self.release_mouse()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         self.release_mouse()
