@@ -474,12 +474,14 @@ def repick_grid(data: DataSet, model: str, prefix: str, thresholds: list[float])
     from boxnet_tui.model.inference import predict_probabilities, resolve_device
     from boxnet_tui.model.network import fuse_for_inference
     from boxnet_tui.model.store import load_model
+    from boxnet_tui.pick_options import resolve_invert
     from boxnet_tui.picking import pick
 
     device = resolve_device("cpu")
     network, info = load_model(model, device)
     fuse_for_inference(network)
-    settings = PickSettings(diameter=data.diameter)
+    # as pick_folder does: a model trained inverted picks inverted
+    settings = PickSettings(diameter=data.diameter, invert=resolve_invert(None, info))
     for path in scan_folder(data.evaluate):
         prepared = prepare(path, settings, info.scale)
         probabilities = predict_probabilities(

@@ -299,7 +299,7 @@ async def measure_edits(ui: CurationScreen, pilot, meter: Meter, rounds: int) ->
 
         return wrapper
 
-    wrapped = [(editor, name) for name in ("add", "remove", "undo", "move", "paint")]
+    wrapped = [(editor, name) for name in ("add", "remove", "undo", "move", "paint_stroke")]
     wrapped += [(ui.session, "set_threshold"), (ui.session, "toggle_curated")]
     for owner, name in wrapped:
         setattr(owner, name, timed(getattr(owner, name)))

@@ -525,6 +525,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         def create() -> runs.Run:
             # under torchrun only rank 0 calls this: it may make the public set, and writes
+            from boxnet_tui.model.info import find_model
+            from boxnet_tui.pick_options import resolve_invert
             from boxnet_tui.training.export import training_selection
 
             selection = training_selection(
@@ -544,7 +546,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 uncertain=None if args.uncertain is None else str(args.uncertain),
                 public_set=None,  # made (auto) only once everything else is known to be right
                 train_masking=args.train_masking,
-                invert=args.invert,
+                invert=resolve_invert(args.invert, find_model(args.base)),
                 pixel_size=args.pixel_size,
                 iterations=args.iterations,
                 device=args.device,
@@ -960,10 +962,19 @@ def build_parser() -> argparse.ArgumentParser:
         "or 'none' (default: as accurate in benchmarks/bench_retrain.py, in half the time)",
     )
     train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
-    train.add_argument(
+    train_invert = train.add_mutually_exclusive_group()
+    train_invert.add_argument(
         "--invert",
         action="store_true",
-        help=INVERT_EXAMPLES + "; the new model records it, so picking with it inverts too",
+        default=None,
+        help=INVERT_EXAMPLES + "; the new model records it, so picking with it inverts too "
+        "(default: as the base model was trained)",
+    )
+    train_invert.add_argument(
+        "--no-invert",
+        dest="invert",
+        action="store_false",
+        help="do not invert, even from a base trained on inverted micrographs",
     )
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")

@@ -238,6 +238,12 @@ def _model_inverts(form: RetrainForm) -> dict[str, bool]:
     return {name: trained_inverted(m) for name, m in _models(form).items()}
 
 
+def base_inverts(form: RetrainForm) -> bool:
+    """Whether the form's base model was trained on inverted micrographs (negative stain):
+    what the invert box starts as, as ``train`` defaults to it."""
+    return _model_inverts(form).get(form.base, False)
+
+
 def mask_counts(form: RetrainForm) -> tuple[int, int]:
     """(micrographs with a mask, micrographs with positives)."""
     roots = _positive_roots(form)
@@ -342,7 +348,7 @@ def warnings(form: RetrainForm) -> dict[str, str]:
         advice["name"] = "a masking model is best named with 'Mask' in it"
     if form.train_masking and not _model_masks(form).get(form.base, False):
         advice["base"] = "training masking works best from a masking base model"
-    if not form.invert and _model_inverts(form).get(form.base, False):
+    if not form.invert and base_inverts(form):
         advice["invert"] = "the base model was trained on inverted micrographs (negative stain)"
     return advice
 

@@ -194,3 +194,14 @@ def test_bad_examples_write_nothing(tmp_path, two_examples):
     with pytest.raises(UserError):
         write_examples(tmp_path / "new.tif", [])
     assert not (tmp_path / "new.tif").exists()
+
+
+def test_written_without_replace_an_existing_file_is_kept(tmp_path, two_examples):
+    path = tmp_path / "boxnet2training" / "Net.tif"
+    write_examples(path, two_examples, replace=False)
+    assert len(read_examples(path)) == 2
+    path.write_bytes(b"another export of the same name")
+    with pytest.raises(FileExistsError):
+        write_examples(path, two_examples[:1], replace=False)
+    assert path.read_bytes() == b"another export of the same name"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["Net.tif"]  # no temporary left

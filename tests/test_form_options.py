@@ -171,19 +171,24 @@ def test_retrain_form_defaults_make_a_run_that_holds_out_and_does_not_invert(fol
     assert config.invert is False and config.hold_out is True
 
 
-def test_retrain_form_warns_when_an_inverted_base_is_trained_without_invert(folder):
+def test_retrain_form_invert_follows_the_base_and_warns_when_cleared(folder):
     base = _save_tiny("StainBase", inverted=True, has_mask=True)
 
     async def body(app, pilot):
         await pilot.press("r")
         screen = app.screen
+        box = screen.query_one("#invert")
         screen.query_one("#base").value = base
+        await pilot.pause()
+        assert box.value is True  # as the base was trained, as `train` defaults
+        assert not screen.query_one("#invert-error").display
+        box.value = False  # cleared by hand: allowed, with a warning
         await pilot.pause()
         warning = _text(screen, "#invert-error")
         assert "⚠" in warning and "inverted micrographs" in warning
-        screen.query_one("#invert").value = True
+        screen.query_one("#base").value = "BoxNetMask"
         await pilot.pause()
-        assert not screen.query_one("#invert-error").display
+        assert box.value is False and not screen.query_one("#invert-error").display
         await pilot.press("escape")
 
     run(folder, body)

@@ -22,7 +22,7 @@ from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, find_model, save_model
 from boxnet_tui.pick_options import resolve_invert, trained_inverted
 from boxnet_tui.synth import make_dataset
-from boxnet_tui.training import job
+from boxnet_tui.training import job, runs
 from boxnet_tui.training.run_config import RunConfig, validate_config
 from boxnet_tui.training.runs import DONE, create_run, find_run
 
@@ -255,3 +255,18 @@ def test_export_inverts_with_invert(folders, tmp_path):
         out[flag] = read_examples(path)
     for plain, inverted in zip(out[""], out["--invert"], strict=True):
         np.testing.assert_allclose(inverted.image, -plain.image, atol=1e-3)
+
+
+def test_train_inverts_as_its_base_was_trained_unless_told(folders, monkeypatch):
+    _, stain = folders
+    base = _inverted_model()
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    common = ["train", str(stain), "--positives", str(stain / "matching" / "synth_000_truth.star")]
+    common += ["--base", base, "--diameter", "120", "--device", "cpu", "--detach"]
+    assert cli.main([*common, "--name", "FromStained"]) == 0
+    assert runs.find_run("FromStained").config().invert is True
+    assert cli.main([*common, "--name", "ToldNot", "--no-invert"]) == 0
+    assert runs.find_run("ToldNot").config().invert is False
+    plain = [*common[:4], "--base", _base(), *common[6:]]
+    assert cli.main([*plain, "--name", "FromPlain"]) == 0
+    assert runs.find_run("FromPlain").config().invert is False

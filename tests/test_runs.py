@@ -51,10 +51,10 @@ def _collect_examples(*args, **kwargs):
     return fake_collect_examples(*args, **kwargs)
 
 def _export_examples(folder, positives, diameter, out_path, *, micrographs=None,
-                     thresholds=None, **kwargs):
+                     thresholds=None, replace=True, **kwargs):
     from boxnet_tui.io.examples import write_examples
     examples = _collect_examples(folder, positives, diameter, **kwargs)
-    write_examples(out_path, examples)
+    write_examples(out_path, examples, replace=replace)
     return len(examples)
 
 _module = types.ModuleType("boxnet_tui.training.export")

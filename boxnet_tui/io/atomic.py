@@ -16,11 +16,13 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
     The temporary file keeps the target's suffix so that writers which choose a format from
     the extension (tifffile, mrcfile) still work. On any error the target is left untouched.
+    With ``replace`` False the file is linked into place instead, which fails with
+    FileExistsError when ``path`` exists, even one made a moment before by another process.
     """
     target = Path(path)
     fd, tmp = _temporary(target)
@@ -29,7 +31,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        _commit(tmp, target)
+        if replace:
+            _commit(tmp, target)
+        else:
+            os.link(tmp, target)
+            _fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

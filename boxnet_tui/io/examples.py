@@ -45,8 +45,11 @@ def examples_path(folder: str | os.PathLike[str], model_name: str) -> Path:
     return training_dir(folder) / f"{model_name}.tif"
 
 
-def write_examples(path: str | os.PathLike[str], examples: Sequence[Example]) -> None:
-    """Write ``examples`` as one Warp training-example TIFF, atomically.
+def write_examples(
+    path: str | os.PathLike[str], examples: Sequence[Example], *, replace: bool = True
+) -> None:
+    """Write ``examples`` as one Warp training-example TIFF, atomically (``replace`` False:
+    never over an existing file, FileExistsError instead).
 
     Pages are padded (centred, with zeros: importance 0 outside each micrograph) to the largest
     height and width, flipped in Y, and written one at a time (memory: one page).
@@ -73,7 +76,7 @@ def write_examples(path: str | os.PathLike[str], examples: Sequence[Example]) ->
             for array in (example.image, example.label, example.importance):
                 yield _pad_centred(np.asarray(array, np.float32), height, width)[::-1]
 
-    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp) as tif:
+    with atomic_path(path, replace=replace) as tmp, tifffile.TiffWriter(tmp) as tif:
         tif.write(
             pages(),
             shape=(len(examples) * PAGES_PER_EXAMPLE, height, width),

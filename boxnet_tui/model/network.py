@@ -165,4 +165,5 @@ def fuse_for_inference(network: BoxNet) -> BoxNet:
             network.decoders[index] = SkipDecoder(decoder)
     if channels_last:  # as placed: the folded and the new convolutions too
         network.to(memory_format=torch.channels_last)
+    network.requires_grad_(False)  # an optimizer given it has nothing to train
     return network

@@ -411,8 +411,10 @@ def export_examples(
     micrographs: Iterable[str] | None = None,
     all_micrographs: bool = False,
     thresholds: Mapping[str, float] | None = None,
+    replace: bool = True,
 ) -> int:
-    """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF.
+    """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF
+    (``replace`` False: never over an existing file, FileExistsError instead).
 
     As Warp's export, the label pages carry the junk class (2) wherever the micrograph has a
     mask (``mask/<root>.tif``); ``train_masking`` also requires every micrograph to have one.
@@ -439,5 +441,5 @@ def export_examples(
         all_micrographs=all_micrographs,
         thresholds=thresholds,
     )
-    write_examples(out_path, examples)
+    write_examples(out_path, examples, replace=replace)
     return len(examples)

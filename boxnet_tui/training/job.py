@@ -437,6 +437,8 @@ def _train(
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
         held = choose_held_out(examples) if config.hold_out else None
         training = [e for e in examples if e.name != held] if held else examples
+        if world.is_main:
+            _write_training_examples(run, config, [e.name for e in training])
         old = (
             load_public_set(config.public_set, scale, train_masking=config.train_masking)
             if config.public_set
@@ -678,7 +680,6 @@ def _finish(
     threshold = _calibrate(run, config, training, network, device, scale)
     summary["threshold"] = threshold
     _save(run, config, network, base_info, scale, summary, threshold)
-    _write_training_examples(run, config)
     if held is not None:
         if stop():
             run.log("held-out check skipped: cancel requested after the model was saved")
@@ -691,22 +692,28 @@ def _finish(
     run.log(f"done: model {config.name} saved")
 
 
-def _write_training_examples(run: Run, config: RunConfig) -> None:
-    """Leave the curated examples in ``boxnet2training/<name>.tif`` (Warp 2: boxnet3training),
-    in Warp's format at 8 Å/px, as Warp's retraining does: a user's corpus for later runs, in
-    Warp or here. A file of that name is never replaced, and a folder that cannot be written
-    costs a line in the log, not the model."""
+def _write_training_examples(run: Run, config: RunConfig, names: list[str]) -> None:
+    """Leave the examples of the micrographs trained on (``names``; not the held-out one) in
+    ``boxnet2training/<name>.tif`` (Warp 2: boxnet3training), in Warp's format at 8 Å/px,
+    written before training as Warp's retraining does: a corpus for later runs, in Warp or
+    here. A file of that name is never replaced (a resumed run finds its own), and a folder
+    that cannot be written costs a line in the log, not the run."""
     from boxnet_tui.io.examples import examples_path
     from boxnet_tui.training.export import export_examples
 
     out = examples_path(config.folder, config.name)
+    exists = f"training examples not written: {out} exists (not replaced)"
     if out.exists():
-        run.log(f"training examples not written: {out} exists (not replaced)")
+        run.log(exists)
         return
+    options = {**_example_options(config), "micrographs": names}  # thresholds as trained
     try:
         count = export_examples(
-            config.folder, config.positives, config.diameter, out, **_example_options(config)
+            config.folder, config.positives, config.diameter, out, replace=False, **options
         )
+    except FileExistsError:
+        run.log(exists)  # made meanwhile, by an export of the same name
+        return
     except (UserError, OSError) as error:
         run.log(f"warning: training examples not written to {out}: {error}")
         return

@@ -196,6 +196,9 @@ class RetrainScreen(ModalScreen[str | None]):
         self.refresh_form()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "base":  # the invert box starts as the new base was trained
+            inverts = retrain_form.base_inverts(self.read_form())
+            self.query_one("#invert", Checkbox).value = inverts
         self.refresh_form()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
