@@ -14,6 +14,7 @@ from boxnet_tui.tui.screens.pick import PickScreen
 from boxnet_tui.tui.screens.retrain import RetrainScreen
 from tests.conftest import snapshot
 from tests.test_app import make_folder, run
+from tests.test_app_screens import _wait_for
 
 TINY = Architecture(widths=(4, 8, 8))
 
@@ -30,14 +31,6 @@ def _save_tiny(name: str, *, inverted: bool, has_mask: bool = False) -> str:
     training = {"invert": True} if inverted else {}
     info = ModelInfo(name, TINY, has_mask=has_mask, training=training)
     return save_model(BoxNet(TINY).eval(), info).name
-
-
-async def _wait_for(pilot, condition, what: str) -> None:
-    for _ in range(400):
-        await pilot.pause(0.05)
-        if condition():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _text(screen, selector: str) -> str:

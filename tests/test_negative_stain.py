@@ -25,6 +25,7 @@ from boxnet_tui.synth import make_dataset
 from boxnet_tui.training import job, runs
 from boxnet_tui.training.run_config import RunConfig, validate_config
 from boxnet_tui.training.runs import DONE, create_run, find_run
+from tests.test_runs import make_config
 
 TINY = Architecture(widths=(4, 8, 8))
 DIAMETER = 120.0
@@ -65,23 +66,9 @@ def _base() -> str:
 
 
 def _config(folder: Path, name: str = NAME, **changes) -> RunConfig:
-    options = dict(
-        name=name,
-        folder=str(folder),
-        positives=str(folder / "matching" / "synth_000_truth.star"),
-        base="TinyBase",
-        diameter=DIAMETER,
-        device="cpu",
-        hold_out=True,
-        iterations=4,
-        checkpoint_every=4,
-        log_every=2,
-        batch_size=2,
-        crop=32,
-        seed=3,
-    )
-    options.update(changes)
-    return RunConfig(**options)
+    """test_runs' tiny run, held out and 4 iterations unless ``changes`` say otherwise."""
+    options = {"hold_out": True, "iterations": 4, "diameter": DIAMETER, **changes}
+    return make_config(folder, name, "TinyBase", **options)
 
 
 # --------------------------------------------------------------------------- the run config
