@@ -205,3 +205,32 @@ def test_written_without_replace_an_existing_file_is_kept(tmp_path, two_examples
         write_examples(path, two_examples[:1], replace=False)
     assert path.read_bytes() == b"another export of the same name"
     assert sorted(p.name for p in path.parent.iterdir()) == ["Net.tif"]  # no temporary left
+
+
+def test_without_hard_links_the_file_is_still_written_and_never_over_another(
+    tmp_path, two_examples, monkeypatch
+):
+    """FAT, exFAT and some network mounts refuse hard links (EPERM, EOPNOTSUPP)."""
+    import errno
+    import os
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "boxnet2training" / "Net.tif"
+    write_examples(path, two_examples, replace=False)
+    assert len(read_examples(path)) == 2
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError):
+        write_examples(path, two_examples[:1], replace=False)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["Net.tif"]
+
+
+def test_a_public_set_skips_hidden_files(tmp_path, two_examples):
+    from boxnet_tui.training.run_config import public_set_files
+
+    write_examples(tmp_path / "a.tif", two_examples)
+    (tmp_path / ".a.x1.tmp.tif").write_bytes(b"a write's temporary file, left by a kill")
+    assert [p.name for p in public_set_files(tmp_path)] == ["a.tif"]

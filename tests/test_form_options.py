@@ -182,6 +182,12 @@ def test_retrain_form_invert_follows_the_base_and_warns_when_cleared(folder):
         screen.query_one("#base").value = "BoxNetMask"
         await pilot.pause()
         assert box.value is False and not screen.query_one("#invert-error").display
+        box.value = True  # a negative-stain user on a plain base
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.press("r")  # opened again: the box as the user left it
+        await pilot.pause()
+        assert app.screen.query_one("#invert").value is True
         await pilot.press("escape")
 
     run(folder, body)

@@ -50,16 +50,8 @@ def _collect_examples(*args, **kwargs):
     from tests.test_runs import fake_collect_examples
     return fake_collect_examples(*args, **kwargs)
 
-def _export_examples(folder, positives, diameter, out_path, *, micrographs=None,
-                     thresholds=None, replace=True, **kwargs):
-    from boxnet_tui.io.examples import write_examples
-    examples = _collect_examples(folder, positives, diameter, **kwargs)
-    write_examples(out_path, examples, replace=replace)
-    return len(examples)
-
 _module = types.ModuleType("boxnet_tui.training.export")
 _module.collect_examples = _collect_examples
-_module.export_examples = _export_examples
 sys.modules["boxnet_tui.training.export"] = _module
 """
 
@@ -78,8 +70,12 @@ def fake_collect_examples(
     pixel_size=None,
     invert=False,
     scale=None,
+    junk_where_masked=False,
+    micrographs=None,
+    thresholds=None,
 ) -> list[Example]:
-    """Warp's suffix-matched examples, as ``training.export`` will make them."""
+    """Warp's suffix-matched examples, as ``training.export`` will make them (every matched
+    micrograph, all its picks: the runs here list them all, at threshold 0)."""
     from boxnet_tui.imaging import WARP_SCALE
     from boxnet_tui.io.layout import mask_path, match_suffix, matched_files
     from boxnet_tui.io.masks import read_mask
@@ -505,6 +501,9 @@ def test_stop_and_resume_continues_with_identical_state(dataset, base_model, fak
     assert job.run_job(stopped.path, should_stop=stop_after_7) == CANCELLED
     status = stopped.status()
     assert status.state == CANCELLED and status.iteration == 7
+    examples = dataset / "boxnet2training"
+    assert (examples / "StraightNet.tif").is_file()  # a run done leaves Warp's examples file
+    assert not (examples / "StoppedNet.tif").exists()  # a cancelled one none (yet)
     assert [i for i, _ in stopped.checkpoints()] == [4, 7]
     checkpoint = stopped.load_checkpoint()
     assert checkpoint["iteration"] == 7 and checkpoint["iterations"] == 12
@@ -517,6 +516,7 @@ def test_stop_and_resume_continues_with_identical_state(dataset, base_model, fak
 
     runs.resume("StoppedNet", detach=False)
     assert stopped.status().state == DONE
+    assert (examples / "StoppedNet.tif").is_file()
     assert _steps(stopped) == [2, 4, 6, 8, 10, 12]
     assert "resumed from checkpoint at iteration 7/12" in "\n".join(stopped.tail_log(50))
     final_a = straight.load_checkpoint()

@@ -8,6 +8,7 @@ and the folder is fsynced so that the rename is on disk too before the call retu
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -34,8 +35,7 @@ def atomic_path(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
         if replace:
             _commit(tmp, target)
         else:
-            os.link(tmp, target)
-            _fsync_dir(target.parent)
+            _commit_new(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -121,6 +121,24 @@ def _commit(tmp: Path, target: Path) -> None:
         _fsync_dir(target.parent)
     else:
         folders[target.parent] = None  # a dict: ordered, each folder once
+
+
+def _commit_new(tmp: Path, target: Path) -> None:
+    """Put the fsynced ``tmp`` at ``target`` only if no file is there: FileExistsError else.
+
+    A hard link claims the name and fills it in one step. Where the file system has none
+    (FAT, exFAT, some network mounts) the name is claimed empty with O_EXCL, then the file
+    renamed over it: a reader may see it empty for that moment, never half written."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+            raise
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _mode_for(target)))
+        os.replace(tmp, target)
+    _fsync_dir(target.parent)
 
 
 def _mode_for(target: Path) -> int:

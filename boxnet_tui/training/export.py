@@ -411,10 +411,8 @@ def export_examples(
     micrographs: Iterable[str] | None = None,
     all_micrographs: bool = False,
     thresholds: Mapping[str, float] | None = None,
-    replace: bool = True,
 ) -> int:
-    """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF
-    (``replace`` False: never over an existing file, FileExistsError instead).
+    """Collect the examples (see :func:`collect_examples`) and write them as Warp's TIFF.
 
     As Warp's export, the label pages carry the junk class (2) wherever the micrograph has a
     mask (``mask/<root>.tif``); ``train_masking`` also requires every micrograph to have one.
@@ -441,5 +439,5 @@ def export_examples(
         all_micrographs=all_micrographs,
         thresholds=thresholds,
     )
-    write_examples(out_path, examples, replace=replace)
+    write_examples(out_path, examples)
     return len(examples)

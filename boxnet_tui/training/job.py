@@ -437,8 +437,8 @@ def _train(
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
         held = choose_held_out(examples) if config.hold_out else None
         training = [e for e in examples if e.name != held] if held else examples
-        if world.is_main:
-            _write_training_examples(run, config, [e.name for e in training])
+        names = [e.name for e in training]
+        warp = _examples_at_8_angstrom(run, config, names) if world.is_main else None
         old = (
             load_public_set(config.public_set, scale, train_masking=config.train_masking)
             if config.public_set
@@ -452,10 +452,10 @@ def _train(
         if stop():
             raise Cancelled
         network, base_info = load_model(config.base, device)
-        return held, training, old, network, base_info, scale, run.load_checkpoint()
+        return held, training, old, network, base_info, scale, run.load_checkpoint(), warp
 
     try:
-        held, training, old, network, base_info, scale, checkpoint = distributed.together(
+        held, training, old, network, base_info, scale, checkpoint, warp = distributed.together(
             prepare, world
         )
     except distributed.RankFailed as error:
@@ -607,6 +607,7 @@ def _train(
             seconds,
             iterations,
             last_losses,
+            warp,
         )
     finally:
         distributed.barrier(world)
@@ -656,9 +657,11 @@ def _finish(
     seconds: float,
     iterations: int,
     last_losses: dict[str, float | None],
+    warp_examples: list | None,
 ) -> None:
-    """Calibrate the threshold, save the model and check the held-out micrograph, all at the
-    new model's input ``scale`` (the one its examples were made at)."""
+    """Calibrate the threshold, save the model, leave its examples in Warp's format beside
+    the micrographs and check the held-out micrograph, all at the new model's input
+    ``scale`` (the one its examples were made at)."""
     summary = {
         "run": run.name,
         "run_path": str(run.path),
@@ -680,6 +683,8 @@ def _finish(
     threshold = _calibrate(run, config, training, network, device, scale)
     summary["threshold"] = threshold
     _save(run, config, network, base_info, scale, summary, threshold)
+    if warp_examples:
+        _write_examples_file(run, config, warp_examples)
     if held is not None:
         if stop():
             run.log("held-out check skipped: cancel requested after the model was saved")
@@ -692,32 +697,46 @@ def _finish(
     run.log(f"done: model {config.name} saved")
 
 
-def _write_training_examples(run: Run, config: RunConfig, names: list[str]) -> None:
-    """Leave the examples of the micrographs trained on (``names``; not the held-out one) in
-    ``boxnet2training/<name>.tif`` (Warp 2: boxnet3training), in Warp's format at 8 Å/px,
-    written before training as Warp's retraining does: a corpus for later runs, in Warp or
-    here. A file of that name is never replaced (a resumed run finds its own), and a folder
-    that cannot be written costs a line in the log, not the run."""
+def _examples_at_8_angstrom(run: Run, config: RunConfig, names: list[str]) -> list | None:
+    """The examples of the micrographs trained on (``names``; not the held-out one) at 8 Å/px,
+    as Warp's example TIFF holds them, made from the same picks as the run's own; written by
+    :func:`_write_examples_file` once the model is saved (a run that fails or is cancelled
+    leaves none). None where there is nothing to write: the file exists already, or the
+    micrographs could not be read again (a line in the log, not the run's failure)."""
     from boxnet_tui.io.examples import examples_path
-    from boxnet_tui.training.export import export_examples
+    from boxnet_tui.training.export import collect_examples
 
     out = examples_path(config.folder, config.name)
-    exists = f"training examples not written: {out} exists (not replaced)"
     if out.exists():
-        run.log(exists)
-        return
+        run.log(f"training examples not written: {out} exists (not replaced)")
+        return None
     options = {**_example_options(config), "micrographs": names}  # thresholds as trained
     try:
-        count = export_examples(
-            config.folder, config.positives, config.diameter, out, replace=False, **options
+        # the junk class where a mask exists, as Warp's export writes it
+        return collect_examples(
+            config.folder, config.positives, config.diameter, junk_where_masked=True, **options
         )
+    except (UserError, OSError) as error:
+        run.log(f"warning: training examples not written to {out}: {error}")
+        return None
+
+
+def _write_examples_file(run: Run, config: RunConfig, examples: list) -> None:
+    """``boxnet2training/<name>.tif`` (Warp 2: boxnet3training), as Warp's retraining leaves
+    it: a corpus for later runs, in Warp or here. A file of that name is never replaced, and
+    a folder that cannot be written costs a line in the log, not the model."""
+    from boxnet_tui.io.examples import examples_path, write_examples
+
+    out = examples_path(config.folder, config.name)
+    try:
+        write_examples(out, examples, replace=False)
     except FileExistsError:
-        run.log(exists)  # made meanwhile, by an export of the same name
+        run.log(f"training examples not written: {out} exists (not replaced)")
         return
     except (UserError, OSError) as error:
         run.log(f"warning: training examples not written to {out}: {error}")
         return
-    run.log(f"training examples of {count} micrograph(s) written to {out} (Warp's format)")
+    run.log(f"training examples of {len(examples)} micrograph(s) written to {out} (Warp's format)")
 
 
 def _scale_words(pixels_per_diameter: float | None) -> str:

@@ -186,8 +186,11 @@ def check_star_files(config: RunConfig) -> None:
 
 
 def public_set_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The example TIFFs of a public set folder, sorted by name."""
+    """The example TIFFs of a public set folder, sorted by name; hidden files (a write's
+    temporary file left by a kill) are none."""
     folder = Path(folder)
     return sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff") and p.is_file()
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".tif", ".tiff") and p.is_file() and not p.name.startswith(".")
     )

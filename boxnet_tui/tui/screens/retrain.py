@@ -42,6 +42,9 @@ class RetrainScreen(ModalScreen[str | None]):
         self.form = form
         self.choices = retrain_form.star_choices(form.folder)
         self.starting = False
+        # the base the invert box last followed: the Select reports its first value on mount,
+        # and a box the user set must survive that (and closing and opening the form)
+        self._followed_base = form.base
         # a kept choice whose files are gone since is no choice (nor a value Select accepts)
         positives = {str(c.path) for c in retrain_form.positive_choices(self.choices)}
         offered = {str(c.path) for c in self.choices}
@@ -196,7 +199,9 @@ class RetrainScreen(ModalScreen[str | None]):
         self.refresh_form()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "base":  # the invert box starts as the new base was trained
+        if event.select.id == "base" and event.value != self._followed_base:
+            # another base chosen: the invert box starts as it was trained
+            self._followed_base = event.value
             inverts = retrain_form.base_inverts(self.read_form())
             self.query_one("#invert", Checkbox).value = inverts
         self.refresh_form()
