@@ -67,3 +67,14 @@ def home(_isolated_home: Path) -> Iterator[Path]:
                 runs.cancel(run, wait=15.0)
             except Exception as error:  # a cleanup: report, never hide the test's own failure
                 print(f"could not cancel run {run.name}: {error}")
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread: on busy shared cores, OpenMP's spinning threads slow tiny nets 100x."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

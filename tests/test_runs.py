@@ -130,15 +130,7 @@ def base_model() -> str:
     return save_model(BoxNet(TINY).eval(), ModelInfo("TinyBase", TINY, has_mask=True)).name
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on busy shared cores, OpenMP's spinning threads slow tiny nets 100x."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
