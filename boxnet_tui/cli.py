@@ -649,15 +649,17 @@ def _tail_run(run, follow: bool) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from boxnet_tui.model.info import list_models
+    from boxnet_tui.pick_options import trained_inverted
 
     for info in list_models():
         origin = "shipped" if info.shipped else str(info.path)
+        invert = "yes" if trained_inverted(info) else "no"  # picking with it inverts so
         mask = "mask" if info.has_mask else "-"
         threshold = f"{info.threshold:.2f}" if info.threshold is not None else "0.5"
         ppd = info.scale.pixels_per_diameter
         scale = "8A/px" if ppd is None else f"{ppd:g}px/diameter"
         print(
-            f"{info.name}\t{mask}\tthreshold={threshold}\tinput={scale}"
+            f"{info.name}\t{mask}\tthreshold={threshold}\tinput={scale}\tinvert={invert}"
             f"\tparent={info.parent or '-'}"
             f"\t{info.date}\t{origin}"
         )

@@ -249,3 +249,12 @@ def test_train_inverts_as_its_base_was_trained_unless_told(folders, monkeypatch)
     plain = [*common[:4], "--base", _base(), *common[6:]]
     assert cli.main([*plain, "--name", "FromPlain"]) == 0
     assert runs.find_run("FromPlain").config().invert is False
+
+
+def test_models_lists_which_were_trained_inverted(capsys):
+    _inverted_model()
+    _base()
+    assert cli.main(["models"]) == 0
+    lines = {line.split("\t")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "\tinvert=yes\t" in lines["StainTiny"]
+    assert "\tinvert=no\t" in lines["TinyBase"] and "\tinvert=no\t" in lines["BoxNetMask"]
