@@ -138,6 +138,9 @@ class RetrainForm:
     base: str = DEFAULT_MODEL
     name: str = ""
     positives: str | None = None
+    # a STAR file anywhere (Warp: "it doesn't matter where you put the separate folder"); when
+    # given, it is the positives, over the choice of those in matching/ and its subfolders
+    positives_path: str = ""
     extra_important: str | None = None
     uncertain: str | None = None
     diameter: str = "200"
@@ -292,8 +295,13 @@ def check(form: RetrainForm) -> dict[str, str]:
             problems["name"] = str(error)
     if form.base not in _model_masks(form):
         problems["base"] = f"no model named {form.base!r}"
+    typed = form.positives_path.strip()
+    if typed and not Path(typed).expanduser().is_file():
+        problems["positives"] = f"{typed}: no such STAR file"
     for key in ("positives", "extra_important", "uncertain"):
         value = getattr(form, key)
+        if key in problems:
+            continue
         if value is None:
             if key == "positives":
                 problems[key] = "choose the curated STAR files"

@@ -191,3 +191,37 @@ def test_retrain_form_invert_follows_the_base_and_warns_when_cleared(folder):
         await pilot.press("escape")
 
     run(folder, body)
+
+
+def test_retrain_form_takes_positives_from_another_folder(folder, tmp_path, monkeypatch):
+    from boxnet_tui.io.star import Picks, write_picks
+
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    elsewhere = tmp_path / "elsewhere"
+    star = elsewhere / "mic1_mine.star"
+    write_picks(star, Picks([40.0, 90.0], [40.0, 90.0]), "mic1.mrc")
+
+    async def body(app, pilot):
+        await pilot.press("r")
+        screen = app.screen
+        screen.query_one("#name").value = "ElsewhereNet"
+        screen.query_one("#positives_path").value = str(elsewhere / "missing.star")
+        await pilot.pause()
+        assert "no such STAR file" in _text(screen, "#positives-error")
+        assert screen.query_one("#start").disabled
+        screen.query_one("#positives_path").value = str(star)
+        await pilot.pause()
+        assert not screen.query_one("#positives-error").display
+        assert "suffix _mine" in _text(screen, "#positives-info")
+        await pilot.press("escape")
+        await pilot.press("r")  # opened again: the typed path kept, the form still valid
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#positives_path").value == str(star)
+        assert not screen.query_one("#start").disabled
+        await pilot.press("ctrl+s")
+        await _wait_for(pilot, lambda: not isinstance(app.screen, RetrainScreen), "the start")
+
+    run(folder, body)
+    config = runs.find_run("ElsewhereNet").config()
+    assert config.positives == str(star) and config.micrographs == ["mic1"]

@@ -202,3 +202,19 @@ def test_falsepositives_are_never_offered_or_taken_as_positives(tmp_path):
     form = _good(folder)
     form.positives = str(folder / "matching" / "mic1_manual_falsepositives.star")
     assert "never positives" in check(form)["positives"]
+
+
+def test_positives_from_a_folder_outside_matching(tmp_path):
+    """Warp: it doesn't matter where the curated STAR files are; they match by suffix."""
+    folder = _folder(tmp_path / "mics")
+    elsewhere = tmp_path / "picks"
+    for i in range(3):
+        write_picks(elsewhere / f"mic{i + 1}_mine.star", Picks([30.0], [30.0]), f"mic{i + 1}.mrc")
+    form = _good(folder)
+    form.positives_path = str(elsewhere / "nothing_here.star")
+    assert check(form)["positives"] == f"{form.positives_path}: no such STAR file"
+    form.positives_path = str(elsewhere / "mic1_mine.star")
+    form.positives = form.positives_path
+    assert check(form) == {}
+    config = to_config(form)
+    assert config.positives == form.positives_path and len(config.micrographs) == 3

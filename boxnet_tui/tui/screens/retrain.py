@@ -8,6 +8,8 @@ run's name so the app can open its monitor.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -48,7 +50,7 @@ class RetrainScreen(ModalScreen[str | None]):
         # a kept choice whose files are gone since is no choice (nor a value Select accepts)
         positives = {str(c.path) for c in retrain_form.positive_choices(self.choices)}
         offered = {str(c.path) for c in self.choices}
-        if form.positives not in positives:
+        if form.positives not in positives and not form.positives_path.strip():
             form.positives = None
         for key in ("extra_important", "uncertain"):
             if getattr(form, key) not in offered:
@@ -77,7 +79,8 @@ class RetrainScreen(ModalScreen[str | None]):
             yield Input(value=form.name, placeholder="e.g. MyProteinMaskNet", id="name",
                         compact=True)  # fmt: skip
             yield from self._field("Positive examples (curated picks)", "positives")
-            yield Select(positives, value=form.positives or Select.NULL, id="positives",
+            listed = form.positives in {value for _, value in positives}
+            yield Select(positives, value=form.positives if listed else Select.NULL, id="positives",
                          compact=True)  # fmt: skip
             yield from self._field("Extra important locations (x4 weight)", "extra_important")
             yield Select(optional, value=form.extra_important or NONE, id="extra_important",
@@ -109,6 +112,10 @@ class RetrainScreen(ModalScreen[str | None]):
             yield Checkbox("off", value=form.invert, id="invert", compact=True)
             yield from self._field(HOLD_OUT, "hold_out")
             yield Checkbox("on", value=form.hold_out, id="hold_out", compact=True)
+            yield Label("Positives from another folder (a STAR file's path; over the choice "
+                        "above)", classes="field-title")  # fmt: skip
+            yield Input(value=form.positives_path, placeholder="e.g. ~/picks/mic1_manual.star",
+                        id="positives_path", compact=True)  # fmt: skip
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -135,7 +142,11 @@ class RetrainScreen(ModalScreen[str | None]):
 
         form.base = selected("base") or form.base
         form.name = self.query_one("#name", Input).value.strip()
-        form.positives = selected("positives")
+        typed = self.query_one("#positives_path", Input).value.strip()
+        form.positives_path = typed
+        # a typed path is the positives; else the choice above
+        typed_path = str(Path(typed).expanduser().absolute()) if typed else None
+        form.positives = typed_path or selected("positives")
         form.extra_important = selected("extra_important")
         form.uncertain = selected("uncertain")
         form.diameter = self.query_one("#diameter", Input).value.strip()
