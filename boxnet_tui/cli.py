@@ -87,6 +87,14 @@ def _min_mask_distance(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _invert_options(parser: argparse.ArgumentParser, invert: str, no_invert: str) -> None:
+    """``--invert`` / ``--no-invert``, one or neither: ``args.invert`` is True, False or None
+    (None: as the model was trained, :func:`boxnet_tui.pick_options.resolve_invert`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--invert", action="store_true", default=None, help=invert)
+    group.add_argument("--no-invert", dest="invert", action="store_false", help=no_invert)
+
+
 def _shard(text: str):
     from boxnet_tui.shards import parse_shard
 
@@ -781,19 +789,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="Å kept from junk beyond the particle radius (default 0)",
     )
-    invert = pick.add_mutually_exclusive_group()
-    invert.add_argument(
-        "--invert",
-        action="store_true",
-        default=None,
-        help="negative stain (bright particles): invert the contrast (default: as the model "
-        "was trained; a model retrained with --invert inverts)",
-    )
-    invert.add_argument(
-        "--no-invert",
-        dest="invert",
-        action="store_false",
-        help="do not invert, even with a model trained on inverted micrographs",
+    _invert_options(
+        pick,
+        "negative stain (bright particles): invert the contrast (default: as the model was "
+        "trained; a model retrained with --invert inverts)",
+        "do not invert, even with a model trained on inverted micrographs",
     )
     pick.add_argument("--device", type=_device, default="auto", help=DEVICES)
     pick.add_argument("--batch-size", type=_count, default=4)
@@ -964,19 +964,11 @@ def build_parser() -> argparse.ArgumentParser:
         "or 'none' (default: as accurate in benchmarks/bench_retrain.py, in half the time)",
     )
     train.add_argument("--train-masking", action="store_true", help="junk from mask/*.tif")
-    train_invert = train.add_mutually_exclusive_group()
-    train_invert.add_argument(
-        "--invert",
-        action="store_true",
-        default=None,
-        help=INVERT_EXAMPLES + "; the new model records it, so picking with it inverts too "
+    _invert_options(
+        train,
+        INVERT_EXAMPLES + "; the new model records it, so picking with it inverts too "
         "(default: as the base model was trained)",
-    )
-    train_invert.add_argument(
-        "--no-invert",
-        dest="invert",
-        action="store_false",
-        help="do not invert, even from a base trained on inverted micrographs",
+        "do not invert, even from a base trained on inverted micrographs",
     )
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")

@@ -237,14 +237,11 @@ def _model_masks(form: RetrainForm) -> dict[str, bool]:
     return {name: bool(m.has_mask) for name, m in _models(form).items()}
 
 
-def _model_inverts(form: RetrainForm) -> dict[str, bool]:
-    return {name: trained_inverted(m) for name, m in _models(form).items()}
-
-
 def base_inverts(form: RetrainForm) -> bool:
     """Whether the form's base model was trained on inverted micrographs (negative stain):
     what the invert box starts as, as ``train`` defaults to it."""
-    return _model_inverts(form).get(form.base, False)
+    base = _models(form).get(form.base)
+    return base is not None and trained_inverted(base)
 
 
 def mask_counts(form: RetrainForm) -> tuple[int, int]:

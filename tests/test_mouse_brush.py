@@ -47,6 +47,14 @@ async def drag(pilot, offset: tuple[int, int]) -> None:
     await pilot._post_mouse_events([MouseMove], Viewer, offset=offset, button=1)
 
 
+async def stroke(pilot, *points: tuple[int, int]) -> None:
+    """Press at the first point, drag through the others, release at the last."""
+    await pilot.mouse_down(Viewer, offset=points[0])
+    for point in points[1:]:
+        await drag(pilot, point)
+    await pilot.mouse_up(Viewer, offset=points[-1])
+
+
 async def brush_on(pilot, folder) -> None:
     """Brush on (``b`` paints at the cursor), that dab undone: an empty mask to start from."""
     await pilot.press("b", "u")
@@ -95,10 +103,7 @@ def test_drag_paints_every_cell_it_passes_as_one_stroke(tmp_path):
         col, row = cell_of(app, 80.0, 120.0)
         # one report 14 cells on (a fast drag), then down and back diagonally
         path = [(col, row), (col + 14, row), (col + 14, row + 5), (col + 9, row + 10)]
-        await pilot.mouse_down(Viewer, offset=path[0])
-        for point in path[1:]:
-            await drag(pilot, point)
-        await pilot.mouse_up(Viewer, offset=path[-1])
+        await stroke(pilot, *path)
         assert len(star(folder)) == 3  # the release added no pick
         mask = on_disk(folder)
         passed = [path[0]]
@@ -124,9 +129,7 @@ def test_erase_mode_erases_under_click_and_drag(tmp_path):
         await brush_on(pilot, folder)
         col, row = cell_of(app, 60.0, 200.0)
         start, middle, near_end, end = (col, row), (col + 15, row), (col + 22, row), (col + 30, row)
-        await pilot.mouse_down(Viewer, offset=start)  # paint a long stroke (64 Å brush)
-        await drag(pilot, end)
-        await pilot.mouse_up(Viewer, offset=end)
+        await stroke(pilot, start, end)  # a long stroke (64 Å brush)
         painted = on_disk(folder)
         assert all(mask_at(app, painted, *c) for c in (start, middle, near_end, end))
         await pilot.press("e")  # erase mode (the key erases at the cursor: the stroke's end)
@@ -134,9 +137,7 @@ def test_erase_mode_erases_under_click_and_drag(tmp_path):
         await pilot.click(Viewer, offset=start)
         mask = on_disk(folder)
         assert not mask_at(app, mask, *start) and mask_at(app, mask, *middle)
-        await pilot.mouse_down(Viewer, offset=start)
-        await drag(pilot, middle)
-        await pilot.mouse_up(Viewer, offset=middle)
+        await stroke(pilot, start, middle)
         mask = on_disk(folder)
         erased = [(c, row) for c in range(start[0], middle[0] + 1)]
         assert not any(mask_at(app, mask, *c) for c in erased)
@@ -156,9 +157,7 @@ def test_drag_off_the_viewer_paints_to_its_edge_and_ends_on_release(tmp_path):
         await pilot.press("plus", "left_curly_bracket", "left_curly_bracket")
         row = cell_of(app, 200.0, 200.0)[1]
         assert app.curation.nav.cell_to_micrograph(-6, row)[0] > 20  # still on the micrograph
-        await pilot.mouse_down(Viewer, offset=(6, row))
-        await drag(pilot, (-6, row))  # over the micrograph list
-        await pilot.mouse_up(Viewer, offset=(-6, row))
+        await stroke(pilot, (6, row), (-6, row))  # ends over the micrograph list
         mask = on_disk(folder)
         assert all(mask_at(app, mask, c, row) for c in range(7))
         assert not any(mask_at(app, mask, c, row) for c in range(-6, -2))  # never off the view

@@ -108,16 +108,9 @@ def test_a_negative_stain_run_inverts_every_image_it_prepares_and_records_it(fol
         calibrated.extend(items)
         return real_calibrate(network, items, **kwargs)
 
-    prepared: list[bool | None] = []
-    real_prepare = batch_picking.prepare
-
-    def prepare(path, settings, scale=batch_picking.WARP_SCALE):
-        prepared.append(settings.invert)
-        return real_prepare(path, settings, scale)
-
     monkeypatch.setattr(job, "collect_new", collect)
     monkeypatch.setattr(calibration, "calibrate_threshold", calibrate)
-    monkeypatch.setattr(batch_picking, "prepare", prepare)
+    prepared = _spy_on_prepare(monkeypatch)
 
     run = create_run(_config(stain, invert=True))
     assert job.run_job(run.path) == DONE
@@ -160,6 +153,19 @@ def test_a_run_without_invert_records_false_and_old_models_read_false(folders):
 # --------------------------------------------------------------------------- picking
 
 
+def _spy_on_prepare(monkeypatch) -> list[bool | None]:
+    """The ``invert`` of every micrograph ``batch_picking.prepare`` prepares, in order."""
+    prepared: list[bool | None] = []
+    real_prepare = batch_picking.prepare
+
+    def prepare(path, settings, scale=batch_picking.WARP_SCALE):
+        prepared.append(settings.invert)
+        return real_prepare(path, settings, scale)
+
+    monkeypatch.setattr(batch_picking, "prepare", prepare)
+    return prepared
+
+
 def _inverted_model() -> str:
     """A model as a negative-stain run saves it: ``invert`` in its training section."""
     import torch
@@ -188,14 +194,7 @@ def test_picking_with_a_model_trained_inverted_inverts_by_default(folders, monke
     plain = batch_picking.load_picker(_base(), batch_picking.PickSettings(DIAMETER), device="cpu")
     assert plain.settings.invert is False
 
-    prepared: list[bool | None] = []
-    real_prepare = batch_picking.prepare
-
-    def prepare(path, settings, scale=batch_picking.WARP_SCALE):
-        prepared.append(settings.invert)
-        return real_prepare(path, settings, scale)
-
-    monkeypatch.setattr(batch_picking, "prepare", prepare)
+    prepared = _spy_on_prepare(monkeypatch)
     common = ["pick", str(stain), "--model", name, "--diameter", "120", "--device", "cpu"]
     assert cli.main([*common, "--suffix", "byrecord"]) == 0
     assert prepared == [True] * 3

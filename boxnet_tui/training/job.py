@@ -708,7 +708,7 @@ def _examples_at_8_angstrom(run: Run, config: RunConfig, names: list[str]) -> li
 
     out = examples_path(config.folder, config.name)
     if out.exists():
-        run.log(f"training examples not written: {out} exists (not replaced)")
+        _log_not_replaced(run, out)
         return None
     options = {**_example_options(config), "micrographs": names}  # thresholds as trained
     try:
@@ -721,6 +721,10 @@ def _examples_at_8_angstrom(run: Run, config: RunConfig, names: list[str]) -> li
         return None
 
 
+def _log_not_replaced(run: Run, out: Path) -> None:
+    run.log(f"training examples not written: {out} exists (not replaced)")
+
+
 def _write_examples_file(run: Run, config: RunConfig, examples: list) -> None:
     """``boxnet2training/<name>.tif`` (Warp 2: boxnet3training), as Warp's retraining leaves
     it: a corpus for later runs, in Warp or here. A file of that name is never replaced, and
@@ -731,7 +735,7 @@ def _write_examples_file(run: Run, config: RunConfig, examples: list) -> None:
     try:
         write_examples(out, examples, replace=False)
     except FileExistsError:
-        run.log(f"training examples not written: {out} exists (not replaced)")
+        _log_not_replaced(run, out)
         return
     except (UserError, OSError) as error:
         run.log(f"warning: training examples not written to {out}: {error}")
