@@ -11,7 +11,7 @@ import numpy as np
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.tui.screens.curation import cells_between
 from boxnet_tui.tui.widgets.viewer import Viewer
-from tests.test_app import make_folder, run, star, status
+from tests.test_app import false_positives, make_folder, run, star, status
 
 ROOT = "mic1"  # 400 x 400 px at 4 Å/px: its mask is 200 x 200 at 8 Å/px
 
@@ -228,6 +228,116 @@ def test_with_the_brush_off_a_click_adds_a_pick_and_paints_nothing(tmp_path):
         assert len(picks) == 5
         x, y = app.curation.nav.cell_to_micrograph(*here)
         assert np.allclose(picks.xy[3:], [[x, y], [x, y]])
+        assert not on_disk(folder).any()
+
+    run(folder, body)
+
+
+async def right_drag(pilot, offset: tuple[int, int]) -> None:
+    """The pointer moved to ``offset`` with the right button held (as ``drag``)."""
+    from textual.events import MouseMove
+
+    await pilot._post_mouse_events([MouseMove], Viewer, offset=offset, button=3)
+
+
+async def right_stroke(pilot, *points: tuple[int, int]) -> None:
+    """``stroke`` with the right button (Pilot's ``mouse_up`` releases the left one)."""
+    from textual.events import MouseMove, MouseUp
+
+    await pilot.mouse_down(Viewer, offset=points[0], button=3)
+    for point in points[1:]:
+        await right_drag(pilot, point)
+    await pilot._post_mouse_events([MouseMove, MouseUp], Viewer, offset=points[-1], button=3)
+
+
+def test_right_press_with_brush_erases_there_and_leaves_the_picks(tmp_path):
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await brush_on(pilot, folder)
+        # a stroke painted through the pick at (100, 200): a right press on it must not remove it
+        start, on_pick = cell_of(app, 40.0, 200.0), cell_of(app, 100.0, 200.0)
+        await stroke(pilot, start, on_pick)
+        painted = on_disk(folder)
+        assert mask_at(app, painted, *start) and mask_at(app, painted, *on_pick)
+        picks, stamp = star(folder), (folder / "matching" / f"{ROOT}_BoxNet.star").read_bytes()
+        await pilot.click(Viewer, offset=on_pick, button=3)
+        mask = on_disk(folder)
+        assert not mask_at(app, mask, *on_pick) and mask_at(app, mask, *start)
+        assert mask.sum() < painted.sum() and np.array_equal(mask, app.curation.editor().mask())
+        assert "brush paint" in status(app)  # the left button still paints
+        after = star(folder)
+        assert len(after) == 3 and np.array_equal(after.xy, picks.xy)
+        assert (folder / "matching" / f"{ROOT}_BoxNet.star").read_bytes() == stamp
+        assert len(app.curation.editor().picks) == 3
+        assert false_positives(folder) == 0
+        await pilot.press("u")  # the erase is one step
+        assert np.array_equal(on_disk(folder), painted)
+
+    run(folder, body)
+
+
+def test_right_drag_with_brush_erases_every_cell_it_passes_as_one_stroke(tmp_path):
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await brush_on(pilot, folder)
+        col, row = cell_of(app, 60.0, 320.0)  # no pick near
+        # a wide band painted (64 Å brush), then erased along its middle with a 16 Å brush
+        await stroke(pilot, (col, row), (col + 30, row))
+        painted = on_disk(folder)
+        await pilot.press("left_curly_bracket", "left_curly_bracket")
+        assert "brush paint 16 Å" in status(app)
+        path = [(col + 2, row), (col + 16, row), (col + 20, row + 1)]  # a fast report between
+        await right_stroke(pilot, *path)
+        mask = on_disk(folder)
+        passed = [path[0]]
+        for start, end in pairwise(path):
+            passed += cells_between(start, end)
+        assert not any(mask_at(app, mask, c, r) for c, r in passed)
+        assert mask_at(app, mask, col + 28, row)  # beyond the stroke: still painted
+        assert len(star(folder)) == 3 and false_positives(folder) == 0
+        assert np.array_equal(mask, app.curation.editor().mask())
+        await pilot.press("u")  # the whole erase stroke is one undo step
+        assert np.array_equal(on_disk(folder), painted)
+
+    run(folder, body)
+
+
+def test_a_lost_right_release_ends_the_erase_stroke(tmp_path):
+    """As for painting: a move with no button held ends the right stroke, erasing no more."""
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await brush_on(pilot, folder)
+        col, row = cell_of(app, 60.0, 320.0)
+        await stroke(pilot, (col, row), (col + 30, row))
+        await pilot.mouse_down(Viewer, offset=(col + 2, row), button=3)
+        await right_drag(pilot, (col + 5, row))
+        erased = on_disk(folder)
+        assert not mask_at(app, erased, col + 5, row)
+        await pilot.hover(Viewer, offset=(col + 20, row))  # button 0: no longer held
+        await right_drag(pilot, (col + 25, row))
+        assert np.array_equal(on_disk(folder), erased)
+        assert len(star(folder)) == 3
+
+    run(folder, body)
+
+
+def test_the_right_button_removes_with_the_brush_off_and_erases_with_it_on(tmp_path):
+    folder = make_folder(tmp_path)
+
+    async def body(app, pilot):
+        await pilot.press("b", "u", "b")  # on, its dab undone, off again
+        await pilot.click(Viewer, offset=cell_of(app, 100.0, 200.0), button=3)
+        picks = star(folder)
+        assert len(picks) == 2 and not np.any(np.all(picks.xy == [100.0, 200.0], axis=1))
+        assert false_positives(folder) == 1
+        await pilot.click(Viewer, offset=cell_of(app, 300.0, 100.0), button=3, shift=True)
+        assert len(star(folder)) == 1 and false_positives(folder) == 1  # shift: not recorded
+        await pilot.press("b", "u")  # on again, its dab undone
+        await pilot.click(Viewer, offset=cell_of(app, 200.0, 300.0), button=3)
+        assert len(star(folder)) == 1 and false_positives(folder) == 1  # the last one stays
         assert not on_disk(folder).any()
 
     run(folder, body)

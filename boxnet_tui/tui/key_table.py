@@ -220,7 +220,7 @@ ROWS: tuple[Row, ...] = (
     Row(
         "mouse",
         "click adds, right-click removes (shift: not recorded), drag moves; with the brush "
-        "on, click and drag paint (erase after e)",
+        "on, click and drag paint (erase after e), right-click and right-drag erase",
         is_key=False,
     ),
     Row(

@@ -91,8 +91,9 @@ class CurationScreen(Screen[None]):
         self._compare_counts_cache: tuple[tuple, str] | None = None
         self._pending: tuple[tuple[float, float] | None, int] = (None, 0)
         self._press: tuple[int, int] | None = None  # the cell of a left press, until release
-        # a brush stroke of the mouse, until release: the editor it paints and its last cell
-        self._stroke: tuple[MicrographEditor, tuple[int, int]] | None = None
+        # a brush stroke of the mouse, until release: the editor it paints, its last cell and
+        # whether it erases whatever the brush's mode (the right button's)
+        self._stroke: tuple[MicrographEditor, tuple[int, int], bool] | None = None
         self.drawn: tuple[str, str | None] = ("circles", None)  # last frame: style, minimap
         # the folder's view settings as last set (low-pass, contrast, Tab order)
         self.display_settings = session.display
@@ -659,7 +660,8 @@ class CurationScreen(Screen[None]):
     # -- the mouse ----------------------------------------------------------------------
     def on_viewer_pressed(self, message: Viewer.Pressed) -> None:
         """Left press: remember it (a click adds, a drag moves), or with the brush on a dab
-        there (a drag paints on); right press removes."""
+        there (a drag paints on); right press removes, or with the brush on erases there (a
+        drag erases on)."""
         editor = self.editor()
         if editor is None or self.nav.view is None:
             return
@@ -667,13 +669,14 @@ class CurationScreen(Screen[None]):
         self._sync_cell()
         self._stroke = None
         self.nav.cursor = self.nav.cell_to_micrograph(message.col, message.row)
-        if message.button == 3:
+        if message.button == 3 and not self.nav.brush:
             self.action_remove(record=not message.shift)
             return
-        if message.button == 1 and self.nav.brush:
-            self._press = None  # a brush stroke adds no pick
-            self._stroke = (editor, (message.col, message.row))
-            if not self._paint(editor):
+        if message.button in (1, 3) and self.nav.brush:
+            self._press = None  # a brush stroke adds no pick and removes none
+            erase = message.button == 3  # the right button erases, whatever the brush's mode
+            self._stroke = (editor, (message.col, message.row), erase)
+            if not self._paint(editor, erase=erase):
                 self._stroke = None  # refused (one message, not one for each cell)
             self.redraw()
             return
@@ -697,7 +700,8 @@ class CurationScreen(Screen[None]):
         self.end_mouse_gesture()
 
     def on_viewer_dragged(self, message: Viewer.Dragged) -> None:
-        """The pointer moved with the button held: a brush stroke paints the cells passed."""
+        """The pointer moved with a button held: a brush stroke paints (or erases) the cells
+        passed."""
         if self._stroke is not None:
             self._stroke_to(message.col, message.row)
 
@@ -705,12 +709,12 @@ class CurationScreen(Screen[None]):
         """Paint the stroke on from its last cell to (col, row): a dab at every viewer cell of
         the line between, as the keyboard brush makes one at each cell the cursor enters."""
         assert self._stroke is not None
-        editor, last = self._stroke
+        editor, last, erase = self._stroke
         nav = self.nav
         if editor is not self.editor() or not nav.brush or nav.view is None:
             self._stroke = None  # another micrograph, or the brush went off meanwhile
             return
-        self._stroke = (editor, (col, row))
+        self._stroke = (editor, (col, row), erase)
         cols, rows = self.query_one(Viewer).size
         cells = [
             (c, r) for c, r in cells_between(last, (col, row)) if 0 <= c < cols and 0 <= r < rows
@@ -720,7 +724,7 @@ class CurationScreen(Screen[None]):
         self._sync_cell()
         points = [nav.cell_to_micrograph(c, r) for c, r in cells]
         nav.cursor = points[-1]
-        if not self._paint(editor, points):
+        if not self._paint(editor, points, erase=erase):
             self._stroke = None
         self.redraw()
 
@@ -847,16 +851,21 @@ class CurationScreen(Screen[None]):
         self.notify(f"{root} marked {'curated' if curated else 'not curated'}")
 
     # -- keys: the brush ----------------------------------------------------------------
-    def _paint(self, editor: MicrographEditor, at: list[tuple[float, float]] | None = None) -> bool:
+    def _paint(
+        self,
+        editor: MicrographEditor,
+        at: list[tuple[float, float]] | None = None,
+        *,
+        erase: bool = False,
+    ) -> bool:
         """A dab of the brush at the cursor, or one at each point of ``at`` (a mouse stroke),
-        written at once, all of this gesture (undone together)."""
+        written at once, all of this gesture (undone together); it erases in the brush's erase
+        mode, and with ``erase`` in either (the right button's stroke)."""
         nav = self.nav
         points = [nav.cursor] if at is None else at
-
+        junk = not (erase or nav.erase)
         return self._edit(
-            lambda: editor.paint_stroke(
-                points, nav.brush_radius, junk=not nav.erase, group=nav.gesture
-            )
+            lambda: editor.paint_stroke(points, nav.brush_radius, junk=junk, group=nav.gesture)
         )
 
     def action_brush(self) -> None:
