@@ -152,7 +152,7 @@ class RetrainForm:
     all_micrographs: bool = False  # off: the micrographs marked curated (all when none is)
     iterations: str = ""  # empty: Warp's rule
     device: str = "auto"
-    hold_out: bool = True  # the last of 3 or more micrographs is kept out and scored at the end
+    hold_out: bool = True  # the last micrograph kept out and scored (job.choose_held_out)
     invert: bool = False  # negative stain: particles bright
     # what was read from disk for this form (folder scan, STAR counts, models): the form is
     # checked on every key, and a folder of 1000 micrographs takes seconds to read

@@ -44,7 +44,7 @@ from boxnet_tui.io.micrographs import natural_key
 from boxnet_tui.pick_options import TRAINED_INVERTED
 from boxnet_tui.process import process_start
 from boxnet_tui.training.launch import prepare_resume, torchrun_size
-from boxnet_tui.training.run_config import RunConfig, public_set_files
+from boxnet_tui.training.run_config import HOLD_OUT_MINIMUM, RunConfig, public_set_files
 from boxnet_tui.training.run_store import (
     CANCELLED,
     DONE,
@@ -188,9 +188,11 @@ def load_public_set(folder: str, scale: Any = None, *, train_masking: bool = Fal
 
 
 def choose_held_out(examples: Sequence) -> str | None:
-    """The micrograph kept out of training: the last by name, when there are at least 3."""
+    """The micrograph kept out of training: the last by name, when there are at least
+    ``HOLD_OUT_MINIMUM``."""
     names = sorted({e.name for e in examples if e.name}, key=natural_key)
-    return names[-1] if len(examples) >= 3 and len(names) == len(examples) else None
+    enough = len(examples) >= HOLD_OUT_MINIMUM
+    return names[-1] if enough and len(names) == len(examples) else None
 
 
 # --------------------------------------------------------------------------- ranks

@@ -21,6 +21,9 @@ OPTIMIZERS = ("adamw", "sgd")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+HOLD_OUT_MINIMUM = 3  # micrographs a run needs before it keeps the last one out for a check
+
+
 @dataclass
 class RunConfig:
     """Every option of a run, so that it can be resumed or repeated.
@@ -50,7 +53,7 @@ class RunConfig:
     pixel_size: float | None = None
     iterations: int | None = None
     device: str = "auto"
-    hold_out: bool = True
+    hold_out: bool = True  # keep one out when there are HOLD_OUT_MINIMUM or more
     micrographs: list[str] | None = None
     thresholds: dict[str, float] | None = None
     seed: int = 0

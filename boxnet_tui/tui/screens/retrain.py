@@ -23,11 +23,12 @@ from boxnet_tui.errors import UserError
 from boxnet_tui.io import layout
 from boxnet_tui.model.info import list_models
 from boxnet_tui.retrain_form import RetrainForm
+from boxnet_tui.training.run_config import HOLD_OUT_MINIMUM
 
 NONE = "none"
 HOLD_OUT = (
-    "Hold out one micrograph for a check (of 3 or more, the last is scored at the end, "
-    "not trained on)"
+    f"Hold out one micrograph for a check (of {HOLD_OUT_MINIMUM} or more, the last is scored "
+    "at the end, not trained on)"
 )
 
 
