@@ -1,13 +1,20 @@
-"""Probability map -> picks and junk mask, following Warp's BoxNet picking step by step.
+"""Probability map -> picks and junk mask: Warp's BoxNet picking, with peaks for blobs.
 
-All distances here are in pixels of the network's 8 Å/px image unless said otherwise.
-1. ``pred = p_particle`` where the argmax is "particle" and ``p_particle >= threshold``, else 0.
-2. junk mask = argmax is "junk", connected components under 20 px dropped.
-3. Local maxima of ``pred`` within a radius of ``round(D / 8 / 4)`` px.
-4. Peaks closer than ``0.8 · D / 8`` to the border dropped.
-5. Each peak's connected ``pred > 0`` blob: position = blob centroid, score = ``pred`` there.
-6. Picks closer than ``D / 2 + min_mask_distance`` to the junk mask dropped.
-7. Of two picks closer than ``D / 1.5``, the one with the larger blob kept.
+All distances here are in pixels of the network's image (8 Å/px in Warp) unless said otherwise.
+1. junk mask = argmax is "junk", connected components under 20 px dropped (Warp).
+2. Candidates: the pixels whose particle probability passes the threshold (Warp); of these, the
+   local maxima, within half a diameter, of the particle probability smoothed by a Gaussian of
+   σ = D / 20 (of two closer ones, the stronger).
+3. Score = the highest particle probability within D / 8 of the peak (a probability, as Warp's
+   score is); position = the centroid of the passing probability within D / 4.
+4. Picks closer than ``0.8 · D`` to the border dropped (Warp).
+5. Picks closer than ``D / 2 + min_mask_distance`` to the junk mask dropped (Warp).
+
+Warp instead takes each peak's connected blob of passing pixels, its centroid and the larger of
+two blobs closer than D / 1.5. Touching particles merge into one blob there, so one of them is
+lost (or both, the centroid falling between them), and a faint particle must be picked at a
+threshold that merges its bright neighbours. Peaks of the smoothed map keep them apart:
+measured on real proteins in README ("Picking: peaks, not blobs").
 """
 
 from __future__ import annotations
@@ -54,7 +61,6 @@ class PickResult:
     x: np.ndarray
     y: np.ndarray
     score: np.ndarray
-    blob_size: np.ndarray
     junk: np.ndarray  # bool, shape of the probability map
 
     def to_micrograph(self, scale: float) -> Picks:
@@ -74,12 +80,16 @@ def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndar
     return keep[components]
 
 
-def particle_map(probabilities: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(pred, argmax)``: particle probability where it wins and passes ``threshold``, else 0."""
-    labels = probabilities.argmax(axis=0)
-    particle = probabilities[1]
-    pred = np.where((labels == 1) & (particle >= threshold), particle, 0.0).astype(np.float32)
-    return pred, labels
+PEAK_SMOOTHING = 0.05  # σ of the Gaussian over the particle probability, in diameters
+PEAK_SEPARATION = 0.5  # peaks closer than this (diameters) are one particle
+SCORE_RADIUS = 0.125  # a pick's score: the highest probability within this (diameters)
+CENTRE_RADIUS = 0.25  # a pick's position: the probability's centroid within this (diameters)
+
+
+def particle_evidence(particle: np.ndarray, diameter_px: float) -> np.ndarray:
+    """The particle probability smoothed over a twentieth of the diameter: its peaks are the
+    particles' cores, one each, where one pixel's noise would split a core or join two."""
+    return ndimage.gaussian_filter(particle, PEAK_SMOOTHING * diameter_px)
 
 
 def disc(radius: int) -> np.ndarray:
@@ -109,31 +119,79 @@ def local_maxima(pred: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
     return rows[keep], cols[keep]
 
 
-def suppress_close(x: np.ndarray, y: np.ndarray, size: np.ndarray, distance: float) -> np.ndarray:
-    """Indices kept when, of two points closer than ``distance``, the larger ``size`` wins."""
-    order = np.lexsort((np.arange(size.size), -size))  # larger blobs first, stable
-    if size.size < 2:
-        return order
-    tree = cKDTree(np.stack([x, y], axis=1))
-    pairs = tree.query_pairs(distance, output_type="ndarray")
+def suppress_close(
+    x: np.ndarray,
+    y: np.ndarray,
+    strength: np.ndarray,
+    distance: float,
+    tiebreak: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices kept (ascending) when, of two points closer than ``distance``, the stronger one
+    wins; on equal strength the larger ``tiebreak``, then the first."""
+    tiebreak = np.zeros_like(strength) if tiebreak is None else tiebreak
+    order = np.lexsort((np.arange(strength.size), -tiebreak, -strength))  # strongest first
+    if strength.size < 2:
+        return np.sort(order)
+    pairs = cKDTree(np.stack([x, y], axis=1)).query_pairs(distance, output_type="ndarray")
     if pairs.size == 0:
-        return order
+        return np.arange(strength.size)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    neighbours: dict[int, list[int]] = {}
-    for a, b in pairs:
-        neighbours.setdefault(int(a), []).append(int(b))
-        neighbours.setdefault(int(b), []).append(int(a))
-    removed = np.zeros(size.size, bool)
-    kept = []
-    for index in order:  # a loop over picks (hundreds), not pixels
-        if removed[index]:
-            continue
-        kept.append(index)
-        for other in neighbours.get(int(index), ()):
-            if rank[other] > rank[index]:
-                removed[other] = True
-    return np.asarray(kept, dtype=np.int64)
+    # each pair once, from the stronger point to the weaker: a CSR list of whom each beats
+    stronger = np.where(rank[pairs[:, 0]] < rank[pairs[:, 1]], pairs[:, 0], pairs[:, 1])
+    weaker = pairs[:, 0] + pairs[:, 1] - stronger
+    by = np.argsort(stronger, kind="stable")
+    starts = np.searchsorted(stronger[by], np.arange(strength.size + 1))
+    beaten = weaker[by]
+    removed = np.zeros(strength.size, bool)
+    for index in order:  # a loop over peaks (hundreds), not pixels
+        if not removed[index]:
+            removed[beaten[starts[index] : starts[index + 1]]] = True
+            removed[index] = False
+    return np.flatnonzero(~removed)
+
+
+def around(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, dy, dx): ``image`` over the disc of ``radius`` around each point, one row per
+    point (0 beyond the edge), and the disc's row and column offsets."""
+    r = max(1, round(radius))
+    dy, dx = (offset - r for offset in np.nonzero(disc(r)))
+    padded = np.pad(image, r)
+    return padded[rows[:, None] + r + dy, cols[:, None] + r + dx], dy, dx
+
+
+def centroids(
+    pred: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(y, x): the ``pred``-weighted centroid of the disc of ``radius`` around each point (each
+    one > 0)."""
+    weights, dy, dx = around(pred, rows, cols, radius)
+    total = weights.sum(axis=1)
+    return rows + (weights * dy).sum(axis=1) / total, cols + (weights * dx).sum(axis=1) / total
+
+
+def one_per_plateau(
+    values: np.ndarray, rows: np.ndarray, cols: np.ndarray, mass: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of local maxima that touch (a plateau of equal values, as saturated probability makes),
+    the one with the most ``mass`` (of equal ones, the nearest the plateau's middle): else a
+    plateau would be many peaks."""
+    if rows.size < 2:
+        return rows, cols, mass
+    mask = np.zeros(values.shape, bool)
+    mask[rows, cols] = True
+    groups, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    group = groups[rows, cols]
+    count = np.bincount(group)
+    centre_y = np.bincount(group, weights=rows) / np.maximum(count, 1)
+    centre_x = np.bincount(group, weights=cols) / np.maximum(count, 1)
+    off_centre = np.hypot(rows - centre_y[group], cols - centre_x[group])
+    order = np.lexsort((off_centre, -mass, group))  # by plateau: most mass, then its middle
+    _, first = np.unique(group[order], return_index=True)
+    chosen = np.sort(order[first])
+    return rows[chosen], cols[chosen], mass[chosen]
 
 
 def pick(
@@ -144,7 +202,7 @@ def pick(
     min_mask_distance: float = 0.0,
     pixel_size: float = NETWORK_PIXEL_SIZE,
 ) -> PickResult:
-    """Warp's picking on a (3, H, W) probability map at ``pixel_size`` (8 Å/px).
+    """Picks on a (3, H, W) probability map at ``pixel_size`` (8 Å/px in Warp).
 
     Args:
         diameter: particle diameter, Å.
@@ -153,41 +211,27 @@ def pick(
     """
     check_diameter(diameter)
     d_px = diameter / pixel_size
-    pred, labels = particle_map(probabilities, threshold)
-    junk = junk_mask(labels)
-    rows, cols = local_maxima(pred, round(d_px / 4))
+    junk = junk_mask(probabilities.argmax(axis=0))
+    particle = np.nan_to_num(probabilities[1].astype(np.float32, copy=False), nan=0.0)
+    passing = np.where(particle >= threshold, particle, 0.0).astype(np.float32)
+    evidence = particle_evidence(particle, d_px)
+    cores = np.where(passing > 0, evidence, 0.0).astype(np.float32)
+    rows, cols = local_maxima(cores, 1)
+    mass = around(evidence, rows, cols, CENTRE_RADIUS * d_px)[0].sum(axis=1)
+    rows, cols, mass = one_per_plateau(cores, rows, cols, mass)
+    # peak against peak: of two cores closer than half a diameter, the stronger
+    kept = suppress_close(cols, rows, cores[rows, cols], PEAK_SEPARATION * d_px, tiebreak=mass)
+    rows, cols = rows[kept], cols[kept]
+    score = around(particle, rows, cols, SCORE_RADIUS * d_px)[0].max(axis=1).astype(np.float64)
+    cy, cx = centroids(passing, rows, cols, CENTRE_RADIUS * d_px)
+
     border = 0.8 * d_px
-    height, width = pred.shape
-    inside = (
-        (rows >= border) & (rows < height - border) & (cols >= border) & (cols < width - border)
-    )
-    rows, cols = rows[inside], cols[inside]
-
-    blobs, _ = ndimage.label(pred > 0)
-    blob_ids = np.unique(blobs[rows, cols])
-    empty = np.zeros(0)
-    if blob_ids.size == 0:
-        return PickResult(empty, empty, empty, empty, junk)
-    where = np.flatnonzero(blobs)  # only blob pixels: few, compared with the image
-    ids = blobs.ravel()[where]
-    yy, xx = np.divmod(where, width)
-    count = np.bincount(ids).astype(np.float64)
-    sum_y = np.bincount(ids, weights=yy, minlength=count.size)
-    sum_x = np.bincount(ids, weights=xx, minlength=count.size)
-    size = count[blob_ids]
-    cy, cx = sum_y[blob_ids] / size, sum_x[blob_ids] / size
-    at_centre = pred[np.round(cy).astype(int), np.round(cx).astype(int)]
-    # each blob's peak over its own pixels (ndimage.maximum sorts the whole image: 5x slower)
-    peak = np.zeros(count.size)
-    np.maximum.at(peak, ids, pred.ravel()[where])
-    peak_value = peak[blob_ids]
-    score = np.where(at_centre > 0, at_centre, peak_value).astype(np.float64)
-
-    if junk.any():
+    height, width = particle.shape
+    keep = (cy >= border) & (cy < height - border) & (cx >= border) & (cx < width - border)
+    cx, cy, score = cx[keep], cy[keep], score[keep]
+    if junk.any() and cx.size:
         distance = ndimage.distance_transform_edt(~junk)
         clear = distance[np.round(cy).astype(int), np.round(cx).astype(int)]
         keep = clear >= d_px / 2 + min_mask_distance / pixel_size
-        cx, cy, score, size = cx[keep], cy[keep], score[keep], size[keep]
-
-    kept = suppress_close(cx, cy, size, d_px / 1.5)
-    return PickResult(cx[kept], cy[kept], score[kept], size[kept], junk)
+        cx, cy, score = cx[keep], cy[keep], score[keep]
+    return PickResult(cx, cy, score, junk)

@@ -1,4 +1,4 @@
-"""Warp's picking steps, each on hand-made probability maps at 8 Å/px."""
+"""The picking steps, each on hand-made probability maps at 8 Å/px."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import pytest
 from scipy import ndimage
 
 from boxnet_tui.errors import UserError
-from boxnet_tui.picking import disc, junk_mask, local_maxima, particle_map, pick, suppress_close
+from boxnet_tui.picking import (
+    PEAK_SMOOTHING,
+    disc,
+    junk_mask,
+    local_maxima,
+    particle_evidence,
+    pick,
+    suppress_close,
+)
 
 DIAMETER = 160.0  # Å: 20 px at 8 Å/px
 
@@ -26,14 +34,21 @@ def _blob(probabilities, cy, cx, radius=3, value=0.99):
     probabilities[0][inside] = 1 - peak[inside]
 
 
-def test_particle_map_needs_argmax_and_threshold():
-    probabilities = _maps((4, 4))
-    probabilities[:, 0, 0] = [0.2, 0.7, 0.1]  # particle wins, passes 0.5
-    probabilities[:, 0, 1] = [0.55, 0.45, 0.0]  # background wins
-    probabilities[:, 0, 2] = [0.3, 0.4, 0.3]  # particle wins but below 0.5
-    pred, _ = particle_map(probabilities, 0.5)
-    assert pred[0, 0] == pytest.approx(0.7)
-    assert pred[0, 1] == 0 and pred[0, 2] == 0
+def test_evidence_is_the_particle_probability_smoothed_over_a_twentieth_of_the_diameter():
+    probabilities = _maps((61, 61))
+    probabilities[1, 30, 30] = 1.0  # one bright pixel: a point, not a particle's core
+    evidence = particle_evidence(probabilities[1], 20.0)
+    expected = ndimage.gaussian_filter(probabilities[1], PEAK_SMOOTHING * 20.0)
+    np.testing.assert_allclose(evidence, expected, atol=1e-7)
+    assert evidence[30, 30] < 0.5 and evidence.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_score_is_the_highest_probability_near_the_peak():
+    probabilities = _maps()
+    _blob(probabilities, 100, 100, radius=4, value=0.9)
+    probabilities[1, 101, 101] = 0.97  # one pixel off the centre, within D / 8
+    result = pick(probabilities, DIAMETER, threshold=0.5)
+    assert result.score.tolist() == pytest.approx([0.97])
 
 
 def test_small_junk_components_are_dropped():
@@ -62,20 +77,33 @@ def test_blob_centroid_and_score():
     assert 0.95 < result.score[0] <= 0.99
 
 
-def test_score_of_a_ring_blob_is_its_peak():
-    # the centroid of a ring lies outside it: the score falls back to the blob's own peak,
-    # not to a brighter blob elsewhere
+def test_a_ring_gives_one_pick_near_its_centre():
+    # a hollow particle the network outlines: one pick, pulled into the ring, scored by the
+    # brightest probability near its peak
     probabilities = _maps()
     y, x = np.mgrid[:200, :200]
     r = np.hypot(y - 100, x - 100)
-    ring = (r >= 4) & (r <= 6)
+    ring = (r >= 3) & (r <= 5)
     probabilities[1][ring] = 0.8 + 0.01 * (x[ring] > 100)
     probabilities[0][ring] = 1 - probabilities[1][ring]
     _blob(probabilities, 40, 160, value=0.99)
-    result = pick(probabilities, DIAMETER)
-    scores = dict(zip(np.round(result.x).astype(int).tolist(), result.score.tolist(), strict=True))
-    assert scores[100] == pytest.approx(0.81, abs=1e-6)
-    assert scores[160] > 0.95
+    result = pick(probabilities, DIAMETER, threshold=0.3)
+    assert len(result.x) == 2
+    ring_pick = int(np.argmin(np.hypot(result.x - 100, result.y - 100)))
+    assert np.hypot(result.x[ring_pick] - 100, result.y[ring_pick] - 100) < 20 / 4
+    assert result.score[ring_pick] == pytest.approx(0.81, abs=1e-6)
+    assert result.score[1 - ring_pick] > 0.9
+
+
+def test_touching_particles_are_two_picks():
+    # two cores 0.8 D apart whose tails join above the threshold: Warp's blob rule merges them
+    probabilities = _maps()
+    _blob(probabilities, 100, 92, radius=5)
+    _blob(probabilities, 100, 108, radius=5)
+    probabilities[1, 97:104, 92:109] = np.maximum(probabilities[1, 97:104, 92:109], 0.6)
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER, threshold=0.5)
+    assert sorted(result.x.tolist()) == pytest.approx([92.0, 108.0], abs=1.0)
 
 
 def test_border_picks_are_dropped():
@@ -106,20 +134,29 @@ def test_picks_near_junk_are_dropped_with_min_mask_distance():
     assert result.junk[:, 150:].all()
 
 
-def test_close_picks_keep_the_larger_blob():
+def test_close_peaks_keep_the_stronger():
     probabilities = _maps()
-    _blob(probabilities, 100, 100, radius=4)
-    _blob(probabilities, 100, 110, radius=2)  # 10 px < 20 / 1.5
+    _blob(probabilities, 100, 100, radius=4, value=0.99)
+    _blob(probabilities, 100, 108, radius=2, value=0.8)  # 8 px < half of 20 px
     result = pick(probabilities, DIAMETER)
-    assert result.x.tolist() == pytest.approx([100.0], abs=0.2)
+    assert len(result.x) == 1 and result.x[0] == pytest.approx(100.0, abs=1.0)
 
 
-def test_suppress_close_is_transitive_by_size():
+def test_a_saturated_plateau_is_one_pick():
+    probabilities = _maps()
+    probabilities[1, 91:110, 91:110] = 1.0  # saturated: a plateau of equal maxima 11 px across
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER)
+    assert len(result.x) == 1
+    assert (result.x[0], result.y[0]) == pytest.approx((100.0, 100.0), abs=1.0)
+
+
+def test_suppress_close_is_transitive_by_strength():
     x = np.array([0.0, 10.0, 20.0])
     y = np.zeros(3)
-    size = np.array([5.0, 10.0, 5.0])
-    # the middle (largest) removes both neighbours; neither survives to remove the other
-    assert suppress_close(x, y, size, 12.0).tolist() == [1]
+    strength = np.array([5.0, 10.0, 5.0])
+    # the middle (strongest) removes both neighbours; neither survives to remove the other
+    assert suppress_close(x, y, strength, 12.0).tolist() == [1]
 
 
 def test_coordinates_scale_to_micrograph():
@@ -155,3 +192,62 @@ def test_local_maxima_equal_a_disc_maximum_filter_over_every_pixel(radius):
         found = local_maxima(pred, radius)
         np.testing.assert_array_equal(found[0], expected[0])
         np.testing.assert_array_equal(found[1], expected[1])
+
+
+def test_a_weak_particle_beside_a_wide_strong_core_is_kept():
+    # separate cores 0.8 D apart; the strong one's flank reaches within D/2 of the weak peak
+    probabilities = _maps()
+    _blob(probabilities, 100, 92, radius=7, value=0.99)
+    _blob(probabilities, 100, 108, radius=3, value=0.7)
+    result = pick(probabilities, DIAMETER, threshold=0.5)
+    assert sorted(result.x.tolist()) == pytest.approx([92.0, 108.0], abs=1.0)
+
+
+def test_a_wide_saturated_region_is_one_pick_at_once():
+    probabilities = _maps((300, 300))
+    probabilities[1, 90:210, 90:210] = 1.0  # 6 diameters across, every inner pixel tied
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER)
+    assert len(result.x) == 1
+    assert (result.x[0], result.y[0]) == pytest.approx((149.5, 149.5), abs=1.0)
+
+
+def test_a_pixel_passes_on_its_particle_probability_alone():
+    # unlike Warp, which also wants the particle class to win: at a threshold under 0.5 a
+    # faint particle where background still wins is picked
+    probabilities = _maps()
+    _blob(probabilities, 100, 100, radius=4, value=0.42)
+    assert pick(probabilities, DIAMETER, threshold=0.3).x.tolist() == pytest.approx(
+        [100.0], abs=0.5
+    )
+    assert len(pick(probabilities, DIAMETER, threshold=0.5).x) == 0
+
+
+def test_position_is_the_centroid_of_the_passing_probability_near_the_peak():
+    probabilities = _maps()
+    y, x = np.mgrid[:200, :200]
+    core = (np.abs(y - 100) <= 1) & (x >= 96) & (x <= 104)  # a bar, brightest at its left end
+    probabilities[1][core] = 0.9 - 0.02 * (x[core] - 96)
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER, threshold=0.5)
+    assert len(result.x) == 1
+    peak_x = 96 + 1  # smoothing moves the peak a little into the bar
+    assert result.x[0] > peak_x + 1  # pulled to the bar's middle by the centroid
+    assert result.y[0] == pytest.approx(100.0, abs=0.01)
+
+
+def test_score_ignores_a_brighter_pixel_beyond_an_eighth_of_the_diameter():
+    probabilities = _maps()
+    _blob(probabilities, 100, 100, radius=4, value=0.8)
+    probabilities[1, 100, 104] = 0.95  # 4 px = D/5 from the peak: outside D/8
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER, threshold=0.5)
+    assert result.score.tolist() == pytest.approx([0.8], abs=1e-6)
+
+
+def test_a_nan_pixel_does_not_remove_a_particle():
+    probabilities = _maps()
+    _blob(probabilities, 100, 100, radius=4)
+    probabilities[:, 101, 101] = np.nan
+    result = pick(probabilities, DIAMETER)
+    assert result.x.tolist() == pytest.approx([100.0], abs=0.5)
