@@ -2,9 +2,12 @@
 
 All distances here are in pixels of the network's image (8 Å/px in Warp) unless said otherwise.
 1. junk mask = argmax is "junk", connected components under 20 px dropped (Warp).
-2. Candidates: the pixels whose particle probability passes the threshold (Warp); of these, the
-   local maxima, within half a diameter, of the particle probability smoothed by a Gaussian of
-   σ = D / 20 (of two closer ones, the stronger).
+2. Candidates: the pixels whose particle probability passes the threshold (unlike Warp, on that
+   probability alone: Warp also wants the particle class to win the pixel); of these, the
+   local maxima (3 x 3) of the particle probability smoothed by a Gaussian of σ = D / 20, one
+   per plateau of equal maxima (its middle); then, strongest first, each peak removes the
+   weaker ones closer than half a diameter. A wide region of high probability that is not one
+   plateau therefore gets a pick about every half diameter, where Warp's rule gives one.
 3. Score = the highest particle probability within D / 8 of the peak (a probability, as Warp's
    score is); position = the centroid of the passing probability within D / 4.
 4. Picks closer than ``0.8 · D`` to the border dropped (Warp).
@@ -97,42 +100,19 @@ def disc(radius: int) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
-def local_maxima(pred: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of pixels > 0 that equal the maximum of ``pred`` within ``radius``."""
-    radius = max(1, radius)
-    # a disc's maximum is also the maximum of the 3x3 square inside it (of the cross for
-    # radius 1): find those cheaply, then check the few candidates against the whole disc (a
-    # disc footprint over every pixel cost 3x the network's time at 28 px a diameter)
-    near = disc(1) if radius == 1 else np.ones((3, 3), bool)
-    peak = ndimage.maximum_filter(pred, footprint=near, mode="constant", cval=0.0)
-    rows, cols = np.nonzero((pred > 0) & (pred >= peak))
-    if radius == 1 or rows.size == 0:
-        return rows, cols
-    dy, dx = (offset - radius for offset in np.nonzero(disc(radius)))
-    padded = np.pad(pred, radius)  # zeros: the filter's constant 0 beyond the edge
-    keep = np.empty(rows.size, bool)
-    chunk = max(1, 2**22 // dy.size)  # bounded memory when a low threshold leaves many
-    for first in range(0, rows.size, chunk):
-        r, c = rows[first : first + chunk, None], cols[first : first + chunk, None]
-        around = padded[r + radius + dy, c + radius + dx].max(axis=1)
-        keep[first : first + chunk] = pred[r[:, 0], c[:, 0]] >= around
-    return rows[keep], cols[keep]
-
-
 def suppress_close(
     x: np.ndarray,
     y: np.ndarray,
     strength: np.ndarray,
     distance: float,
-    tiebreak: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Indices kept (ascending) when, of two points closer than ``distance``, the stronger one
-    wins; on equal strength the larger ``tiebreak``, then the first."""
-    tiebreak = np.zeros_like(strength) if tiebreak is None else tiebreak
-    order = np.lexsort((np.arange(strength.size), -tiebreak, -strength))  # strongest first
+    """Indices kept (ascending) when, strongest first (the first of equal ones), each point
+    removes the weaker ones closer than ``distance``."""
+    order = np.lexsort((np.arange(strength.size), -strength))  # strongest first
     if strength.size < 2:
         return np.sort(order)
-    pairs = cKDTree(np.stack([x, y], axis=1)).query_pairs(distance, output_type="ndarray")
+    closer = np.nextafter(distance, 0)  # closer than, not at: query_pairs includes its r
+    pairs = cKDTree(np.stack([x, y], axis=1)).query_pairs(closer, output_type="ndarray")
     if pairs.size == 0:
         return np.arange(strength.size)
     rank = np.empty_like(order)
@@ -172,14 +152,11 @@ def centroids(
     return rows + (weights * dy).sum(axis=1) / total, cols + (weights * dx).sum(axis=1) / total
 
 
-def one_per_plateau(
-    values: np.ndarray, rows: np.ndarray, cols: np.ndarray, mass: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of local maxima that touch (a plateau of equal values, as saturated probability makes),
-    the one with the most ``mass`` (of equal ones, the nearest the plateau's middle): else a
-    plateau would be many peaks."""
+def one_per_plateau(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the local maxima kept when each group of touching ones, a plateau
+    of equal values (saturated probability makes them), keeps the one nearest its middle."""
     if rows.size < 2:
-        return rows, cols, mass
+        return np.arange(rows.size)
     mask = np.zeros(values.shape, bool)
     mask[rows, cols] = True
     groups, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
@@ -188,10 +165,9 @@ def one_per_plateau(
     centre_y = np.bincount(group, weights=rows) / np.maximum(count, 1)
     centre_x = np.bincount(group, weights=cols) / np.maximum(count, 1)
     off_centre = np.hypot(rows - centre_y[group], cols - centre_x[group])
-    order = np.lexsort((off_centre, -mass, group))  # by plateau: most mass, then its middle
+    order = np.lexsort((off_centre, group))  # by plateau, its middle first
     _, first = np.unique(group[order], return_index=True)
-    chosen = np.sort(order[first])
-    return rows[chosen], cols[chosen], mass[chosen]
+    return np.sort(order[first])
 
 
 def pick(
@@ -216,11 +192,13 @@ def pick(
     passing = np.where(particle >= threshold, particle, 0.0).astype(np.float32)
     evidence = particle_evidence(particle, d_px)
     cores = np.where(passing > 0, evidence, 0.0).astype(np.float32)
-    rows, cols = local_maxima(cores, 1)
-    mass = around(evidence, rows, cols, CENTRE_RADIUS * d_px)[0].sum(axis=1)
-    rows, cols, mass = one_per_plateau(cores, rows, cols, mass)
+    # 3 x 3 maxima: touching ones are then equal, a plateau (``one_per_plateau``)
+    peak = ndimage.maximum_filter(cores, size=3, mode="constant", cval=0.0)
+    rows, cols = np.nonzero((cores > 0) & (cores >= peak))
+    middle = one_per_plateau(cores, rows, cols)
+    rows, cols = rows[middle], cols[middle]
     # peak against peak: of two cores closer than half a diameter, the stronger
-    kept = suppress_close(cols, rows, cores[rows, cols], PEAK_SEPARATION * d_px, tiebreak=mass)
+    kept = suppress_close(cols, rows, cores[rows, cols], PEAK_SEPARATION * d_px)
     rows, cols = rows[kept], cols[kept]
     score = around(particle, rows, cols, SCORE_RADIUS * d_px)[0].max(axis=1).astype(np.float64)
     cy, cx = centroids(passing, rows, cols, CENTRE_RADIUS * d_px)

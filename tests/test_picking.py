@@ -9,9 +9,7 @@ from scipy import ndimage
 from boxnet_tui.errors import UserError
 from boxnet_tui.picking import (
     PEAK_SMOOTHING,
-    disc,
     junk_mask,
-    local_maxima,
     particle_evidence,
     pick,
     suppress_close,
@@ -58,13 +56,6 @@ def test_small_junk_components_are_dropped():
     mask = junk_mask(labels)
     assert not mask[5:9, 5:9].any()
     assert mask[20:30, 20:30].all()
-
-
-def test_local_maxima_within_radius():
-    pred = np.zeros((30, 30), np.float32)
-    pred[10, 10], pred[10, 13], pred[20, 20] = 0.9, 0.8, 0.7
-    rows, cols = local_maxima(pred, 5)
-    assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == {(10, 10), (20, 20)}
 
 
 def test_blob_centroid_and_score():
@@ -177,23 +168,6 @@ def test_diameter_out_of_range(diameter):
         pick(_maps(), diameter)
 
 
-@pytest.mark.parametrize("radius", [0, 1, 2, 3, 5, 7, 12])
-def test_local_maxima_equal_a_disc_maximum_filter_over_every_pixel(radius):
-    rng = np.random.default_rng(radius)
-    for trial in range(12):
-        height, width = rng.integers(5, 120, 2)
-        pred = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(0, 3))
-        pred[pred < np.quantile(pred, rng.uniform(0, 0.9))] = 0
-        if trial % 3 == 0:
-            pred = np.round(pred, 2)  # plateaus: ties count as maxima
-        pred = pred.astype(np.float32)
-        full = ndimage.maximum_filter(pred, footprint=disc(max(1, radius)), mode="constant")
-        expected = np.nonzero((pred > 0) & (pred >= full))
-        found = local_maxima(pred, radius)
-        np.testing.assert_array_equal(found[0], expected[0])
-        np.testing.assert_array_equal(found[1], expected[1])
-
-
 def test_a_weak_particle_beside_a_wide_strong_core_is_kept():
     # separate cores 0.8 D apart; the strong one's flank reaches within D/2 of the weak peak
     probabilities = _maps()
@@ -251,3 +225,20 @@ def test_a_nan_pixel_does_not_remove_a_particle():
     probabilities[:, 101, 101] = np.nan
     result = pick(probabilities, DIAMETER)
     assert result.x.tolist() == pytest.approx([100.0], abs=0.5)
+
+
+def test_two_cores_on_a_diagonal_are_two_picks():
+    # flat cores 0.6 D apart at 45°: their maxima must not be taken for one plateau
+    probabilities = _maps()
+    y, x = np.mgrid[:200, :200]
+    for centre in (96.0, 104.5):
+        core = np.hypot(y - centre, x - centre) <= 7
+        probabilities[1][core] = 0.99
+    probabilities[0] = 1 - probabilities[1]
+    result = pick(probabilities, DIAMETER, threshold=0.3)
+    assert len(result.x) == 2
+
+
+def test_suppress_close_keeps_points_exactly_at_the_distance():
+    x, y = np.array([0.0, 10.0, 19.0]), np.zeros(3)
+    assert suppress_close(x, y, np.array([3.0, 2.0, 1.0]), 10.0).tolist() == [0, 1]
