@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from boxnet_tui.io import layout
+from boxnet_tui.picking import PICK_RULE
 from boxnet_tui.shards import Shard
 from boxnet_tui.training.runs import append_jsonl, read_jsonl
 
@@ -55,6 +56,7 @@ class PickRecipe:
     pixel_size: float | None  # None: the micrograph header's
     min_mask_distance: float
     invert: bool
+    rule: str = PICK_RULE  # how picks come from the probabilities: another rule, other picks
 
     @property
     def fingerprint(self) -> str:
@@ -67,7 +69,8 @@ class PickRecipe:
         return (
             f"{RECORD_PREFIX}{self.fingerprint} model={self.model} weights={self.weights} "
             f"diameter={self.diameter:g} threshold={self.threshold:g} pixel_size={pixel} "
-            f"min_mask_distance={self.min_mask_distance:g} invert={int(self.invert)}"
+            f"min_mask_distance={self.min_mask_distance:g} invert={int(self.invert)} "
+            f"rule={self.rule}"
         )
 
     def describe(self) -> str:
@@ -97,6 +100,7 @@ class PickRecipe:
                 pixel_size=None if data["pixel_size"] is None else float(data["pixel_size"]),
                 min_mask_distance=float(data["min_mask_distance"]),
                 invert=bool(data["invert"]),
+                rule=str(data.get("rule", "blobs")),  # logs from before peaks: Warp's blobs
             )
         except (KeyError, TypeError, ValueError):
             return None

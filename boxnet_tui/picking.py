@@ -83,6 +83,7 @@ def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndar
     return keep[components]
 
 
+PICK_RULE = "peaks"  # recorded with the picks: a file picked by another rule is picked again
 PEAK_SMOOTHING = 0.05  # σ of the Gaussian over the particle probability, in diameters
 PEAK_SEPARATION = 0.5  # peaks closer than this (diameters) are one particle
 SCORE_RADIUS = 0.125  # a pick's score: the highest probability within this (diameters)

@@ -199,13 +199,13 @@ def test_picking_with_a_model_trained_inverted_inverts_by_default(folders, monke
     assert cli.main([*common, "--suffix", "byrecord"]) == 0
     assert prepared == [True] * 3
     head = (stain / "matching" / "synth_000_byrecord.star").read_text().splitlines()[0]
-    assert head.endswith("invert=1")
+    assert head.endswith("invert=1 rule=peaks")
 
     prepared.clear()
     assert cli.main([*common, "--suffix", "told", "--no-invert"]) == 0
     assert prepared == [False] * 3
     head = (stain / "matching" / "synth_000_told.star").read_text().splitlines()[0]
-    assert head.endswith("invert=0")
+    assert head.endswith("invert=0 rule=peaks")
 
 
 def test_pick_refuses_a_bad_min_mask_distance_in_one_line(folders, capsys):

@@ -181,6 +181,38 @@ def test_other_settings_or_repick_pick_again_and_curated_stay(tmp_path, tiny_mod
     assert layout.pick_path(folder, "b", tiny_model).read_bytes() == curated
 
 
+def test_a_file_picked_by_another_rule_is_picked_again(tmp_path, tiny_model):
+    # a pick file written before the peaks rule carries the blobs recipe's fingerprint
+    from dataclasses import replace
+
+    from boxnet_tui.pick_log import PickRecipe
+
+    folder = _folder(tmp_path / "mics", ["a", "b"])
+    pick_folder(folder, tiny_model, SETTINGS, device="cpu")
+    star = layout.pick_path(folder, "a", tiny_model)
+    lines = star.read_text().splitlines()
+    fields = dict(item.split("=", 1) for item in lines[0].split()[4:])
+    assert fields["rule"] == "peaks"
+    recipe = PickRecipe(
+        fields["model"],
+        fields["weights"],
+        float(fields["diameter"]),
+        float(fields["threshold"]),
+        None,
+        float(fields["min_mask_distance"]),
+        fields["invert"] == "1",
+    )
+    assert recipe.line() == lines[0]  # the record is the recipe
+    older = replace(recipe, rule="blobs")
+    star.write_text("\n".join([older.line(), *lines[1:]]) + "\n")
+    again = pick_folder(folder, tiny_model, SETTINGS, device="cpu", skip_picked=True)
+    assert again.picked == 1 and again.already_picked == 1
+    assert read_record(star) == recipe.fingerprint
+    assert PickRecipe.from_json({**recipe.__dict__, "rule": "x"}).rule == "x"
+    old_log = {k: v for k, v in recipe.__dict__.items() if k != "rule"}
+    assert PickRecipe.from_json(old_log).rule == "blobs"  # a log from before the rule
+
+
 def test_the_record_is_one_comment_line_that_every_reader_passes(tmp_path, tiny_model):
     import starfile
 
