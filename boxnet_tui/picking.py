@@ -109,13 +109,13 @@ def suppress_close(
 ) -> np.ndarray:
     """Indices kept (ascending) when, strongest first (the first of equal ones), each point
     removes the weaker ones closer than ``distance``."""
-    order = np.lexsort((np.arange(strength.size), -strength))  # strongest first
     if strength.size < 2:
-        return np.sort(order)
+        return np.arange(strength.size)
     closer = np.nextafter(distance, 0)  # closer than, not at: query_pairs includes its r
     pairs = cKDTree(np.stack([x, y], axis=1)).query_pairs(closer, output_type="ndarray")
     if pairs.size == 0:
         return np.arange(strength.size)
+    order = np.lexsort((np.arange(strength.size), -strength))  # strongest first
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     # each pair once, from the stronger point to the weaker: a CSR list of whom each beats
@@ -126,9 +126,8 @@ def suppress_close(
     beaten = weaker[by]
     removed = np.zeros(strength.size, bool)
     for index in order:  # a loop over peaks (hundreds), not pixels
-        if not removed[index]:
+        if not removed[index]:  # (a point never beats itself: pairs are of two points)
             removed[beaten[starts[index] : starts[index + 1]]] = True
-            removed[index] = False
     return np.flatnonzero(~removed)
 
 
@@ -153,12 +152,12 @@ def centroids(
     return rows + (weights * dy).sum(axis=1) / total, cols + (weights * dx).sum(axis=1) / total
 
 
-def one_per_plateau(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def one_per_plateau(shape: tuple[int, ...], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Indices (ascending) of the local maxima kept when each group of touching ones, a plateau
     of equal values (saturated probability makes them), keeps the one nearest its middle."""
     if rows.size < 2:
         return np.arange(rows.size)
-    mask = np.zeros(values.shape, bool)
+    mask = np.zeros(shape, bool)
     mask[rows, cols] = True
     groups, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     group = groups[rows, cols]
@@ -196,7 +195,7 @@ def pick(
     # 3 x 3 maxima: touching ones are then equal, a plateau (``one_per_plateau``)
     peak = ndimage.maximum_filter(cores, size=3, mode="constant", cval=0.0)
     rows, cols = np.nonzero((cores > 0) & (cores >= peak))
-    middle = one_per_plateau(cores, rows, cols)
+    middle = one_per_plateau(cores.shape, rows, cols)
     rows, cols = rows[middle], cols[middle]
     # peak against peak: of two cores closer than half a diameter, the stronger
     kept = suppress_close(cols, rows, cores[rows, cols], PEAK_SEPARATION * d_px)
