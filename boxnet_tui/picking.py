@@ -2,14 +2,18 @@
 
 All distances here are in pixels of the network's image (8 Å/px in Warp) unless said otherwise.
 1. junk mask = argmax is "junk", connected components under 20 px dropped (Warp).
-2. Candidates: the pixels whose particle probability passes the threshold (unlike Warp, on that
-   probability alone: Warp also wants the particle class to win the pixel); of these, the
-   local maxima (3 x 3) of the particle probability smoothed by a Gaussian of σ = D / 20, one
-   per plateau of equal maxima (its middle); then, strongest first, each peak removes the
-   weaker ones closer than half a diameter. A wide region of high probability that is not one
-   plateau therefore gets a pick about every half diameter, where Warp's rule gives one.
+2. Peaks: the local maxima (3 x 3) of the particle probability smoothed by a Gaussian of
+   σ = D / 20, among the pixels whose particle probability reaches ``PEAK_FLOOR`` (unlike Warp,
+   on that probability alone: Warp also wants the particle class to win the pixel), one per
+   plateau of equal maxima (its middle).
 3. Score = the highest particle probability within D / 8 of the peak (a probability, as Warp's
-   score is); position = the centroid of the passing probability within D / 4.
+   score is); position = the centroid of that probability (where it reaches the floor) within
+   D / 4. Then, highest score first, each peak removes the weaker ones closer than half a
+   diameter. A wide region of high probability that is not one plateau therefore gets a pick
+   about every half diameter, where Warp's rule gives one.
+   The threshold comes last: the picks at a threshold are exactly the peaks scoring at least
+   that much, so a higher threshold keeps a subset of a lower one's picks, and a display
+   threshold over saved picks shows what picking at it would give.
 4. Picks closer than ``0.8 · D`` to the border dropped (Warp).
 5. Picks closer than ``D / 2 + min_mask_distance`` to the junk mask dropped (Warp).
 
@@ -22,6 +26,7 @@ measured on real proteins in README ("Picking: peaks, not blobs").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +75,11 @@ class PickResult:
         """Picks in micrograph pixels; ``scale`` = micrograph pixels per network pixel."""
         return Picks(self.x * scale, self.y * scale, self.score)
 
+    def above(self, threshold: float) -> PickResult:
+        """The picks scoring at least ``threshold``."""
+        keep = self.score >= threshold
+        return PickResult(self.x[keep], self.y[keep], self.score[keep], self.junk)
+
 
 def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndarray:
     """Pixels whose argmax is "junk", without connected components smaller than ``min_size``."""
@@ -83,7 +93,8 @@ def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndar
     return keep[components]
 
 
-PICK_RULE = "peaks"  # recorded with the picks: a file picked by another rule is picked again
+PICK_RULE = "scored-peaks"  # recorded with the picks: another rule's files are picked again
+PEAK_FLOOR = 0.1  # peaks are found down to this score whatever the threshold (see pick)
 PEAK_SMOOTHING = 0.05  # σ of the Gaussian over the particle probability, in diameters
 PEAK_SEPARATION = 0.5  # peaks closer than this (diameters) are one particle
 SCORE_RADIUS = 0.125  # a pick's score: the highest probability within this (diameters)
@@ -106,16 +117,18 @@ def suppress_close(
     y: np.ndarray,
     strength: np.ndarray,
     distance: float,
+    tie: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Indices kept (ascending) when, strongest first (the first of equal ones), each point
-    removes the weaker ones closer than ``distance``."""
+    """Indices kept (ascending) when, strongest first (of equal ones, the higher ``tie``, then
+    the first), each point removes the weaker ones closer than ``distance``."""
     if strength.size < 2:
         return np.arange(strength.size)
     closer = np.nextafter(distance, 0)  # closer than, not at: query_pairs includes its r
     pairs = cKDTree(np.stack([x, y], axis=1)).query_pairs(closer, output_type="ndarray")
     if pairs.size == 0:
         return np.arange(strength.size)
-    order = np.lexsort((np.arange(strength.size), -strength))  # strongest first
+    keys = (np.arange(strength.size),) + (() if tie is None else (-tie,)) + (-strength,)
+    order = np.lexsort(keys)  # strongest first
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     # each pair once, from the stronger point to the weaker: a CSR list of whom each beats
@@ -170,26 +183,21 @@ def one_per_plateau(shape: tuple[int, ...], rows: np.ndarray, cols: np.ndarray) 
     return np.sort(order[first])
 
 
-def pick(
+def peaks(
     probabilities: np.ndarray,
     diameter: float,
-    threshold: float = 0.5,
+    floor: float = PEAK_FLOOR,
     *,
     min_mask_distance: float = 0.0,
     pixel_size: float = NETWORK_PIXEL_SIZE,
 ) -> PickResult:
-    """Picks on a (3, H, W) probability map at ``pixel_size`` (8 Å/px in Warp).
-
-    Args:
-        diameter: particle diameter, Å.
-        threshold: minimum particle probability (0.5 in Warp's CLI, 0.95 in its GUI).
-        min_mask_distance: extra distance (Å) kept from the junk mask beyond the radius.
-    """
+    """Every pick scoring at least ``floor`` on a (3, H, W) probability map at ``pixel_size``:
+    :func:`pick` at any threshold from ``floor`` up is this, :meth:`PickResult.above` it."""
     check_diameter(diameter)
     d_px = diameter / pixel_size
     junk = junk_mask(probabilities.argmax(axis=0))
     particle = np.nan_to_num(probabilities[1].astype(np.float32, copy=False), nan=0.0)
-    passing = np.where(particle >= threshold, particle, 0.0).astype(np.float32)
+    passing = np.where(particle >= floor, particle, 0.0).astype(np.float32)
     evidence = particle_evidence(particle, d_px)
     cores = np.where(passing > 0, evidence, 0.0).astype(np.float32)
     # 3 x 3 maxima: touching ones are then equal, a plateau (``one_per_plateau``)
@@ -197,10 +205,12 @@ def pick(
     rows, cols = np.nonzero((cores > 0) & (cores >= peak))
     middle = one_per_plateau(cores.shape, rows, cols)
     rows, cols = rows[middle], cols[middle]
-    # peak against peak: of two cores closer than half a diameter, the stronger
-    kept = suppress_close(cols, rows, cores[rows, cols], PEAK_SEPARATION * d_px)
-    rows, cols = rows[kept], cols[kept]
     score = around(particle, rows, cols, SCORE_RADIUS * d_px)[0].max(axis=1).astype(np.float64)
+    # peak against peak: of two closer than half a diameter, the higher score (then the
+    # stronger core); by score, so that a threshold keeps what suppression among the peaks
+    # passing it would keep
+    kept = suppress_close(cols, rows, score, PEAK_SEPARATION * d_px, tie=cores[rows, cols])
+    rows, cols, score = rows[kept], cols[kept], score[kept]
     cy, cx = centroids(passing, rows, cols, CENTRE_RADIUS * d_px)
 
     border = 0.8 * d_px
@@ -213,3 +223,51 @@ def pick(
         keep = clear >= d_px / 2 + min_mask_distance / pixel_size
         cx, cy, score = cx[keep], cy[keep], score[keep]
     return PickResult(cx, cy, score, junk)
+
+
+def pick(
+    probabilities: np.ndarray,
+    diameter: float,
+    threshold: float = 0.5,
+    *,
+    min_mask_distance: float = 0.0,
+    pixel_size: float = NETWORK_PIXEL_SIZE,
+) -> PickResult:
+    """Picks on a (3, H, W) probability map at ``pixel_size`` (8 Å/px in Warp).
+
+    Args:
+        diameter: particle diameter, Å.
+        threshold: minimum score (0.5 in Warp's CLI, 0.95 in its GUI).
+        min_mask_distance: extra distance (Å) kept from the junk mask beyond the radius.
+    """
+    found = peaks(
+        probabilities,
+        diameter,
+        min(threshold, PEAK_FLOOR),
+        min_mask_distance=min_mask_distance,
+        pixel_size=pixel_size,
+    )
+    return found.above(threshold)
+
+
+def pick_at_each(
+    probabilities: np.ndarray,
+    diameter: float,
+    thresholds: Sequence[float],
+    *,
+    min_mask_distance: float = 0.0,
+    pixel_size: float = NETWORK_PIXEL_SIZE,
+) -> dict[float, PickResult]:
+    """:func:`pick` at each threshold, the peaks found once for all those from ``PEAK_FLOOR``
+    up (calibration tries dozens of thresholds per micrograph)."""
+    options = {"min_mask_distance": min_mask_distance, "pixel_size": pixel_size}
+    shared = None
+    results = {}
+    for threshold in thresholds:
+        if threshold < PEAK_FLOOR:
+            results[threshold] = pick(probabilities, diameter, threshold, **options)
+            continue
+        if shared is None:
+            shared = peaks(probabilities, diameter, PEAK_FLOOR, **options)
+        results[threshold] = shared.above(threshold)
+    return results

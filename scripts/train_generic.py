@@ -42,7 +42,7 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.atomic import atomic_write_text
 from boxnet_tui.io.micrographs import read_micrograph, scan_folder
 from boxnet_tui.io.star import read_picks
-from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold
+from boxnet_tui.model.calibration import PLATEAU, CalibrationItem, calibrate_threshold
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
 from boxnet_tui.training.generic import (
@@ -58,7 +58,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 CALIBRATION_SEED = 9_000_000  # synthetic proteins for calibration only, never trained on
-PLATEAU = 0.005  # mean F1 within this of the best counts as tied
 # a user's diameter is often off by a fifth or more: leave-one-protein-out, beta-gal stated
 # 1.2x too large lost a tenth of its F1 with Warp's ±20 % size augmentation
 SIZE_RANGE = (0.7, 1.4)

@@ -21,6 +21,7 @@ from boxnet_tui.model import calibration
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, find_model, save_model
 from boxnet_tui.pick_options import resolve_invert, trained_inverted
+from boxnet_tui.picking import PICK_RULE
 from boxnet_tui.synth import make_dataset
 from boxnet_tui.training import job, runs
 from boxnet_tui.training.run_config import RunConfig, validate_config
@@ -199,13 +200,13 @@ def test_picking_with_a_model_trained_inverted_inverts_by_default(folders, monke
     assert cli.main([*common, "--suffix", "byrecord"]) == 0
     assert prepared == [True] * 3
     head = (stain / "matching" / "synth_000_byrecord.star").read_text().splitlines()[0]
-    assert head.endswith("invert=1 rule=peaks")
+    assert head.endswith(f"invert=1 rule={PICK_RULE}")
 
     prepared.clear()
     assert cli.main([*common, "--suffix", "told", "--no-invert"]) == 0
     assert prepared == [False] * 3
     head = (stain / "matching" / "synth_000_told.star").read_text().splitlines()[0]
-    assert head.endswith("invert=0 rule=peaks")
+    assert head.endswith(f"invert=0 rule={PICK_RULE}")
 
 
 def test_pick_refuses_a_bad_min_mask_distance_in_one_line(folders, capsys):

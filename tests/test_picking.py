@@ -12,6 +12,7 @@ from boxnet_tui.picking import (
     junk_mask,
     particle_evidence,
     pick,
+    pick_at_each,
     suppress_close,
 )
 
@@ -242,3 +243,50 @@ def test_two_cores_on_a_diagonal_are_two_picks():
 def test_suppress_close_keeps_points_exactly_at_the_distance():
     x, y = np.array([0.0, 10.0, 19.0]), np.zeros(3)
     assert suppress_close(x, y, np.array([3.0, 2.0, 1.0]), 10.0).tolist() == [0, 1]
+
+
+def _noisy_maps(seed: int, shape=(160, 160)):
+    """Particles of varied strength, some touching, on a noisy background."""
+    rng = np.random.default_rng(seed)
+    probabilities = _maps(shape)
+    for _ in range(25):
+        cy, cx = rng.uniform(10, shape[0] - 10, 2)
+        _blob(probabilities, cy, cx, radius=int(rng.integers(2, 6)), value=rng.uniform(0.2, 1.0))
+    probabilities[1] = np.clip(probabilities[1] + rng.normal(0, 0.05, shape), 0, 1)
+    probabilities[0] = 1 - probabilities[1]
+    return probabilities
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_higher_threshold_keeps_a_subset_of_the_picks(seed):
+    # what a display threshold over saved picks shows is what picking at it gives
+    probabilities = _noisy_maps(seed)
+    low = pick(probabilities, DIAMETER, threshold=0.3)
+    for threshold in (0.4, 0.5, 0.7, 0.9):
+        high = pick(probabilities, DIAMETER, threshold=threshold)
+        kept = low.score >= threshold
+        np.testing.assert_array_equal(high.x, low.x[kept])
+        np.testing.assert_array_equal(high.score, low.score[kept])
+
+
+def test_of_two_close_peaks_the_higher_score_wins_at_every_threshold():
+    # a wide core (the stronger smoothed evidence) and, within D/2, a narrow brighter one
+    probabilities = _maps()
+    _blob(probabilities, 100, 96, radius=5, value=0.9)
+    probabilities[1, 100, 104:106] = 0.97
+    probabilities[0] = 1 - probabilities[1]
+    for threshold in (0.5, 0.95):
+        result = pick(probabilities, DIAMETER, threshold=threshold)
+        assert result.score.tolist() == pytest.approx([0.97])
+
+
+def test_pick_at_each_is_pick_at_each_threshold():
+    probabilities = _noisy_maps(7)
+    thresholds = (0.05, 0.1, 0.3, 0.62, 0.9)
+    shared = pick_at_each(probabilities, DIAMETER, thresholds)
+    assert list(shared) == list(thresholds)
+    for threshold in thresholds:
+        alone = pick(probabilities, DIAMETER, threshold=threshold)
+        np.testing.assert_array_equal(shared[threshold].x, alone.x)
+        np.testing.assert_array_equal(shared[threshold].y, alone.y)
+        np.testing.assert_array_equal(shared[threshold].score, alone.score)

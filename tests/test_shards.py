@@ -21,6 +21,7 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.star import count_picks, read_picks, read_star_document
 from boxnet_tui.pick_log import RECORD_PREFIX, read_logs, read_record
 from boxnet_tui.pick_status import format_status, pick_status
+from boxnet_tui.picking import PICK_RULE
 from boxnet_tui.shards import Shard, parse_shard, shard_of
 
 SETTINGS = PickSettings(diameter=150.0)
@@ -192,7 +193,7 @@ def test_a_file_picked_by_another_rule_is_picked_again(tmp_path, tiny_model):
     star = layout.pick_path(folder, "a", tiny_model)
     lines = star.read_text().splitlines()
     fields = dict(item.split("=", 1) for item in lines[0].split()[4:])
-    assert fields["rule"] == "peaks"
+    assert fields["rule"] == PICK_RULE
     recipe = PickRecipe(
         fields["model"],
         fields["weights"],

@@ -754,8 +754,9 @@ def _scale_words(pixels_per_diameter: float | None) -> str:
 def _calibrate(
     run: Run, config: RunConfig, training: list, network: Any, device: Any, scale: Any
 ) -> float | None:
-    """The new model's default threshold: the best F1 on its own training micrographs."""
-    from boxnet_tui.model.calibration import calibrate_threshold, items_for_examples
+    """The new model's default threshold: the middle of the near-best F1 plateau on its own
+    training micrographs."""
+    from boxnet_tui.model.calibration import PLATEAU, calibrate_threshold, items_for_examples
 
     network_pixel = scale.pixel_size(config.diameter)
     if config.thresholds:
@@ -767,7 +768,7 @@ def _calibrate(
     if not items:
         return None
     network.eval()
-    threshold, f1 = calibrate_threshold(network, items, device=device)
+    threshold, f1 = calibrate_threshold(network, items, device=device, tolerance=PLATEAU)
     run.log(f"default threshold {threshold:.2f} (F1 {f1:.3f} on the training micrographs)")
     return threshold
 
