@@ -103,10 +103,12 @@ def test_a_negative_stain_run_inverts_every_image_it_prepares_and_records_it(fol
         return examples
 
     calibrated: list = []
+    options: list = []
     real_calibrate = calibration.calibrate_threshold
 
     def calibrate(network, items, **kwargs):
         calibrated.extend(items)
+        options.append(kwargs)
         return real_calibrate(network, items, **kwargs)
 
     monkeypatch.setattr(job, "collect_new", collect)
@@ -129,6 +131,7 @@ def test_a_negative_stain_run_inverts_every_image_it_prepares_and_records_it(fol
 
     # the threshold is calibrated on the same inverted images (the held-out one left out)
     assert len(calibrated) == 2
+    assert options[0]["tolerance"] == calibration.PLATEAU  # the middle of the near-best plateau
     for item, example in zip(calibrated, examples[:2], strict=True):
         np.testing.assert_array_equal(item.image, example.image)
     # the held-out check prepares its micrograph inverted, for the new and the base model
