@@ -20,7 +20,7 @@ from boxnet_tui.model.network import (
 )
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
-from boxnet_tui.training.augment import sample_batch
+from boxnet_tui.training.augment import crop_example, sample_batch
 from boxnet_tui.training.labels import (
     JUNK,
     PARTICLE,
@@ -187,6 +187,48 @@ def test_sample_batch_shapes_and_label_values():
     assert images.shape == (4, 1, 32, 32) and labels.shape == importance.shape == (4, 32, 32)
     assert set(labels.unique().tolist()) <= {0, 1, 2}
     assert (labels == 1).any()  # crops centred near the particle see it
+
+
+def _crop_of_whole_example(example, matrix, cx, cy, crop):
+    """The crop resampled from the whole example, as sample_batch did before windows."""
+    import torch
+    from torch.nn import functional as F
+
+    height, width = example.image.shape
+    theta = torch.tensor(
+        [
+            [matrix[0, 0] * crop / width, matrix[0, 1] * crop / width, 2 * cx / width - 1],
+            [matrix[1, 0] * crop / height, matrix[1, 1] * crop / height, 2 * cy / height - 1],
+        ],
+        dtype=torch.float32,
+    )[None]
+    grid = F.affine_grid(theta, [1, 1, crop, crop], align_corners=False)
+    planes = [example.image, example.label.astype(np.float32), example.importance]
+    stack = torch.from_numpy(np.stack(planes))[None]
+    image = F.grid_sample(stack[:, :1], grid, mode="bilinear", align_corners=False)
+    rest = F.grid_sample(stack[:, 1:], grid, mode="nearest", align_corners=False)
+    return image, rest
+
+
+def test_a_crop_from_its_window_equals_the_crop_from_the_whole_example():
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(300, 420)).astype(np.float32)
+    picks = Picks(rng.uniform(0, 840, 40), rng.uniform(0, 600, 40))
+    example = make_example(image, 2.0, picks, 200.0, ignore_border=30)
+    height, width = example.image.shape
+    for _ in range(200):
+        angle = rng.uniform(0, 2 * np.pi)
+        sx, sy = rng.uniform(0.6, 1.5, 2)
+        flip = rng.choice([-1.0, 1.0])
+        cos, sin = np.cos(angle), np.sin(angle)
+        matrix = np.array([[cos * sx * flip, -sin * sy], [sin * sx * flip, cos * sy]])
+        # centres inside, at the edges and beyond them (a particle-centred crop can be)
+        cx, cy = rng.uniform(-40, width + 40), rng.uniform(-40, height + 40)
+        crop = int(rng.choice([16, 32, 64]))
+        image_w, rest_w = crop_example(example, matrix, cx, cy, crop)
+        image_f, rest_f = _crop_of_whole_example(example, matrix, cx, cy, crop)
+        np.testing.assert_allclose(image_w.numpy(), image_f.numpy(), atol=1e-4)
+        assert (rest_w != rest_f).float().mean() < 0.002  # nearest ties may round apart
 
 
 def test_size_range_makes_particles_look_larger_or_smaller():
