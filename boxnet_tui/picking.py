@@ -261,8 +261,8 @@ def pick_at_each(
     """:func:`pick` at each threshold, the peaks found once for all those from ``PEAK_FLOOR``
     up (calibration tries dozens of thresholds per micrograph)."""
     options = {"min_mask_distance": min_mask_distance, "pixel_size": pixel_size}
-    shared = None
-    results = {}
+    shared: PickResult | None = None
+    results: dict[float, PickResult] = {}
     for threshold in thresholds:
         if threshold < PEAK_FLOOR:
             results[threshold] = pick(probabilities, diameter, threshold, **options)

@@ -71,11 +71,12 @@ def sample_batch(
     return torch.stack(images), torch.stack(labels), torch.stack(weights)
 
 
-def reach(
+def crop_window(
     example: Example, matrix: np.ndarray, cx: float, cy: float, crop: int
 ) -> tuple[slice, slice]:
     """The rows and columns of ``example`` that a crop centred at (cx, cy) with ``matrix`` can
-    sample (a pixel to spare for bilinear interpolation), clipped to the example; never empty."""
+    sample (two pixels to spare for bilinear interpolation), clipped to the example; never
+    empty."""
     height, width = example.image.shape
     spans = []
     for centre, row, size in ((cy, matrix[1], height), (cx, matrix[0], width)):
@@ -93,9 +94,9 @@ def crop_example(
     ``matrix`` @ offset around (cx, cy) in the example, image bilinear, the rest nearest.
 
     Only the window the crop reaches is copied and resampled (the same values as resampling
-    the whole example: a crop of 256 px reaches about 500² of a 1068² example).
+    the whole example: a crop of 256 px reaches at most about 450 px a side of a 1068² one).
     """
-    rows, cols = reach(example, matrix, cx, cy, crop)
+    rows, cols = crop_window(example, matrix, cx, cy, crop)
     height, width = rows.stop - rows.start, cols.stop - cols.start
     cx, cy = cx - cols.start, cy - rows.start
     theta = torch.tensor(
