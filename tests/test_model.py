@@ -20,7 +20,7 @@ from boxnet_tui.model.network import (
 )
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
-from boxnet_tui.training.augment import crop_example, sample_batch
+from boxnet_tui.training.augment import crop_example, crop_grid, sample_batch
 from boxnet_tui.training.labels import (
     JUNK,
     PARTICLE,
@@ -194,15 +194,7 @@ def _crop_of_whole_example(example, matrix, cx, cy, crop):
     import torch
     from torch.nn import functional as F
 
-    height, width = example.image.shape
-    theta = torch.tensor(
-        [
-            [matrix[0, 0] * crop / width, matrix[0, 1] * crop / width, 2 * cx / width - 1],
-            [matrix[1, 0] * crop / height, matrix[1, 1] * crop / height, 2 * cy / height - 1],
-        ],
-        dtype=torch.float32,
-    )[None]
-    grid = F.affine_grid(theta, [1, 1, crop, crop], align_corners=False)
+    grid = crop_grid(matrix, cx, cy, crop, example.image.shape)
     planes = [example.image, example.label.astype(np.float32), example.importance]
     stack = torch.from_numpy(np.stack(planes))[None]
     image = F.grid_sample(stack[:, :1], grid, mode="bilinear", align_corners=False)

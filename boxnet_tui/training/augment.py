@@ -97,16 +97,8 @@ def crop_example(
     the whole example: a crop of 256 px reaches at most about 450 px a side of a 1068² one).
     """
     rows, cols = crop_window(example, matrix, cx, cy, crop)
-    height, width = rows.stop - rows.start, cols.stop - cols.start
-    cx, cy = cx - cols.start, cy - rows.start
-    theta = torch.tensor(
-        [
-            [matrix[0, 0] * crop / width, matrix[0, 1] * crop / width, 2 * cx / width - 1],
-            [matrix[1, 0] * crop / height, matrix[1, 1] * crop / height, 2 * cy / height - 1],
-        ],
-        dtype=torch.float32,
-    )[None]
-    grid = F.affine_grid(theta, [1, 1, crop, crop], align_corners=False)
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    grid = crop_grid(matrix, cx - cols.start, cy - rows.start, crop, shape)
     stack = torch.from_numpy(
         np.stack(
             [
@@ -119,3 +111,19 @@ def crop_example(
     image = F.grid_sample(stack[:, :1], grid, mode="bilinear", align_corners=False)
     rest = F.grid_sample(stack[:, 1:], grid, mode="nearest", align_corners=False)
     return image, rest
+
+
+def crop_grid(
+    matrix: np.ndarray, cx: float, cy: float, crop: int, shape: tuple[int, int]
+) -> torch.Tensor:
+    """The ``grid_sample`` grid (1, S, S, 2) of a crop centred at (cx, cy) of an image of
+    ``shape``, whose pixel offsets map to ``matrix`` @ offset there."""
+    height, width = shape
+    theta = torch.tensor(
+        [
+            [matrix[0, 0] * crop / width, matrix[0, 1] * crop / width, 2 * cx / width - 1],
+            [matrix[1, 0] * crop / height, matrix[1, 1] * crop / height, 2 * cy / height - 1],
+        ],
+        dtype=torch.float32,
+    )[None]
+    return F.affine_grid(theta, [1, 1, crop, crop], align_corners=False)
