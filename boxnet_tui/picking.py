@@ -14,7 +14,7 @@ All distances here are in pixels of the network's image (8 Å/px in Warp) unless
    The threshold comes last: the picks at a threshold are exactly the peaks scoring at least
    that much, so a higher threshold keeps a subset of a lower one's picks, and a display
    threshold over saved picks shows what picking at it would give.
-4. Picks closer than ``0.8 · D`` to the border dropped (Warp).
+4. Picks closer than ``WARP_BORDER`` (0.8) · D to the border dropped (Warp).
 5. Picks closer than ``D / 2 + min_mask_distance`` to the junk mask dropped (Warp).
 
 Warp instead takes each peak's connected blob of passing pixels, its centroid and the larger of
@@ -93,6 +93,7 @@ def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndar
     return keep[components]
 
 
+WARP_BORDER = 0.8  # diameters: picks this close to the edge are dropped (Warp)
 PICK_RULE = "scored-peaks"  # recorded with the picks: another rule's files are picked again
 PEAK_FLOOR = 0.1  # peaks are found down to this score whatever the threshold (see pick)
 PEAK_SMOOTHING = 0.05  # σ of the Gaussian over the particle probability, in diameters
@@ -213,7 +214,7 @@ def peaks(
     rows, cols, score = rows[kept], cols[kept], score[kept]
     cy, cx = centroids(passing, rows, cols, CENTRE_RADIUS * d_px)
 
-    border = 0.8 * d_px
+    border = WARP_BORDER * d_px
     height, width = particle.shape
     keep = (cy >= border) & (cy < height - border) & (cx >= border) & (cx < width - border)
     cx, cy, score = cx[keep], cy[keep], score[keep]

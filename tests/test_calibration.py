@@ -100,3 +100,13 @@ def test_tolerance_takes_the_middle_of_the_near_best_plateau():
     strict, _ = calibrate_threshold(network, [item])
     loose, _ = calibrate_threshold(network, [item], tolerance=0.5)
     assert strict < 0.55 <= loose
+
+
+def test_references_the_border_rule_cannot_pick_are_not_counted():
+    # 120 Å at 8 Å/px: 15 px, picks closer than 12 px to the edge are dropped by design
+    network = FixedMap(_blob_map((128, 128), [(40, 40, 0.9), (80, 80, 0.9), (5, 64, 0.9)]))
+    item = CalibrationItem(
+        np.zeros((128, 128), np.float32), Picks([40, 80, 5], [40, 80, 64]), diameter=120.0
+    )
+    _, f1 = calibrate_threshold(network, [item])
+    assert f1 == 1.0  # not 0.8: the reference at x = 5 is outside what any pick could reach
