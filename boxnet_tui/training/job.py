@@ -756,7 +756,11 @@ def _calibrate(
 ) -> float | None:
     """The new model's default threshold: the middle of the near-best F1 plateau on its own
     training micrographs."""
-    from boxnet_tui.model.calibration import PLATEAU, calibrate_threshold, items_for_examples
+    from boxnet_tui.model.calibration import (
+        RETRAINED_PLATEAU,
+        calibrate_threshold,
+        items_for_examples,
+    )
 
     network_pixel = scale.pixel_size(config.diameter)
     if config.thresholds:
@@ -768,7 +772,7 @@ def _calibrate(
     if not items:
         return None
     network.eval()
-    threshold, f1 = calibrate_threshold(network, items, device=device, tolerance=PLATEAU)
+    threshold, f1 = calibrate_threshold(network, items, device=device, tolerance=RETRAINED_PLATEAU)
     run.log(f"default threshold {threshold:.2f} (F1 {f1:.3f} on the training micrographs)")
     return threshold
 
