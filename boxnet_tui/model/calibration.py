@@ -72,8 +72,7 @@ def calibrate_threshold(
     for item in items:
         probabilities = predict_probabilities(network, item.image, device=device)
         # scored where picks can be: a reference the border rule cannot pick says nothing of
-        # the threshold, and counted as missed it pulled a retrained ribosome's threshold onto
-        # its F1 cliff (0.88: 0.850 on five other micrographs, where 0.86 gave 0.867)
+        # the threshold (counted as missed at every threshold, it only lowered every F1)
         border = max(item.border, WARP_BORDER * item.diameter / item.pixel_size)
         reference = inside(item.reference, item.image.shape, border)
         radius = item.diameter / 2 / item.pixel_size
