@@ -19,8 +19,8 @@ from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import read_picks
 from boxnet_tui.model.inference import predict_probabilities
 from boxnet_tui.model.store import load_model
-from boxnet_tui.picking import pick
-from boxnet_tui.training.real_proteins import PROTEINS, WARP_BORDER
+from boxnet_tui.picking import WARP_BORDER, pick_at_each
+from boxnet_tui.training.real_proteins import PROTEINS
 
 FACTORS = (0.7, 0.85, 1.0, 1.2, 1.4)
 THRESHOLDS = (0.4, 0.6, 0.8)
@@ -48,8 +48,8 @@ def main() -> None:
             shape = read_info(path).shape
             true_px = protein.diameter / (prepared.pixel_size / prepared.scale)
             border = max(protein.border, WARP_BORDER * true_px)
-            for t in THRESHOLDS:
-                result = pick(probabilities, stated, t, pixel_size=prepared.pixel_size)
+            picked = pick_at_each(probabilities, stated, THRESHOLDS, pixel_size=prepared.pixel_size)
+            for t, result in picked.items():
                 picks = inside(result.to_micrograph(prepared.scale), shape, border)
                 totals[t] += score_picks(picks, inside(reference, shape, border), true_px / 2)
         cells = "  ".join(f"t {t}: F1 {s.f1:.3f}" for t, s in totals.items())

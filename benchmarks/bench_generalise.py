@@ -63,8 +63,9 @@ from boxnet_tui.io.micrographs import read_info, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.store import find_model
 from boxnet_tui.paths import scratch_dir
+from boxnet_tui.picking import WARP_BORDER
 from boxnet_tui.training.real_proteins import PROTEINS as REAL_PROTEINS
-from boxnet_tui.training.real_proteins import SHARED_DATA, WARP_BORDER
+from boxnet_tui.training.real_proteins import SHARED_DATA
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -48,7 +48,8 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.micrographs import Micrograph, read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, read_picks, write_picks
 from boxnet_tui.paths import scratch_dir
-from boxnet_tui.training.real_proteins import PROTEINS, WARP_BORDER
+from boxnet_tui.picking import WARP_BORDER
+from boxnet_tui.training.real_proteins import PROTEINS
 
 VARIANT = "BoxNetMask"
 

@@ -114,8 +114,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boxnet_tui.picking import WARP_BORDER
 from boxnet_tui.training.real_proteins import PROTEINS as REAL_PROTEINS
-from boxnet_tui.training.real_proteins import SHARED_DATA, WARP_BORDER
+from boxnet_tui.training.real_proteins import SHARED_DATA
 
 HERE = Path(__file__).resolve().parent
 REAL = REAL_PROTEINS["empiar-10017"].path()
@@ -475,7 +476,7 @@ def repick_grid(data: DataSet, model: str, prefix: str, thresholds: list[float])
     from boxnet_tui.model.network import fuse_for_inference
     from boxnet_tui.model.store import load_model
     from boxnet_tui.pick_options import resolve_invert
-    from boxnet_tui.picking import pick
+    from boxnet_tui.picking import pick_at_each
 
     device = resolve_device("cpu")
     network, info = load_model(model, device)
@@ -487,14 +488,14 @@ def repick_grid(data: DataSet, model: str, prefix: str, thresholds: list[float])
         probabilities = predict_probabilities(
             network, prepared.image, device=device, batch_size=settings.batch_size
         )
-        for threshold in thresholds:
-            result = pick(
-                probabilities,
-                data.diameter,
-                threshold,
-                min_mask_distance=settings.min_mask_distance,
-                pixel_size=prepared.pixel_size,
-            )
+        picked = pick_at_each(
+            probabilities,
+            data.diameter,
+            thresholds,
+            min_mask_distance=settings.min_mask_distance,
+            pixel_size=prepared.pixel_size,
+        )
+        for threshold, result in picked.items():
             write_picks(
                 layout.pick_path(data.evaluate, path.stem, grid_suffix(prefix, threshold)),
                 result.to_micrograph(prepared.scale),

@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from boxnet_tui.picking import WARP_BORDER  # noqa: F401  (the benchmarks score inside it)
-
 SHARED_DATA = Path(
     os.environ.get(
         "BOXNET_TUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
