@@ -217,6 +217,13 @@ def test_heldout_lines_warn_when_the_new_model_is_worse_than_its_base():
     assert len(lines) == 4 and lines[-1].startswith("warning: the new model scores below")
     assert "0.674 < 0.773" in lines[-1]
     assert not any(line.startswith("warning") for line in heldout_lines(HELDOUT))
+    # a difference that the three decimals shown do not show is no warning
+    level = {
+        **HELDOUT,
+        "new": {**HELDOUT["new"], "f1": 0.8391},
+        "base": {**HELDOUT["base"], "f1": 0.8393},
+    }
+    assert not any(line.startswith("warning") for line in heldout_lines(level))
 
 
 # --------------------------------------------------------------------------- run list

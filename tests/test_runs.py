@@ -440,6 +440,7 @@ def test_job_in_process_makes_model_metrics_and_heldout(dataset, base_model, fak
     assert info.parent == "TinyBase" and info.has_mask and info.architecture == TINY
     assert info.training["held_out"] == "synth_002"
     assert info.training["examples"] == ["synth_000", "synth_001"]
+    assert info.training["network_form"] == job.FINE_TUNING_FORM
     assert [i for i, _ in run.checkpoints()] == [160, 200]
     log = "\n".join(run.tail_log(100))
     assert "held-out synth_002" in log and "done" in log
@@ -799,3 +800,32 @@ def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_m
     assert "trained at 20 px a diameter" in status.error
     assert "retrains at Warp's 8 Å/px; start a new run" in status.error
     assert path.read_bytes() == before  # the checkpoint is left as it was
+
+
+def test_a_checkpoint_of_every_layer_retrained_is_not_resumed(dataset, base_model, fake_export):
+    """A run checkpointed by a version that retrained every layer and batch norm must start
+    anew: its weights and optimizer state are those of another form of the network."""
+    import torch
+
+    run = create_run(make_config(dataset, "OlderForm", base_model))
+    calls = []
+
+    def stop_after_5():
+        calls.append(1)
+        return len(calls) > 6
+
+    assert job.run_job(run.path, should_stop=stop_after_5) == CANCELLED
+    iteration, path = run.checkpoints()[-1]
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    assert state["form"] == job.FINE_TUNING_FORM
+    del state["form"]
+    torch.save(state, path)
+    before = path.read_bytes()
+    runs.resume("OlderForm", detach=False)
+    status = run.status()
+    assert status.state != DONE and status.iteration == iteration
+    assert status.error == (
+        "run OlderForm: its checkpoint was written by an older version, which retrained every "
+        "layer and batch norm; start a new run"
+    )
+    assert path.read_bytes() == before
