@@ -775,12 +775,13 @@ def test_temporary_checkpoints_of_a_killed_write_are_removed(dataset, base_model
     assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["ckpt_12.pt"]
 
 
-def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_model, fake_export):
-    """A run checkpointed by a version that retrained at another scale must start anew: its
-    weights learnt one size of particle, the examples now show another."""
+def _resume_with_changed_checkpoint(dataset, base_model, name: str, change) -> tuple:
+    """Run ``name`` until it is stopped with a checkpoint, pass the checkpoint's state to
+    ``change`` (in place), save it, and resume. Returns (run, checkpoint iteration, the
+    checkpoint's path, its bytes as changed)."""
     import torch
 
-    run = create_run(make_config(dataset, "RescaledNet", base_model))
+    run = create_run(make_config(dataset, name, base_model))
     calls = []
 
     def stop_after_5():
@@ -790,11 +791,24 @@ def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_m
     assert job.run_job(run.path, should_stop=stop_after_5) == CANCELLED
     iteration, path = run.checkpoints()[-1]
     state = torch.load(path, map_location="cpu", weights_only=False)
-    assert state["pixels_per_diameter"] is None  # Warp's 8 Å/px base: retrained at 8 Å/px
-    state["pixels_per_diameter"] = 20.0
+    change(state)
     torch.save(state, path)
     before = path.read_bytes()
-    runs.resume("RescaledNet", detach=False)
+    runs.resume(name, detach=False)
+    return run, iteration, path, before
+
+
+def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_model, fake_export):
+    """A run checkpointed by a version that retrained at another scale must start anew: its
+    weights learnt one size of particle, the examples now show another."""
+
+    def rescale(state: dict) -> None:
+        assert state["pixels_per_diameter"] is None  # Warp's 8 Å/px base: retrained at 8 Å/px
+        state["pixels_per_diameter"] = 20.0
+
+    run, iteration, path, before = _resume_with_changed_checkpoint(
+        dataset, base_model, "RescaledNet", rescale
+    )
     status = run.status()
     assert status.state != DONE and status.iteration == iteration
     assert "trained at 20 px a diameter" in status.error
@@ -805,23 +819,14 @@ def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_m
 def test_a_checkpoint_of_every_layer_retrained_is_not_resumed(dataset, base_model, fake_export):
     """A run checkpointed by a version that retrained every layer and batch norm must start
     anew: its weights and optimizer state are those of another form of the network."""
-    import torch
 
-    run = create_run(make_config(dataset, "OlderForm", base_model))
-    calls = []
+    def older(state: dict) -> None:
+        assert state["form"] == job.FINE_TUNING_FORM
+        del state["form"]
 
-    def stop_after_5():
-        calls.append(1)
-        return len(calls) > 6
-
-    assert job.run_job(run.path, should_stop=stop_after_5) == CANCELLED
-    iteration, path = run.checkpoints()[-1]
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    assert state["form"] == job.FINE_TUNING_FORM
-    del state["form"]
-    torch.save(state, path)
-    before = path.read_bytes()
-    runs.resume("OlderForm", detach=False)
+    run, iteration, path, before = _resume_with_changed_checkpoint(
+        dataset, base_model, "OlderForm", older
+    )
     status = run.status()
     assert status.state != DONE and status.iteration == iteration
     assert status.error == (
