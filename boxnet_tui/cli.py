@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from boxnet_tui import __version__
@@ -55,11 +55,20 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+def _whole_from(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``low``."""
+
+    def whole(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return value
+
+    whole.__name__ = "whole number"  # argparse's "invalid whole number value: 'x'"
+    return whole
+
+
+_count, _whole = _whole_from(1), _whole_from(0)
 
 
 def _seconds(text: str) -> float:
@@ -557,6 +566,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 invert=resolve_invert(args.invert, find_model(args.base)),
                 pixel_size=args.pixel_size,
                 iterations=args.iterations,
+                seed=args.seed,
                 device=args.device,
                 hold_out=not args.no_hold_out,
                 micrographs=list(selection.micrographs),
@@ -972,6 +982,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--pixel-size", type=_positive, default=None, help="Å/px, over headers")
     train.add_argument("--iterations", type=_count, default=None, help="default: Warp's rule")
+    train.add_argument(
+        "--seed",
+        type=_whole,
+        default=0,
+        help="the random stream of crops and augmentations (default 0; the same seed and "
+        "inputs give the same model)",
+    )
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--no-hold-out", action="store_true", help="train on every micrograph")
     train.add_argument("--all-micrographs", action="store_true", help=ALL_MICROGRAPHS)

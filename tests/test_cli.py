@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from boxnet_tui.cli import main
+from boxnet_tui.errors import UserError
 from boxnet_tui.io.examples import read_examples
 from boxnet_tui.io.star import Picks, read_picks
 from boxnet_tui.paths import runs_dir
+from boxnet_tui.training.run_config import RunConfig, validate_config
 from tests.conftest import snapshot
 
 
@@ -253,6 +255,30 @@ def test_train_takes_the_curated_micrographs_and_the_config_lists_them(
     assert main([*args, "--name", "AllNet", "--all-micrographs"]) == 0
     assert "all 4 micrographs (2 of them curated)" in capsys.readouterr().out
     assert runs.find_run("AllNet").config().micrographs == ["mic1", "mic2", "mic3", "mic4"]
+
+
+def test_train_seed_is_recorded_and_a_negative_one_refused(tmp_path, monkeypatch, capsys):
+    from boxnet_tui.training import runs
+
+    monkeypatch.setattr(runs, "start_detached", lambda run: 0)
+    folder = _curated_folder(tmp_path / "mics")
+    positives = str(folder / "matching" / "mic1_manual.star")
+    args = ["train", str(folder), "--positives", positives, "--base", "BoxNet", "--detach"]
+    assert main([*args, "--name", "SeededNet", "--seed", "3"]) == 0
+    assert runs.find_run("SeededNet").config().seed == 3
+    assert main([*args, "--name", "DefaultNet"]) == 0
+    assert runs.find_run("DefaultNet").config().seed == 0
+    capsys.readouterr()
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--name", "BadSeed", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("argument --seed: must be at least 0, got -1")
+    assert snapshot(tmp_path) == before
+    config = RunConfig(name="X", folder=str(folder), positives=positives, seed=-2)
+    with pytest.raises(UserError, match="seed must be a whole number of at least 0, got -2"):
+        validate_config(config)
 
 
 def test_export_takes_the_curated_micrographs_and_shown_picks(tmp_path, capsys):

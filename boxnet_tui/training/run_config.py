@@ -137,6 +137,7 @@ def validate_config(config: RunConfig) -> RunConfig:
         ("batch size", config.batch_size, 1),
         ("crop", config.crop, 8),
         ("log every", config.log_every, 1),
+        ("seed", config.seed, 0),
     ):
         if value is None and what == "iterations":
             continue
