@@ -184,14 +184,16 @@ def _channels_last(network: nn.Module) -> bool:
 
 
 def fine_tuning_form(network: BoxNet) -> BoxNet:
-    """``network`` made ready to retrain from: its batch norms folded, its first stage frozen.
+    """``network`` made ready to retrain from: its batch norms folded, its first stage frozen,
+    its decoder stages taking their skips without a concatenation (:class:`SkipDecoder`).
 
     Why: retraining adapts a base model to a few micrographs. Its batch-norm statistics, from
     many, are kept rather than re-estimated from batches of 8 crops, so each norm becomes a
     bias of the convolution before it; and the full-resolution stem and first stage (edges
-    and blobs) are kept as they are. A training step on 2 cores then takes 0.66x as long
-    (benchmarks/bench_fine_tuning.py), at the same F1 after retraining (README). The function
-    is unchanged; :func:`saved_form` gives back the saved architecture. Same object, in place.
+    and blobs) are kept as they are. A training step on 2 cores then takes 0.63x as long
+    (benchmarks/bench_fine_tuning.py), at the same F1 after retraining within its noise
+    (README). The function is unchanged; :func:`saved_form` gives back the saved
+    architecture. Same object, in place.
     """
     layout = _channels_last(network)
     _fold_norms(network)
