@@ -15,10 +15,8 @@ from boxnet_tui.model.network import (
     Architecture,
     BoxNet,
     SkipDecoder,
-    fine_tuning_form,
     fuse_for_inference,
     place,
-    saved_form,
 )
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
@@ -301,65 +299,6 @@ def test_fused_network_keeps_the_channels_last_layout_it_was_placed_in():
         wide = [c.weight for c in convs if c.weight.shape[1] > 1 and c.weight.shape[-1] > 1]
         assert wide and all(w.is_contiguous(memory_format=torch.channels_last) for w in wide)
         torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
-
-
-def _with_statistics(seed: int) -> BoxNet:
-    """A tiny network whose batch norms hold statistics and affine terms far from the defaults."""
-    torch.manual_seed(seed)
-    network = BoxNet(TINY)
-    for module in network.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-1, 1)
-            module.running_var.uniform_(0.5, 2)
-            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
-            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
-    return place(network, "cpu").eval()
-
-
-def test_fine_tuning_form_keeps_the_function_and_freezes_the_first_stage():
-    network = _with_statistics(3)
-    x = torch.randn(2, 1, 32, 32).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        expected = network(x)
-        fine_tuning_form(network)
-        torch.testing.assert_close(network.eval()(x), expected, atol=1e-5, rtol=1e-5)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())
-    frozen = {id(p) for m in (network.stem, network.encoders[0]) for p in m.parameters()}
-    assert frozen
-    for parameter in network.parameters():
-        assert parameter.requires_grad == (id(parameter) not in frozen)
-    assert network.encoders[1][0].conv1.bias is not None  # the norm lives on as a bias
-    assert all(isinstance(d, SkipDecoder) for d in network.decoders)  # no concatenation
-
-
-def test_saved_form_gives_back_the_architecture_and_the_function():
-    network = _with_statistics(4)
-    x = torch.randn(1, 1, 32, 48)
-    with torch.no_grad():
-        expected = network(x)
-    saved_form(fine_tuning_form(network))
-    fresh = BoxNet(TINY)
-    assert network.state_dict().keys() == fresh.state_dict().keys()
-    fresh.load_state_dict(network.state_dict())
-    assert all(p.requires_grad for p in network.parameters())
-    with torch.no_grad():
-        torch.testing.assert_close(fresh.eval()(x), expected, atol=1e-5, rtol=1e-5)
-        # and picking folds it again the same way
-        torch.testing.assert_close(fuse_for_inference(fresh)(x), expected, atol=1e-5, rtol=1e-5)
-
-
-def test_training_the_fine_tuning_form_leaves_the_first_stage_as_it_was():
-    network = fine_tuning_form(_with_statistics(5))
-    before = {k: v.clone() for k, v in network.state_dict().items()}
-    image = np.random.default_rng(0).normal(size=(200, 200)).astype(np.float32)
-    example = make_example(image, 2.0, Picks([100.0, 300.0], [100.0, 300.0]), 200.0)
-    train(network, [example], None, TrainConfig(iterations=3, batch_size=2, crop=32))
-    after = network.state_dict()
-    first = [k for k in after if k.startswith(("stem.", "encoders.0."))]
-    assert first and all(torch.equal(after[k], before[k]) for k in first)
-    later = [k for k in after if k.startswith(("encoders.1.", "decoders."))]
-    assert any(k.endswith("bias") and not torch.equal(after[k], before[k]) for k in later)
-    assert any(k.endswith("weight") and not torch.equal(after[k], before[k]) for k in later)
 
 
 @pytest.mark.parametrize(

@@ -440,7 +440,6 @@ def test_job_in_process_makes_model_metrics_and_heldout(dataset, base_model, fak
     assert info.parent == "TinyBase" and info.has_mask and info.architecture == TINY
     assert info.training["held_out"] == "synth_002"
     assert info.training["examples"] == ["synth_000", "synth_001"]
-    assert info.training["network_form"] == job.FINE_TUNING_FORM
     assert [i for i, _ in run.checkpoints()] == [160, 200]
     log = "\n".join(run.tail_log(100))
     assert "held-out synth_002" in log and "done" in log
@@ -775,13 +774,12 @@ def test_temporary_checkpoints_of_a_killed_write_are_removed(dataset, base_model
     assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["ckpt_12.pt"]
 
 
-def _resume_with_changed_checkpoint(dataset, base_model, name: str, change) -> tuple:
-    """Run ``name`` until it is stopped with a checkpoint, pass the checkpoint's state to
-    ``change`` (in place), save it, and resume. Returns (run, checkpoint iteration, the
-    checkpoint's path, its bytes as changed)."""
+def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_model, fake_export):
+    """A run checkpointed by a version that retrained at another scale must start anew: its
+    weights learnt one size of particle, the examples now show another."""
     import torch
 
-    run = create_run(make_config(dataset, name, base_model))
+    run = create_run(make_config(dataset, "RescaledNet", base_model))
     calls = []
 
     def stop_after_5():
@@ -791,46 +789,13 @@ def _resume_with_changed_checkpoint(dataset, base_model, name: str, change) -> t
     assert job.run_job(run.path, should_stop=stop_after_5) == CANCELLED
     iteration, path = run.checkpoints()[-1]
     state = torch.load(path, map_location="cpu", weights_only=False)
-    change(state)
+    assert state["pixels_per_diameter"] is None  # Warp's 8 Å/px base: retrained at 8 Å/px
+    state["pixels_per_diameter"] = 20.0
     torch.save(state, path)
     before = path.read_bytes()
-    runs.resume(name, detach=False)
-    return run, iteration, path, before
-
-
-def test_a_checkpoint_made_at_another_input_scale_is_not_resumed(dataset, base_model, fake_export):
-    """A run checkpointed by a version that retrained at another scale must start anew: its
-    weights learnt one size of particle, the examples now show another."""
-
-    def rescale(state: dict) -> None:
-        assert state["pixels_per_diameter"] is None  # Warp's 8 Å/px base: retrained at 8 Å/px
-        state["pixels_per_diameter"] = 20.0
-
-    run, iteration, path, before = _resume_with_changed_checkpoint(
-        dataset, base_model, "RescaledNet", rescale
-    )
+    runs.resume("RescaledNet", detach=False)
     status = run.status()
     assert status.state != DONE and status.iteration == iteration
     assert "trained at 20 px a diameter" in status.error
     assert "retrains at Warp's 8 Å/px; start a new run" in status.error
     assert path.read_bytes() == before  # the checkpoint is left as it was
-
-
-def test_a_checkpoint_of_every_layer_retrained_is_not_resumed(dataset, base_model, fake_export):
-    """A run checkpointed by a version that retrained every layer and batch norm must start
-    anew: its weights and optimizer state are those of another form of the network."""
-
-    def older(state: dict) -> None:
-        assert state["form"] == job.FINE_TUNING_FORM
-        del state["form"]
-
-    run, iteration, path, before = _resume_with_changed_checkpoint(
-        dataset, base_model, "OlderForm", older
-    )
-    status = run.status()
-    assert status.state != DONE and status.iteration == iteration
-    assert status.error == (
-        "run OlderForm: its checkpoint was written by an older version, which retrained every "
-        "layer and batch norm; start a new run"
-    )
-    assert path.read_bytes() == before

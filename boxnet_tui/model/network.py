@@ -107,9 +107,8 @@ class SkipDecoder(nn.Module):
     upsampled features and the skip as two convolutions summed: the same output as one over
     their concatenation, without writing the concatenated full-resolution tensor. With the
     1x1 convolution before the upsampling, a retrained model's 1068² input took 0.469 s
-    against 0.500 (median of 8, same process, 2 cores). Made by :func:`fuse_for_inference`
-    and :func:`fine_tuning_form`: in training, the skip's half then takes no input gradient
-    (the first stage is frozen) and the concatenation is not written."""
+    against 0.500 (median of 8, same process, 2 cores). Inference only: made by
+    :func:`fuse_for_inference`."""
 
     def __init__(self, decoder: nn.Sequential) -> None:
         super().__init__()
@@ -128,119 +127,9 @@ class SkipDecoder(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return self.rest(F.relu(self.from_below(x) + self.from_skip(skip), inplace=True))
 
-    def joined(self) -> nn.Sequential:
-        """The decoder stage it was made from, its norm left folded (conv, identity, relu)."""
-        below, skip = self.from_below, self.from_skip
-        like = {"device": below.weight.device, "dtype": below.weight.dtype}
-        conv = nn.Conv2d(2 * below.in_channels, below.out_channels, 3, padding=1, **like)
-        with torch.no_grad():
-            conv.weight.copy_(torch.cat([below.weight, skip.weight], dim=1))
-            conv.bias.copy_(below.bias)
-        return nn.Sequential(nn.Sequential(conv, nn.Identity(), nn.ReLU(inplace=True)), *self.rest)
-
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _conv_norm_pairs(network: nn.Module) -> list[tuple[nn.Module, str, str]]:
-    """(owner, convolution's name, its norm's name) for each convolution followed by a batch
-    norm, or by the identity that a fold left in the norm's place."""
-    pairs = []
-    for module in network.modules():
-        if isinstance(module, ResidualBlock):
-            pairs += [(module, "conv1", "bn1"), (module, "conv2", "bn2")]
-        elif isinstance(module, nn.Sequential):
-            for i in range(len(module) - 1):
-                if isinstance(module[i], nn.Conv2d) and isinstance(
-                    module[i + 1], nn.BatchNorm2d | nn.Identity
-                ):
-                    pairs.append((module, str(i), str(i + 1)))
-    return pairs
-
-
-def _fold_norms(network: nn.Module) -> None:
-    """Each batch norm, with its running statistics, folded into the convolution before it."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for owner, conv_name, norm_name in _conv_norm_pairs(network):
-        conv, norm = getattr(owner, conv_name), getattr(owner, norm_name)
-        if isinstance(norm, nn.BatchNorm2d):
-            setattr(owner, conv_name, fuse_conv_bn_eval(conv.eval(), norm.eval()))
-            setattr(owner, norm_name, nn.Identity())
-
-
-def _split_decoders(network: BoxNet) -> None:
-    """Each decoder stage whose norm is folded taken as a :class:`SkipDecoder`."""
-    for index, decoder in enumerate(network.decoders):
-        # only once its batch norm is folded into the convolution (conv, identity, relu)
-        if isinstance(decoder, nn.Sequential) and isinstance(decoder[0][1], nn.Identity):
-            network.decoders[index] = SkipDecoder(decoder)
-
-
-def _channels_last(network: nn.Module) -> bool:
-    probe = network.encoders[0][0].conv1.weight  # 3x3, several channels: its layout is clear
-    return probe.is_contiguous(memory_format=torch.channels_last) and not probe.is_contiguous()
-
-
-def fine_tuning_form(network: BoxNet) -> BoxNet:
-    """``network`` made ready to retrain from: its batch norms folded, its first stage frozen,
-    its decoder stages taking their skips without a concatenation (:class:`SkipDecoder`).
-
-    Why: retraining adapts a base model to a few micrographs. Its batch-norm statistics, from
-    many, are kept rather than re-estimated from batches of 8 crops, so each norm becomes a
-    bias of the convolution before it; and the full-resolution stem and first stage (edges
-    and blobs) are kept as they are. A training step on 2 cores then takes 0.63x as long
-    (benchmarks/bench_fine_tuning.py), at the same F1 after retraining within its noise
-    (README). The function is unchanged; :func:`saved_form` gives back the saved
-    architecture. Same object, in place.
-    """
-    layout = _channels_last(network)
-    _fold_norms(network)
-    _split_decoders(network)
-    network.requires_grad_(True)  # the fold's new biases are made without
-    for frozen in (network.stem, network.encoders[0]):
-        frozen.requires_grad_(False)
-    if layout:
-        network.to(memory_format=torch.channels_last)
-    return network
-
-
-def saved_form(network: BoxNet) -> BoxNet:
-    """A :func:`fine_tuning_form` network back in the saved architecture, the same function:
-    each folded convolution splits into one without bias and a batch norm that only adds it
-    (mean 0, variance 1 - eps, scale 1). Every parameter trains again. Same object, in place."""
-    layout = _channels_last(network)
-    for index, decoder in enumerate(network.decoders):
-        if isinstance(decoder, SkipDecoder):
-            network.decoders[index] = decoder.joined()
-    for owner, conv_name, norm_name in _conv_norm_pairs(network):
-        conv, norm = getattr(owner, conv_name), getattr(owner, norm_name)
-        if not isinstance(norm, nn.Identity) or conv.bias is None:
-            continue
-        like = {"device": conv.weight.device, "dtype": conv.weight.dtype}
-        plain = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            bias=False,
-            **like,
-        )
-        norm = nn.BatchNorm2d(conv.out_channels, **like)
-        with torch.no_grad():
-            plain.weight.copy_(conv.weight)
-            norm.running_mean.zero_()
-            norm.running_var.fill_(1.0 - norm.eps)
-            norm.weight.fill_(1.0)
-            norm.bias.copy_(conv.bias)
-        setattr(owner, conv_name, plain)
-        setattr(owner, norm_name, norm)
-    network.requires_grad_(True)
-    if layout:
-        network.to(memory_format=torch.channels_last)
-    return network
 
 
 def fuse_for_inference(network: BoxNet) -> BoxNet:
@@ -248,10 +137,32 @@ def fuse_for_inference(network: BoxNet) -> BoxNet:
 
     Returns the same network object, in eval mode; it must not be trained afterwards.
     """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
     network.eval()
-    channels_last = _channels_last(network)
-    _fold_norms(network)
-    _split_decoders(network)
+    probe = network.encoders[0][0].conv1.weight  # 3x3, several channels: its layout is clear
+    channels_last = probe.is_contiguous(memory_format=torch.channels_last) and not (
+        probe.is_contiguous()
+    )
+    for module in network.modules():
+        if isinstance(module, ResidualBlock):
+            if isinstance(module.bn1, nn.BatchNorm2d):
+                module.conv1 = fuse_conv_bn_eval(module.conv1, module.bn1)
+                module.bn1 = nn.Identity()
+            if isinstance(module.bn2, nn.BatchNorm2d):
+                module.conv2 = fuse_conv_bn_eval(module.conv2, module.bn2)
+                module.bn2 = nn.Identity()
+        elif isinstance(module, nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                conv, norm = layers[i], layers[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(conv, norm)
+                    module[i + 1] = nn.Identity()
+    for index, decoder in enumerate(network.decoders):
+        # only once its batch norm is folded into the convolution (conv, identity, relu)
+        if isinstance(decoder, nn.Sequential) and isinstance(decoder[0][1], nn.Identity):
+            network.decoders[index] = SkipDecoder(decoder)
     if channels_last:  # as placed: the folded and the new convolutions too
         network.to(memory_format=torch.channels_last)
     network.requires_grad_(False)  # an optimizer given it has nothing to train

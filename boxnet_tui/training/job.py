@@ -58,8 +58,6 @@ from boxnet_tui.training.run_store import (
 
 LOCK_WAIT = 5.0  # s to wait for the run's lock (a reader may probe it for an instant)
 PUBLIC_CACHE = 8  # public-set examples kept in memory
-# a checkpoint's network form: older ones retrained every layer and batch norm
-FINE_TUNING_FORM = "folded norms, first stage frozen"
 
 
 class Cancelled(Exception):
@@ -424,7 +422,6 @@ def _train(
     import torch
 
     from boxnet_tui.model.inference import resolve_device
-    from boxnet_tui.model.network import fine_tuning_form, saved_form
     from boxnet_tui.model.store import find_model, load_model
     from boxnet_tui.training import distributed
     from boxnet_tui.training.loop import LogLine, make_optimizer, train
@@ -472,7 +469,6 @@ def _train(
     else:
         iterations = config.iterations or config.default_iterations(len(training))
     train_config = config.train_config(iterations)
-    fine_tuning_form(network)  # checkpoints hold this form, the optimizer its parameters
     optimizer = make_optimizer(network, train_config)
     # every rank its own streams (rank 0's are those of a single process)
     rng = np.random.default_rng(config.seed + world.rank)
@@ -485,11 +481,6 @@ def _train(
                 f"run {run.name}: its checkpoint was trained at {_scale_words(trained_at)}, "
                 f"this version retrains at {_scale_words(scale.pixels_per_diameter)}; start a "
                 "new run"
-            )
-        if checkpoint.get("form") != FINE_TUNING_FORM:
-            raise UserError(
-                f"run {run.name}: its checkpoint was written by an older version, which "
-                "retrained every layer and batch norm; start a new run"
             )
         network.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -508,7 +499,7 @@ def _train(
     run.log(
         f"training {config.base} -> {config.name} on {device}{processes}: iterations "
         f"{start}..{iterations}, batch {config.batch_size}, crop {config.crop}, "
-        f"{config.optimizer} lr {config.lr:g}, {FINE_TUNING_FORM}"
+        f"{config.optimizer} lr {config.lr:g}"
     )
 
     last_checkpoint = start
@@ -540,7 +531,6 @@ def _train(
             "examples": [e.name for e in training],
             "base": config.base,
             "pixels_per_diameter": scale.pixels_per_diameter,
-            "form": FINE_TUNING_FORM,
         }
         if world.distributed:
             state["ranks"] = ranks
@@ -599,7 +589,6 @@ def _train(
         raise Cancelled
     if last_checkpoint < iterations:
         write_checkpoint(iterations, seconds)
-    saved_form(network)  # after the last checkpoint, which holds the fine-tuning form
     status.iteration, status.phase = iterations, "saving"
     run.write_status(status)
     if not world.is_main:
@@ -689,7 +678,6 @@ def _finish(
         TRAINED_INVERTED: config.invert,  # a pick with the model inverts by default
         "optimizer": config.optimizer,
         "lr": config.lr,
-        "network_form": FINE_TUNING_FORM,
         "final_loss_new": last_losses["new"],
         "final_loss_old": last_losses["old"],
         "seconds": round(seconds, 1),
