@@ -57,7 +57,8 @@ empiar-10028 80S ribosome, 300 Å, 1024² at 5.36 Å/px; empiar-10017 beta-galac
            --diameter D --device cpu --base <the base>   [--iterations N: tests only]
 
    runs as a subprocess, wall clock timed (so 4 micrographs trained on, 1 held out for the
-   check, 400 iterations: the CLI's defaults), and the new model picks the evaluation
+   check, 400 iterations: the CLI's defaults; ``--seed`` is passed as well, 0 unless
+   ``--seeds`` says more), and the new model picks the evaluation
    micrographs at its own default threshold ("retrained"). Best F1: re-picked from the same
    probability maps at thresholds 0.05 .. 0.95.
 4. Topaz 0.3.20, in this process through the torchvision stand-in benchmarks/topaz_shim (as
@@ -95,7 +96,9 @@ empiar-10028 80S ribosome, 300 Å, 1024² at 5.36 Å/px; empiar-10017 beta-galac
     BOXNET_TUI_HOME=/work/benchhome python benchmarks/bench_retrain.py --real-lopo \
         --lopo-root /work/benchhome/lopo --json /work/benchhome/bench_retrain_lopo.json
     # options: --proteins empiar-10028, --topaz-updates 2000, --topaz-method PN,
-    #          --topaz-particles N, --skip-topaz
+    #          --topaz-particles N, --skip-topaz,
+    #          --seeds 0 1 2 (one retraining each, their mean in the table: one run's F1
+    #          moves by about 0.01 with the seed; Topaz, seeded, runs once)
     # end-to-end test, tiny (not a measurement):
     BOXNET_TUI_HOME=/work/benchhome python benchmarks/bench_retrain.py --real-lopo \
         --base-model BoxNetMask --iterations 20 --topaz-updates 20
@@ -692,6 +695,15 @@ def topaz_finetune(
     return result
 
 
+def mean_figures(runs: list[dict]) -> Figures:
+    """The per-seed figures of ``runs`` averaged (picks rounded; the thresholds averaged too)."""
+    keys = ("threshold", "picks", "precision", "recall", "f1", "whole_f1", "best_f1")
+    mean = {key: sum(run["figures"][key] for run in runs) / len(runs) for key in keys}
+    mean["picks"] = round(mean["picks"])
+    best_at = sum(run["figures"]["best_threshold"] for run in runs) / len(runs)
+    return Figures(**mean, best_threshold=best_at, note=f"{len(runs)} seeds")
+
+
 def describe(label: str, figures: Figures, seconds: float | None = None) -> str:
     took = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7s}"
     return (
@@ -726,16 +738,32 @@ def run_lopo_protein(protein: str, base: str, args: argparse.Namespace, stamp: s
     print(LOPO_HEAD)
     generic = ours_figures(data, base, "generic")
     print(describe("boxnet-tui generic (the base)", generic), flush=True)
-    name = f"Lopo{protein.split('-')[-1]}_{stamp}"
-    extra = args.train_args.split()
-    if args.iterations:
-        extra += ["--iterations", str(args.iterations)]
-    seconds = retrain(data, name, None, extra, base=base)
-    info = find_model(name)
-    loop = info.training.get("seconds")
-    retrained = ours_figures(data, name, "retrained")
-    print(describe("boxnet-tui retrained", retrained, seconds), flush=True)
-    print(run_summary(name), flush=True)
+    runs = []
+    for seed in args.seeds:
+        name = f"Lopo{protein.split('-')[-1]}_{stamp}" + (
+            f"_seed{seed}" if len(args.seeds) > 1 else ""
+        )
+        extra = [*args.train_args.split(), "--seed", str(seed)]
+        if args.iterations:
+            extra += ["--iterations", str(args.iterations)]
+        seconds = retrain(data, name, None, extra, base=base)
+        info = find_model(name)
+        retrained = ours_figures(data, name, f"retrained{seed}")
+        print(describe(f"boxnet-tui retrained, seed {seed}", retrained, seconds), flush=True)
+        print(run_summary(name), flush=True)
+        runs.append(
+            {
+                "seed": seed,
+                "model": name,
+                "train_extra_args": extra,
+                "figures": vars(retrained),
+                "train_seconds": seconds,
+                "train_loop_seconds": info.training.get("seconds"),
+                "train_iterations": info.training.get("iterations"),
+            }
+        )
+    if len(runs) > 1:
+        print(describe("boxnet-tui retrained, mean of seeds", mean_figures(runs)), flush=True)
     row: dict = {
         "protein": protein,
         "train_micrographs": train_roots,
@@ -747,13 +775,8 @@ def run_lopo_protein(protein: str, base: str, args: argparse.Namespace, stamp: s
         "whole_border_px": data.whole_border,
         "base": base,
         "base_seen": seen,
-        "retrained_model": name,
-        "train_extra_args": extra,
         "generic": vars(generic),
-        "retrained": vars(retrained),
-        "train_seconds": seconds,
-        "train_loop_seconds": loop,
-        "train_iterations": info.training.get("iterations"),
+        "retrained": runs,  # one per seed
     }
     if not args.skip_topaz:
         topaz = topaz_finetune(
@@ -789,20 +812,24 @@ def run_lopo_protein(protein: str, base: str, args: argparse.Namespace, stamp: s
 
 
 def lopo_table(rows: list[dict]) -> str:
+    """One line a protein; with several seeds, the retrained figures are their mean and each
+    seed's F1 follows the table."""
     header = (
         f"{'protein':13s} | {'generic F1':10s} | {'retrained F1 (whole)':20s} | "
         f"{'retr. best F1':13s} | {'ours s':6s} | {'Topaz ft F1':11s} | {'Topaz best':10s} | "
         f"{'Topaz s':7s}"
     )
-    lines = [header, "-" * len(header)]
+    lines, seeds = [header, "-" * len(header)], []
     for row in rows:
-        generic, retrained, topaz = row["generic"], row["retrained"], row.get("topaz")
+        generic, runs, topaz = row["generic"], row["retrained"], row.get("topaz")
+        retrained = vars(mean_figures(runs))
+        seconds = sum(run["train_seconds"] for run in runs) / len(runs)
         cells = [
             f"{row['protein']:13s}",
             f"{generic['f1']:.3f}".ljust(10),
             f"{retrained['f1']:.3f} ({retrained['whole_f1']:.3f})".ljust(20),
             f"{retrained['best_f1']:.3f}".ljust(13),
-            f"{row['train_seconds']:.0f}".ljust(6),
+            f"{seconds:.0f}".ljust(6),
         ]
         if topaz:
             finetuned = topaz["finetuned"]
@@ -814,7 +841,13 @@ def lopo_table(rows: list[dict]) -> str:
         else:
             cells += ["-".ljust(11), "-".ljust(10), "-"]
         lines.append(" | ".join(cells))
-    return "\n".join(lines)
+        if len(runs) > 1:
+            each = ", ".join(
+                f"seed {run['seed']} {run['figures']['f1']:.3f} ({run['figures']['best_f1']:.3f})"
+                for run in runs
+            )
+            seeds.append(f"{row['protein']}: mean of {len(runs)} seeds; {each}")
+    return "\n".join(lines + seeds)
 
 
 def run_lopo(args: argparse.Namespace) -> None:
@@ -890,6 +923,14 @@ def main() -> None:
     )
     lopo.add_argument("--iterations", type=int, help="passed to train (not the default settings!)")
     lopo.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="retrain once with each training seed (train --seed; default 0, train's own): "
+        "a retraining's F1 moves by about 0.01 from one seed to the next",
+    )
+    lopo.add_argument(
         "--topaz-updates", type=int, default=2000, help="Topaz fine-tuning updates (2000)"
     )
     lopo.add_argument(
@@ -906,6 +947,10 @@ def main() -> None:
     lopo.add_argument("--skip-topaz", action="store_true")
     lopo.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    if "--seed" in args.train_args.split():
+        parser.error("give the training seeds with --seeds, not in --train-args")
+    if any(seed < 0 for seed in args.seeds):
+        parser.error(f"--seeds: each must be at least 0, got {args.seeds}")
 
     temporary = None
     if not os.environ.get("BOXNET_TUI_HOME"):
