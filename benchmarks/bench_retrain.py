@@ -748,7 +748,7 @@ def run_lopo_protein(protein: str, base: str, args: argparse.Namespace, stamp: s
             extra += ["--iterations", str(args.iterations)]
         seconds = retrain(data, name, None, extra, base=base)
         info = find_model(name)
-        retrained = ours_figures(data, name, f"retrained{seed}")
+        retrained = ours_figures(data, name, f"s{seed}retrained")  # s1retrained0500: unique
         print(describe(f"boxnet-tui retrained, seed {seed}", retrained, seconds), flush=True)
         print(run_summary(name), flush=True)
         runs.append(
