@@ -33,7 +33,7 @@ from boxnet_tui.training.labels import Example, class_weights
 class TrainConfig:
     iterations: int = 1000
     batch_size: int = 8
-    crop: int = 192
+    crop: int = 256
     optimizer: str = "adamw"  # or "sgd" (Warp: momentum 0.9)
     lr: float = 1e-3
     lr_end: float = 1e-5

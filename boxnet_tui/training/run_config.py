@@ -59,7 +59,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 100
     batch_size: int = 8
-    crop: int = 192  # px: the same F1 as 256 px in 0.55x the step (README, Retraining)
+    crop: int = 256
     optimizer: str = "adamw"
     lr: float = 1e-3
     lr_end: float = 1e-5
