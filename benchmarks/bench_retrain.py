@@ -947,7 +947,7 @@ def main() -> None:
     lopo.add_argument("--skip-topaz", action="store_true")
     lopo.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    if "--seed" in args.train_args.split():
+    if any(word.split("=")[0] == "--seed" for word in args.train_args.split()):
         parser.error("give the training seeds with --seeds, not in --train-args")
     if any(seed < 0 for seed in args.seeds):
         parser.error(f"--seeds: each must be at least 0, got {args.seeds}")
