@@ -738,14 +738,15 @@ def run_lopo_protein(protein: str, base: str, args: argparse.Namespace, stamp: s
     print(LOPO_HEAD)
     generic = ours_figures(data, base, "generic")
     print(describe("boxnet-tui generic (the base)", generic), flush=True)
+    common = args.train_args.split()
+    if args.iterations:
+        common += ["--iterations", str(args.iterations)]
     runs = []
     for seed in args.seeds:
         name = f"Lopo{protein.split('-')[-1]}_{stamp}" + (
             f"_seed{seed}" if len(args.seeds) > 1 else ""
         )
-        extra = [*args.train_args.split(), "--seed", str(seed)]
-        if args.iterations:
-            extra += ["--iterations", str(args.iterations)]
+        extra = [*common, "--seed", str(seed)]
         seconds = retrain(data, name, None, extra, base=base)
         info = find_model(name)
         retrained = ours_figures(data, name, f"s{seed}retrained")  # s1retrained0500: unique

@@ -146,12 +146,11 @@ def fuse_for_inference(network: BoxNet) -> BoxNet:
     )
     for module in network.modules():
         if isinstance(module, ResidualBlock):
-            if isinstance(module.bn1, nn.BatchNorm2d):
-                module.conv1 = fuse_conv_bn_eval(module.conv1, module.bn1)
-                module.bn1 = nn.Identity()
-            if isinstance(module.bn2, nn.BatchNorm2d):
-                module.conv2 = fuse_conv_bn_eval(module.conv2, module.bn2)
-                module.bn2 = nn.Identity()
+            for conv_name, norm_name in (("conv1", "bn1"), ("conv2", "bn2")):
+                conv, norm = getattr(module, conv_name), getattr(module, norm_name)
+                if isinstance(norm, nn.BatchNorm2d):
+                    setattr(module, conv_name, fuse_conv_bn_eval(conv, norm))
+                    setattr(module, norm_name, nn.Identity())
         elif isinstance(module, nn.Sequential):
             layers = list(module)
             for i in range(len(layers) - 1):
