@@ -309,10 +309,13 @@ def run_summary(name: str) -> str:
     from boxnet_tui.training.runs import find_run
 
     run = find_run(name)
+    wanted = ("default threshold", "held-out", "micrograph(s) to train")
+    rows = ("new model", "base model")  # the held-out check's figures, under its header
+    texts = [line.split("  ", 1)[-1] for line in run.tail_log(400)]
     lines = [
-        line.split("  ", 1)[-1]
-        for line in run.tail_log(400)
-        if "default threshold" in line or "held-out" in line or "micrograph(s) to train" in line
+        text
+        for text in texts
+        if any(word in text for word in wanted) or text.strip().startswith(rows)
     ]
     return "\n".join(f"    {line}" for line in lines)
 
