@@ -40,6 +40,13 @@ NORMALISATIONS = ("mean-std", "percentile")
 # the small objects beside them, which 20 px blurs. Measured on the ribosome (base never saw it,
 # 5 micrographs, benchmarks/bench_retrain.py --real-lopo): see the README.
 RETRAIN_PIXELS_PER_DIAMETER = 28.0
+# ... unless the training micrographs would then be more than this many pixels a side (the
+# picker's one pass): a small protein on a fine pixel grid (120 Å at 1.7 Å/px: 1625² at 28 px)
+# is retrained at the scale that fits, no coarser than its base's. A retrained model picks at
+# its own scale, so 28 px cost it 2.6x the picking time of 20 px (2.6 s against 1.0 s a 4096²
+# micrograph) for the same F1 (0.977 both, synthetic 120 Å); beta-galactosidase, 1068² at 28 px,
+# also scored alike at 20 (0.871, 0.872 against 0.872, 0.871 over two seeds). See the README.
+RETRAIN_MAX_SIDE = 1280
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,21 @@ class NetworkScale:
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation {self.normalisation!r} is not one of {NORMALISATIONS}")
 
-    def retrained(self) -> NetworkScale:
+    def retrained(self, diameter: float | None = None, extent: float | None = None) -> NetworkScale:
         """The scale a model retrained from this one sees: :data:`RETRAIN_PIXELS_PER_DIAMETER`
-        for a diameter-scaled model, Warp's fixed 8 Å/px for one of Warp's."""
+        for a diameter-scaled model, Warp's fixed 8 Å/px for one of Warp's.
+
+        With the particle ``diameter`` and the training micrographs' longest side ``extent``
+        (both Å), coarser where that side would exceed :data:`RETRAIN_MAX_SIDE` pixels, but
+        never coarser than this model's own scale.
+        """
         if self.pixels_per_diameter is None:
             return self
-        return replace(self, pixels_per_diameter=RETRAIN_PIXELS_PER_DIAMETER)
+        pixels = RETRAIN_PIXELS_PER_DIAMETER
+        if diameter and extent:
+            fits = RETRAIN_MAX_SIDE * float(diameter) / float(extent)
+            pixels = max(min(pixels, round(fits, 1)), min(self.pixels_per_diameter, pixels))
+        return replace(self, pixels_per_diameter=pixels)
 
     def normalise(self, image: np.ndarray) -> np.ndarray:
         """``image`` normalised as this model's input is."""

@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
+from boxnet_tui import imaging
 from boxnet_tui.batch_picking import PickSettings, pick_folder, prepare
 from boxnet_tui.errors import UserError
-from boxnet_tui.imaging import RETRAIN_PIXELS_PER_DIAMETER, WARP_SCALE, NetworkScale
+from boxnet_tui.imaging import (
+    RETRAIN_MAX_SIDE,
+    RETRAIN_PIXELS_PER_DIAMETER,
+    WARP_SCALE,
+    NetworkScale,
+)
 from boxnet_tui.io import layout
 from boxnet_tui.io.masks import read_mask
 from boxnet_tui.io.star import Picks, read_picks
@@ -144,6 +150,53 @@ def test_a_retrained_model_sees_the_particle_finer_unless_it_is_warps():
     assert scaled.retrained().retrained() == scaled.retrained()  # a retrained one stays
     assert WARP_SCALE.retrained() == WARP_SCALE  # Warp's models keep 8 Å/px
     assert NetworkScale.from_json(None).retrained().pixel_size(180.0) == 8.0
+
+
+def test_a_retrained_model_is_coarser_where_its_micrographs_would_be_large():
+    scaled = NetworkScale(20.0, "percentile")
+    # the ribosome (1024 px at 5.36 Å/px, 300 Å) and beta-galactosidase (4096 px at 1.77, 190 Å)
+    # fit at 28 px a diameter: 512 and 1068 px a side
+    assert scaled.retrained(300.0, 1024 * 5.36).pixels_per_diameter == RETRAIN_PIXELS_PER_DIAMETER
+    assert scaled.retrained(190.0, 4096 * 1.77).pixels_per_diameter == RETRAIN_PIXELS_PER_DIAMETER
+    # 120 Å at 1.7 Å/px would be 1625 px a side: the scale that makes it RETRAIN_MAX_SIDE
+    small = scaled.retrained(120.0, 4096 * 1.7)
+    assert small.pixels_per_diameter == pytest.approx(22.1)
+    assert small.normalisation == "percentile"
+    assert 4096 * 1.7 / small.pixel_size(120.0) == pytest.approx(RETRAIN_MAX_SIDE, rel=0.01)
+    # never coarser than the base: 60 Å at 1 Å/px would need 18.8 px
+    assert scaled.retrained(60.0, 4096 * 1.0).pixels_per_diameter == 20.0
+    assert NetworkScale(22.1).retrained(60.0, 4096 * 1.0).pixels_per_diameter == 22.1
+    # without the micrographs' extent, or for Warp's 8 Å/px models, as before
+    assert scaled.retrained(120.0, None) == scaled.retrained()
+    assert WARP_SCALE.retrained(120.0, 4096 * 1.7) == WARP_SCALE
+
+
+def test_a_retraining_on_large_micrographs_records_the_coarser_scale(tmp_path, monkeypatch):
+    """The run reads its micrographs' headers, retrains at the scale that fits and says so."""
+    import torch
+
+    from boxnet_tui.training import job
+    from boxnet_tui.training.runs import DONE, create_run
+    from tests.test_runs import make_config
+
+    folder = tmp_path / "mics"
+    make_dataset(folder, 2, size=256, pixel_size=4.0, diameter=120.0, seed=1)
+    # 1024 Å a side: 239 px at 28 px a diameter, over a limit of 200
+    monkeypatch.setattr(imaging, "RETRAIN_MAX_SIDE", 200)
+    torch.manual_seed(0)
+    base = save_model(
+        BoxNet(TINY).eval(), ModelInfo("ScaledBase", TINY, has_mask=True, scale=SCALED)
+    ).name
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = create_run(make_config(folder, "CoarserRetrained", base, iterations=4))
+        assert job.run_job(run.path) == DONE, run.tail_log(20)
+    finally:
+        torch.set_num_threads(threads)
+    expected = round(200 * 120.0 / 1024.0, 1)  # 23.4
+    assert find_model("CoarserRetrained").scale.pixels_per_diameter == expected
+    assert f"to train on at {expected:g} px a diameter" in (run.path / "log.txt").read_text()
 
 
 def test_retraining_a_scaled_model_with_warps_8a_example_tiffs_as_public_set(tmp_path):

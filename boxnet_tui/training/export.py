@@ -34,7 +34,7 @@ from boxnet_tui.imaging import WARP_SCALE, NetworkScale
 from boxnet_tui.io.examples import write_examples
 from boxnet_tui.io.layout import FALSE_POSITIVES, mask_dir, mask_path, match_suffix, matched_files
 from boxnet_tui.io.masks import read_mask
-from boxnet_tui.io.micrographs import read_micrograph, scan_folder
+from boxnet_tui.io.micrographs import read_info, read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, read_picks
 from boxnet_tui.training.labels import Example, make_example
 
@@ -290,6 +290,29 @@ def training_set(
     extra = {root: path for root, path in extra.items() if root in micrographs}
     unsure = {root: path for root, path in unsure.items() if root in micrographs}
     return micrographs, positives, extra, unsure
+
+
+def training_extent(
+    folder: str | os.PathLike[str],
+    positives_star: str | os.PathLike[str],
+    *,
+    pixel_size: float | None = None,
+    micrographs: Iterable[str] | None = None,
+) -> float | None:
+    """The longest side (Å) of the micrographs a run would train on, from their headers
+    (``pixel_size`` overrides them); None where none has a pixel size (reading the examples
+    then stops with the reason, as it does for a file that cannot be read)."""
+    chosen = training_set(folder, positives_star, micrographs=micrographs)[0]
+    sides = []
+    for path in chosen.values():
+        try:
+            info = read_info(path)
+        except UserError:
+            continue
+        size = pixel_size or info.pixel_size
+        if size:
+            sides.append(max(info.shape) * size)
+    return max(sides, default=None)
 
 
 def collect_examples(

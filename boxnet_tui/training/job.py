@@ -424,6 +424,7 @@ def _train(
     from boxnet_tui.model.inference import resolve_device
     from boxnet_tui.model.store import find_model, load_model
     from boxnet_tui.training import distributed
+    from boxnet_tui.training.export import training_extent
     from boxnet_tui.training.loop import LogLine, make_optimizer, train
 
     world = world or distributed.World()
@@ -433,7 +434,13 @@ def _train(
 
     def prepare() -> tuple:
         run.log(f"preparing examples: {config.folder}, positives {Path(config.positives).name}")
-        scale = find_model(config.base).scale.retrained()
+        extent = training_extent(
+            config.folder,
+            config.positives,
+            pixel_size=config.pixel_size,
+            micrographs=config.micrographs,
+        )
+        scale = find_model(config.base).scale.retrained(config.diameter, extent)
         examples = list(collect_new(config, scale))
         if not examples:
             raise UserError(f"{config.positives}: no curated micrographs match these picks")
@@ -448,6 +455,7 @@ def _train(
         )
         run.log(
             f"{len(training)} micrograph(s) to train on"
+            + f" at {_scale_words(scale.pixels_per_diameter)}"
             + (f", {held} held out for a check" if held else "")
             + (f", {len(old)} public example(s)" if old is not None else "")
         )
