@@ -40,12 +40,13 @@ NORMALISATIONS = ("mean-std", "percentile")
 # the small objects beside them, which 20 px blurs. Measured on the ribosome (base never saw it,
 # 5 micrographs, benchmarks/bench_retrain.py --real-lopo): see the README.
 RETRAIN_PIXELS_PER_DIAMETER = 28.0
-# ... unless the training micrographs would then be more than this many pixels a side (the
-# picker's one pass): a small protein on a fine pixel grid (120 Å at 1.7 Å/px: 1625² at 28 px)
-# is retrained at the scale that fits, no coarser than its base's. A retrained model picks at
-# its own scale, so 28 px cost it 2.6x the picking time of 20 px (2.6 s against 1.0 s a 4096²
-# micrograph) for the same F1 (0.977 both, synthetic 120 Å); beta-galactosidase, 1068² at 28 px,
-# also scored alike at 20 (0.871, 0.872 against 0.872, 0.871 over two seeds). See the README.
+# ... unless the training micrographs would then be more than this many pixels a side (as much
+# as the picker takes in one pass, model.inference.DEFAULT_TILE): a small protein on a fine
+# pixel grid (120 Å at 1.7 Å/px: 1625² at 28 px) is retrained at the scale that fits, no coarser
+# than its base's. A retrained model picks at its own scale: at 28 px a synthetic 120 Å
+# protein's model took 2.6-3.0 s a 4096² micrograph, at 20 px 0.8-1.0 s, for the same F1 (0.977
+# both); beta-galactosidase, 1068² at 28 px, also scored alike at 20 (0.871, 0.872 against 0.872,
+# 0.871 over two seeds). See the README.
 RETRAIN_MAX_SIDE = 1280
 
 
