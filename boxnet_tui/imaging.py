@@ -79,8 +79,9 @@ class NetworkScale:
             return self
         pixels = RETRAIN_PIXELS_PER_DIAMETER
         if diameter and extent:
-            fits = RETRAIN_MAX_SIDE * float(diameter) / float(extent)
-            pixels = max(min(pixels, round(fits, 1)), min(self.pixels_per_diameter, pixels))
+            fits = round(RETRAIN_MAX_SIDE * float(diameter) / float(extent), 1)
+            coarsest = min(self.pixels_per_diameter, RETRAIN_PIXELS_PER_DIAMETER)
+            pixels = max(coarsest, min(pixels, fits))
         return replace(self, pixels_per_diameter=pixels)
 
     def normalise(self, image: np.ndarray) -> np.ndarray:

@@ -50,30 +50,15 @@ def _collect_examples(*args, **kwargs):
     from tests.test_runs import fake_collect_examples
     return fake_collect_examples(*args, **kwargs)
 
-def _training_extent(*args, **kwargs):
-    from tests.test_runs import fake_training_extent
-    return fake_training_extent(*args, **kwargs)
-
 _module = types.ModuleType("boxnet_tui.training.export")
 _module.collect_examples = _collect_examples
-_module.training_extent = _training_extent
+# no extent: the retrained scale of a model without one (these micrographs are small anyway)
+_module.training_extent = lambda *args, **kwargs: None
 sys.modules["boxnet_tui.training.export"] = _module
 """
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def fake_training_extent(folder, positives, *, pixel_size=None, micrographs=None) -> float:
-    """The longest side (Å) of the suffix-matched micrographs, as ``training.export``'s."""
-    from boxnet_tui.io.layout import match_suffix, matched_files
-    from boxnet_tui.io.micrographs import read_info, scan_folder
-
-    paths = {p.stem: p for p in scan_folder(folder)}
-    _, suffix = match_suffix(positives, paths)
-    roots = matched_files(Path(positives).parent, suffix, paths)
-    infos = [read_info(paths[root]) for root in roots]
-    return max(max(i.shape) * (pixel_size or i.pixel_size) for i in infos)
 
 
 def fake_collect_examples(
