@@ -5,7 +5,13 @@ side by side, on the same file, best of several repeats. Prints times and the ra
 is timed as pickers run it (with the periodic component, ``fourier_rescale``'s default) and
 without it; the accuracy check compares the plain crop, which the reference computes.
 
-    python benchmarks/bench_rescale.py [--size 4096] [--pixel-size 1.77] [--repeats 5]
+Then the rescale a diameter-scaled model's picking does (``--diameter``: to 20 px a
+diameter, high- and low-passed) with its block mean first (``prebin_block``) against the
+exact crop, alternating, and how far apart the two images are (the micrograph is white
+noise, the worst case for what the block mean folds back).
+
+    python benchmarks/bench_rescale.py [--size 4096] [--pixel-size 1.77] [--diameter 190]
+        [--repeats 5]
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from boxnet_tui.imaging import fourier_rescale, scaled_shape
+from boxnet_tui.imaging import fourier_rescale, prebin_block, scaled_shape
 from boxnet_tui.io.micrographs import read_micrograph, write_micrograph
 from boxnet_tui.paths import scratch_dir
+from boxnet_tui.training.generic import GENERIC_SCALE
 
 
 def reference_rescale(image: np.ndarray, pixel_size: float) -> np.ndarray:
@@ -46,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--pixel-size", type=float, default=1.77)
+    parser.add_argument("--diameter", type=float, default=190.0)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
@@ -53,7 +61,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=scratch_dir()) as folder:
         path = Path(folder) / "bench.mrc"
         rng = np.random.default_rng(0)
-        write_micrograph(path, rng.normal(size=(args.size, args.size)).astype(np.float32), 1.77)
+        write_micrograph(
+            path, rng.normal(size=(args.size, args.size)).astype(np.float32), args.pixel_size
+        )
 
         def ours():
             micrograph = read_micrograph(path)
@@ -67,6 +77,28 @@ def main() -> None:
             micrograph = read_micrograph(path)
             return reference_rescale(micrograph.data, micrograph.pixel_size)
 
+        scale, diameter = GENERIC_SCALE, args.diameter
+        options = {
+            "highpass_angstrom": scale.highpass(diameter),
+            "lowpass_px": scale.lowpass_px,
+        }
+
+        def scaled(prebin: bool):
+            def job():
+                micrograph = read_micrograph(path)
+                target = scale.pixel_size(diameter)
+                return fourier_rescale(
+                    micrograph.data, micrograph.pixel_size, target, prebin=prebin, **options
+                )[0]
+
+            return job
+
+        t_binned, t_exact = [], []
+        for _ in range(args.repeats):  # alternating: neither gets the quieter moments
+            t, small_binned = best_of(1, scaled(True))
+            t_binned.append(t)
+            t, small_exact = best_of(1, scaled(False))
+            t_exact.append(t)
         t_read, _ = best_of(args.repeats, lambda: read_micrograph(path))
         t_ours, _ = best_of(args.repeats, ours)
         t_ours_plain, small_ours = best_of(args.repeats, ours_plain)
@@ -82,6 +114,20 @@ def main() -> None:
     print(f"read + rescale, reference: {t_plain * 1000:8.1f} ms")
     print(f"ratio reference / ours:    {t_plain / t_ours:8.2f}x")
     print(f"max relative difference (plain crops): {difference:.2e}")
+    block = prebin_block((args.size, args.size), small_exact.shape, scale.lowpass_px)
+    gap = small_binned - small_exact
+    correlation = np.corrcoef(small_binned.ravel(), small_exact.ravel())[0, 1]
+    print(
+        f"diameter {diameter:g} Å -> {small_exact.shape} at {scale.pixel_size(diameter):.3g} "
+        f"Å/px, {block}x{block} block mean first:"
+    )
+    print(f"  read + rescale, block mean first: {min(t_binned) * 1000:8.1f} ms")
+    print(f"  read + rescale, exact crop:       {min(t_exact) * 1000:8.1f} ms")
+    print(f"  ratio exact / block mean first:   {min(t_exact) / min(t_binned):8.2f}x")
+    print(
+        f"  difference: rms {float(np.sqrt((gap**2).mean()) / small_exact.std()):.3f} of the "
+        f"image's spread, correlation {correlation:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,53 @@ def test_rescale_preserves_mean_and_scaled_shape_is_even():
     assert imaging.scaled_shape((4096, 4096), 1.77) == (906, 906)
 
 
+@pytest.mark.parametrize(
+    "shape, out_shape, lowpass_px, block",
+    [
+        ((4096, 4096), (764, 764), 1.0, 2),  # 1.77 -> 9.5 Å/px: 5.4 times smaller
+        ((4092, 5760), (454, 640), 1.0, 4),  # K3 at 0.83 Å/px, 150 Å: 9 times; 4 divides both
+        ((8184, 11520), (454, 640), 1.0, 8),  # super-resolution: 18 times, at most 8
+        ((4095, 4095), (764, 764), 1.0, 1),  # odd sides: no block divides them
+        ((4096, 4096), (1054, 1054), 1.0, 1),  # 3.9 times: the kept band passes half
+        ((4096, 4096), (764, 764), 0.0, 1),  # no low-pass (Warp's 8 Å/px): exact
+    ],
+)
+def test_prebin_block_rule(shape, out_shape, lowpass_px, block):
+    assert imaging.prebin_block(shape, out_shape, lowpass_px) == block
+
+
+def _exact(*args, **kwargs):
+    return imaging.fourier_rescale(*args, prebin=False, **kwargs)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_prebinned_rescale_is_exact_below_the_binned_nyquist(periodic):
+    # nothing beyond half of Nyquist to fold back: the block mean's blur and shift are undone
+    image = _band_limited((1024, 768), 0.4, seed=3)
+    options = {"highpass_angstrom": 300.0, "lowpass_px": 1.0, "periodic": periodic}
+    assert imaging.prebin_block(image.shape, imaging.scaled_shape(image.shape, 1.0, 5.0), 1.0) == 2
+    binned, pixel = imaging.fourier_rescale(image, 1.0, 5.0, **options)
+    exact, exact_pixel = _exact(image, 1.0, 5.0, **options)
+    assert pixel == exact_pixel
+    np.testing.assert_allclose(binned, exact, atol=1e-4 * float(exact.std()))
+    # a gradient's jump at the tiled edges folds back along them only: inside Warp's border
+    # (0.8 diameters, 16 px at 20 px a diameter) the image is the same
+    image += np.linspace(0, 4, 768, dtype=np.float32)
+    binned, _ = imaging.fourier_rescale(image, 1.0, 5.0, **options)
+    exact, _ = _exact(image, 1.0, 5.0, **options)
+    inside = (slice(16, -16), slice(16, -16))
+    np.testing.assert_allclose(binned[inside], exact[inside], atol=0.005 * float(exact.std()))
+
+
+def test_prebinned_rescale_of_white_noise_differs_by_little():
+    # the worst case: noise up to Nyquist, of which the block mean folds some back
+    image = np.random.default_rng(4).normal(size=(2048, 2048)).astype(np.float32)
+    binned, _ = imaging.fourier_rescale(image, 1.77, 9.5, highpass_angstrom=494, lowpass_px=1.0)
+    exact, _ = _exact(image, 1.77, 9.5, highpass_angstrom=494, lowpass_px=1.0)
+    assert np.corrcoef(binned.ravel(), exact.ravel())[0, 1] > 0.99
+    assert binned.std() == pytest.approx(exact.std(), rel=0.02)
+
+
 @pytest.mark.parametrize("shape, factor", [((512, 512), 2.0), ((333, 257), 3.0), ((200, 160), 0.5)])
 def test_periodic_rescale_removes_a_gradient_and_keeps_the_rest(shape, factor):
     # A gain or ice gradient is a jump at the edges of the tiled image: without the periodic
