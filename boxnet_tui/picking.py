@@ -26,6 +26,7 @@ measured on real proteins in README ("Picking: peaks, not blobs").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,9 +82,17 @@ class PickResult:
         return PickResult(self.x[keep], self.y[keep], self.score[keep], self.junk)
 
 
-def junk_mask(labels: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndarray:
-    """Pixels whose argmax is "junk", without connected components smaller than ``min_size``."""
-    junk = labels == 2
+def junk_wins(probabilities: np.ndarray) -> np.ndarray:
+    """Pixels of a (3, H, W) map whose most probable class is junk: its ``argmax`` is 2 (ties
+    go to the lower class, as ``argmax`` gives them), in two comparisons of whole planes
+    instead of a strided ``argmax`` (1 ms against 11 on a 764² map)."""
+    background, particle, junk = probabilities[0], probabilities[1], probabilities[2]
+    return (junk > background) & (junk > particle)
+
+
+def junk_mask(junk: np.ndarray, min_size: int = MIN_MASK_COMPONENT) -> np.ndarray:
+    """The junk pixels (boolean, :func:`junk_wins`) without connected components smaller
+    than ``min_size``."""
     components, count = ndimage.label(junk)
     if count == 0:
         return junk
@@ -196,7 +205,7 @@ def peaks(
     :func:`pick` at any threshold from ``floor`` up is this, :meth:`PickResult.above` it."""
     check_diameter(diameter)
     d_px = diameter / pixel_size
-    junk = junk_mask(probabilities.argmax(axis=0))
+    junk = junk_mask(junk_wins(probabilities))
     particle = np.nan_to_num(probabilities[1].astype(np.float32, copy=False), nan=0.0)
     passing = np.where(particle >= floor, particle, 0.0).astype(np.float32)
     evidence = particle_evidence(particle, d_px)
@@ -219,11 +228,33 @@ def peaks(
     keep = (cy >= border) & (cy < height - border) & (cx >= border) & (cx < width - border)
     cx, cy, score = cx[keep], cy[keep], score[keep]
     if junk.any() and cx.size:
-        distance = ndimage.distance_transform_edt(~junk)
-        clear = distance[np.round(cy).astype(int), np.round(cx).astype(int)]
-        keep = clear >= d_px / 2 + min_mask_distance / pixel_size
+        keep = clear_of(
+            junk,
+            np.round(cy).astype(int),
+            np.round(cx).astype(int),
+            d_px / 2 + min_mask_distance / pixel_size,
+        )
         cx, cy, score = cx[keep], cy[keep], score[keep]
     return PickResult(cx, cy, score, junk)
+
+
+# Beyond this clearance (px) one distance transform of the mask is cheaper than a disc per pick
+CLEARANCE_BY_DISC = 24
+
+
+def clear_of(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance: float) -> np.ndarray:
+    """For each pixel (rows, cols), whether every ``mask`` pixel is at least ``distance`` px
+    away (pixels beyond the edge are not in the mask): a look at the disc of radius
+    ``distance`` around each pick, the same answer as the Euclidean distance transform gives
+    for a tenth of its time on a 764² mask, or that transform for large distances."""
+    if distance > CLEARANCE_BY_DISC:
+        return ndimage.distance_transform_edt(~mask)[rows, cols] >= distance
+    r = max(0, math.ceil(distance) - 1)
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    inside = dy * dy + dx * dx < distance * distance  # closer than ``distance``: not clear
+    dy, dx = dy[inside], dx[inside]
+    padded = np.pad(mask, r)
+    return ~padded[rows[:, None] + r + dy, cols[:, None] + r + dx].any(axis=1)
 
 
 def pick(

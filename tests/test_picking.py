@@ -9,7 +9,9 @@ from scipy import ndimage
 from boxnet_tui.errors import UserError
 from boxnet_tui.picking import (
     PEAK_SMOOTHING,
+    clear_of,
     junk_mask,
+    junk_wins,
     particle_evidence,
     pick,
     pick_at_each,
@@ -54,9 +56,25 @@ def test_small_junk_components_are_dropped():
     labels = np.zeros((50, 50), int)
     labels[5:9, 5:9] = 2  # 16 px: dropped
     labels[20:30, 20:30] = 2  # 100 px: kept
-    mask = junk_mask(labels)
+    mask = junk_mask(labels == 2)
     assert not mask[5:9, 5:9].any()
     assert mask[20:30, 20:30].all()
+
+
+def test_junk_wins_is_the_argmax_of_junk():
+    probabilities = np.random.default_rng(5).random((3, 40, 50)).astype(np.float32)
+    probabilities[:, 0, :3] = 0.5  # ties: argmax gives them to the lower class
+    probabilities[2, 1, 0] = probabilities[1, 1, 0] = 0.9
+    np.testing.assert_array_equal(junk_wins(probabilities), probabilities.argmax(axis=0) == 2)
+
+
+@pytest.mark.parametrize("distance", [0.0, 0.5, 1.0, 3.0, 7.5, 10.0, 23.9, 40.0])
+def test_clearance_from_the_mask_is_the_distance_transforms(distance):
+    rng = np.random.default_rng(int(distance * 10))
+    mask = ndimage.binary_dilation(rng.random((120, 90)) > 0.995, iterations=2)
+    rows, cols = np.nonzero(np.ones(mask.shape, bool))
+    expected = ndimage.distance_transform_edt(~mask)[rows, cols] >= distance
+    np.testing.assert_array_equal(clear_of(mask, rows, cols, distance), expected)
 
 
 def test_blob_centroid_and_score():
