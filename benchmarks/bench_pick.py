@@ -38,6 +38,7 @@ from real_data import upscale_real
 
 from boxnet_tui.batch_picking import PickSettings, pick_folder
 from boxnet_tui.evaluate import Report, evaluate_folders
+from boxnet_tui.heap import keep_freed_memory
 from boxnet_tui.io import layout
 from boxnet_tui.io.interop import read_topaz
 from boxnet_tui.io.micrographs import write_micrograph
@@ -141,6 +142,13 @@ def main() -> None:
     parser.add_argument("--model", default="BoxNetMask")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip-topaz", action="store_true")
+    parser.add_argument(
+        "--heap",
+        choices=["kept", "default"],
+        default="kept",
+        help="kept: glibc keeps freed blocks, as `boxnet-tui` sets it (heap.keep_freed_memory); "
+        "default: glibc's own thresholds (benchmarks/bench_heap.py compares the two)",
+    )
     parser.add_argument("--synthetic", action="store_true", help="an unseen synthetic protein")
     parser.add_argument("--count", type=int, default=3, help="synthetic micrographs")
     parser.add_argument(
@@ -151,6 +159,8 @@ def main() -> None:
         "retrained model holds out one: give micrographs neither it nor its base trained on)",
     )
     args = parser.parse_args()
+    if args.heap == "kept":
+        keep_freed_memory()  # as the CLI runs
     scratch_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
         folder = Path(tmp)

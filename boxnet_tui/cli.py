@@ -15,6 +15,7 @@ from pathlib import Path
 
 from boxnet_tui import __version__
 from boxnet_tui.errors import UserError
+from boxnet_tui.heap import keep_freed_memory
 from boxnet_tui.names import check_model_name, check_path_name
 
 PROG = "boxnet-tui"
@@ -1020,6 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # the network's large tensors reused, not faulted in again each pass
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from boxnet_tui.errors import UserError
+from boxnet_tui.heap import keep_freed_memory
 from boxnet_tui.io.micrographs import natural_key
 from boxnet_tui.pick_options import TRAINED_INVERTED
 from boxnet_tui.process import process_start
@@ -922,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m boxnet_tui.training.job RUN_DIR", file=sys.stderr)
         return 2
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive a terminal even in the foreground
+    keep_freed_memory()
     try:
         state = run_job(args[0], signals=(signal.SIGTERM, signal.SIGINT))
     except UserError as error:
