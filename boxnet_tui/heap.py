@@ -5,11 +5,11 @@ gives them back by ``munmap``: every forward pass of the network then touches fr
 which the kernel faults in and zeroes, for each of its full-resolution tensors (19 MB each at
 768² and 8 channels), and every micrograph does it again. Kept on the heap instead, they are
 reused. Blocks above :data:`MMAP_ABOVE` (a super-resolution micrograph) are still mapped and
-returned at once; the heap keeps at most :data:`TRIM_ABOVE` free at its top. Measured on the
-three 4096² micrographs of ``benchmarks/bench_pick.py`` (2 cores, medians of 3 runs each,
-alternating): glibc's own thresholds 0.47 s a micrograph and 689 MB at most; these 0.39 s and
-772-832 MB, flat from the first micrograph to the fourth; 64 MB each 0.43 s; a 512 MB trim
-0.40 s but 915-1034 MB, growing. Elsewhere than glibc (macOS, musl) nothing changes.
+returned at once; the heap keeps at most :data:`TRIM_ABOVE` free at its top. Measured with
+``benchmarks/bench_heap.py`` (4096² micrographs, 2 cores, 6 runs each way, alternating): 0.42 s
+a micrograph against 0.48 s with glibc's own thresholds, at most 773-843 MB against 689 MB, flat
+in the number of micrographs; 64 MB for both gained less (0.43 s against 0.47), a 512 MB trim
+grew (915-1034 MB). Elsewhere than glibc (macOS, musl) nothing changes.
 """
 
 from __future__ import annotations

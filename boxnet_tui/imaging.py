@@ -161,8 +161,8 @@ def _crop_or_pad_first(spectrum: torch.Tensor, n_out: int) -> torch.Tensor:
 
 # A shrinking rescale with a low-pass first takes the mean of b x b blocks (b <= 8, dividing
 # both sides) where the kept band is at most half the binned one (shrinking 2b times or more):
-# the FFTs then see b² times fewer pixels (a 4096² micrograph to 9.5 Å/px: 0.13 of 0.16 s was
-# the first FFT). The block mean's blur and half-block shift are undone exactly on the kept
+# the FFTs then see b² times fewer pixels (a 4096² micrograph to 9.5 Å/px: the first FFT was
+# 63 of the rescale's 128 ms). The block mean's blur and half-block shift are undone on the kept
 # band; what it folds back (noise beyond the binned Nyquist, at most 0.42 of its amplitude at
 # the band's edge, where the low-pass leaves 0.007 of it) is all that differs. See the README.
 PREBIN_LARGEST = 8

@@ -239,14 +239,16 @@ def peaks(
 
 
 # Beyond this clearance (px) one distance transform of the mask is cheaper than a disc per pick
+# (1000 picks on a 764² mask: a disc of 10 px 2.7 ms, of 24 px 26 ms, the transform 48 ms)
 CLEARANCE_BY_DISC = 24
 
 
 def clear_of(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance: float) -> np.ndarray:
     """For each pixel (rows, cols), whether every ``mask`` pixel is at least ``distance`` px
     away (pixels beyond the edge are not in the mask): a look at the disc of radius
-    ``distance`` around each pick, the same answer as the Euclidean distance transform gives
-    for a tenth of its time on a 764² mask, or that transform for large distances."""
+    ``distance`` around each one, the answer the Euclidean distance transform of the mask
+    gives, for far less at the usual clearance (half a diameter, 10 px at 20 px a diameter);
+    the transform itself beyond :data:`CLEARANCE_BY_DISC`."""
     if distance > CLEARANCE_BY_DISC:
         return ndimage.distance_transform_edt(~mask)[rows, cols] >= distance
     r = max(0, math.ceil(distance) - 1)
