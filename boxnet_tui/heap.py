@@ -15,7 +15,6 @@ grew (915-1034 MB). Elsewhere than glibc (macOS, musl) nothing changes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 MMAP_ABOVE = 256 << 20
 TRIM_ABOVE = 128 << 20
@@ -24,13 +23,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (mal
 
 def keep_freed_memory() -> bool:
     """Set glibc's thresholds for this process; True where they were set."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
+        # the process's own symbols: no library search (a subprocess on some systems) at the
+        # start of every command
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library to ask, or not glibc
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

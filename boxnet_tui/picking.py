@@ -160,7 +160,16 @@ def around(
     """(values, dy, dx): ``image`` over the disc of ``radius`` around each point, one row per
     point (0 beyond the edge), and the disc's row and column offsets."""
     r = max(1, round(radius))
-    dy, dx = (offset - r for offset in np.nonzero(disc(r)))
+    return _over(image, rows, cols, disc(r))
+
+
+def _over(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, footprint: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, dy, dx): ``image`` over the odd-sided boolean ``footprint`` centred on each
+    point, one row per point (0 or False beyond the edge), and its row and column offsets."""
+    r = footprint.shape[0] // 2
+    dy, dx = (offset - r for offset in np.nonzero(footprint))
     padded = np.pad(image, r)
     return padded[rows[:, None] + r + dy, cols[:, None] + r + dx], dy, dx
 
@@ -253,10 +262,8 @@ def clear_of(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, distance: flo
         return ndimage.distance_transform_edt(~mask)[rows, cols] >= distance
     r = max(0, math.ceil(distance) - 1)
     dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
-    inside = dy * dy + dx * dx < distance * distance  # closer than ``distance``: not clear
-    dy, dx = dy[inside], dx[inside]
-    padded = np.pad(mask, r)
-    return ~padded[rows[:, None] + r + dy, cols[:, None] + r + dx].any(axis=1)
+    closer = dy * dy + dx * dx < distance * distance  # closer than ``distance``: not clear
+    return ~_over(mask, rows, cols, closer)[0].any(axis=1)
 
 
 def pick(

@@ -16,7 +16,10 @@ def test_keep_freed_memory_is_set_on_glibc_and_can_be_set_again():
 
 
 def test_without_a_c_library_nothing_is_set(monkeypatch):
-    monkeypatch.setattr(heap.ctypes.util, "find_library", lambda name: None)
+    def no_library(name):
+        raise OSError("no C library")
+
+    monkeypatch.setattr(heap.ctypes, "CDLL", no_library)
     assert heap.keep_freed_memory() is False
 
 
