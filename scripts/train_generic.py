@@ -127,6 +127,14 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=list(Architecture().widths),
+        help="channels of each U-Net stage, full resolution first",
+    )
+    parser.add_argument("--blocks-per-stage", type=int, default=Architecture().blocks_per_stage)
+    parser.add_argument(
         "--leave-out",
         action="append",
         default=[],
@@ -169,7 +177,7 @@ def main() -> None:
             flush=True,
         )
 
-    architecture = Architecture()
+    architecture = Architecture(widths=tuple(args.widths), blocks_per_stage=args.blocks_per_stage)
     network = BoxNet(architecture)
     size_range = tuple(args.size_range)
     config = TrainConfig(
@@ -183,6 +191,9 @@ def main() -> None:
     command = "python scripts/train_generic.py" + "".join(
         f" --leave-out {name}" for name in args.leave_out
     )
+    if architecture != Architecture():
+        command += " --widths " + " ".join(map(str, architecture.widths))
+        command += f" --blocks-per-stage {architecture.blocks_per_stage}"
     summary = {
         "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},
