@@ -29,7 +29,11 @@ ribosome, 300 Å), on all of P's micrographs as shipped (no rescaling):
    defaults to -6, "p >= 0.0025"; picks with score > -6 are kept) and the best F1 over all
    thresholds come from one run. Topaz's picks are cached per protein under the scratch dir,
    keyed by the micrographs' content and the Topaz options (``--no-cache`` to redo them).
-5. Times: seconds per micrograph, imports and model loading excluded (Topaz's own model load,
+5. Where both pickers run: of each one's false picks (no reference within D/2, interior), how
+   many the other one also picks, Topaz at its best threshold (``false_pick_agreement``).
+   Pickers that agree on most of their false picks have found objects the reference leaves
+   out: the F1 of either is then bounded by the reference, not by the picker.
+6. Times: seconds per micrograph, imports and model loading excluded (Topaz's own model load,
    timed separately, is subtracted; both pickers get one untimed warm-up micrograph). The
    lower extraction floor (-10 instead of -6) costs Topaz about 0.1 s a micrograph.
 
@@ -56,11 +60,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_folder
-from boxnet_tui.evaluate import Report, Score, evaluate_folders
+from boxnet_tui.evaluate import Report, Score, evaluate_folders, inside, match_picks
 from boxnet_tui.io import layout
 from boxnet_tui.io.interop import read_topaz
 from boxnet_tui.io.micrographs import read_info, scan_folder
-from boxnet_tui.io.star import Picks, write_picks
+from boxnet_tui.io.star import Picks, read_picks, write_picks
 from boxnet_tui.model.store import find_model
 from boxnet_tui.paths import scratch_dir
 from boxnet_tui.picking import WARP_BORDER
@@ -315,6 +319,8 @@ def run_topaz(setup: Setup, device: str, use_cache: bool) -> Figures:
     write_all(setup, {k: p.subset(p.score > TOPAZ_DEFAULT) for k, p in picks.items()}, "topazdef")
     report, sweep = score(setup, "topazdef"), score(setup, "topaz").sweep
     assert sweep is not None
+    best = {k: p.subset(p.score >= sweep.best_threshold) for k, p in picks.items()}
+    write_all(setup, best, "topazbest")
     total = report.total
     return Figures(
         total.precision,
@@ -328,6 +334,39 @@ def run_topaz(setup: Setup, device: str, use_cache: bool) -> Figures:
         seconds,
         notes,
     )
+
+
+@dataclass
+class Agreement:
+    """Of each picker's false picks (no reference within D/2), how many the other one also
+    picks: two pickers that agree on most of their false picks have found objects the
+    reference leaves out, not each its own mistakes."""
+
+    ours_false: int
+    ours_false_topaz_picks: int
+    topaz_false: int
+    topaz_false_ours_picks: int
+
+
+def false_pick_agreement(setup: Setup, ours: str, topaz: str) -> Agreement:
+    """:class:`Agreement` of the picks ``matching/*_<ours>.star`` and ``*_<topaz>.star`` on
+    the interior, matched (one to one) within D/2 as the scores are."""
+    counts = [0, 0, 0, 0]
+    for path in setup.micrographs:
+
+        def read(suffix: str, stem: str = path.stem) -> Picks:
+            found = read_picks(layout.pick_path(setup.folder, stem, suffix))
+            return inside(found, setup.shape, setup.border)
+
+        a, b, ref = (read(s) for s in (ours, topaz, "manual"))
+        xy = [p.xy for p in (a, b, ref)]
+        for first, second, slot in ((0, 1, 0), (1, 0, 2)):
+            true = match_picks(xy[first], xy[2], setup.radius)[:, 0]
+            both = match_picks(xy[first], xy[second], setup.radius)[:, 0]
+            false = set(range(len(xy[first]))) - set(true.tolist())
+            counts[slot] += len(false)
+            counts[slot + 1] += len(false & set(both.tolist()))
+    return Agreement(*counts)
 
 
 # --------------------------------------------------------------------------- output
@@ -404,6 +443,14 @@ def run_protein(protein: str, args: argparse.Namespace) -> dict:
             topaz = run_topaz(setup, args.device, not args.no_cache)
             print(describe("topaz", topaz), flush=True)
             row["topaz"] = {**vars(topaz), "radius_px": topaz_radius(setup), "scale": TOPAZ_SCALE}
+            agree = false_pick_agreement(setup, "ours", "topazbest")
+            row["false_pick_agreement"] = vars(agree)
+            print(
+                f"  false picks: {agree.ours_false_topaz_picks} of our {agree.ours_false} are "
+                f"Topaz picks at its best threshold, {agree.topaz_false_ours_picks} of its "
+                f"{agree.topaz_false} ours",
+                flush=True,
+            )
         for note in ours.notes + (row.get("topaz", {}).get("notes") or []):
             print(f"  note: {note}")
     return row
