@@ -353,20 +353,20 @@ def false_pick_agreement(setup: Setup, ours: str, topaz: str) -> Agreement:
     the interior, matched (one to one) within D/2 as the scores are."""
     counts = [0, 0, 0, 0]
     for path in setup.micrographs:
-
-        def read(suffix: str, stem: str = path.stem) -> Picks:
-            found = read_picks(layout.pick_path(setup.folder, stem, suffix))
-            return inside(found, setup.shape, setup.border)
-
-        a, b, ref = (read(s) for s in (ours, topaz, "manual"))
-        xy = [p.xy for p in (a, b, ref)]
-        for first, second, slot in ((0, 1, 0), (1, 0, 2)):
-            true = match_picks(xy[first], xy[2], setup.radius)[:, 0]
-            both = match_picks(xy[first], xy[second], setup.radius)[:, 0]
-            false = set(range(len(xy[first]))) - set(true.tolist())
-            counts[slot] += len(false)
-            counts[slot + 1] += len(false & set(both.tolist()))
+        a, b, ref = (interior_xy(setup, path.stem, suffix) for suffix in (ours, topaz, "manual"))
+        for slot, (picker, other) in enumerate(((a, b), (b, a))):
+            true = set(match_picks(picker, ref, setup.radius)[:, 0].tolist())
+            shared = set(match_picks(picker, other, setup.radius)[:, 0].tolist())
+            false = set(range(len(picker))) - true
+            counts[2 * slot] += len(false)
+            counts[2 * slot + 1] += len(false & shared)
     return Agreement(*counts)
+
+
+def interior_xy(setup: Setup, stem: str, suffix: str):
+    """(N, 2) x, y of ``matching/<stem>_<suffix>.star`` on the scored interior."""
+    found = read_picks(layout.pick_path(setup.folder, stem, suffix))
+    return inside(found, setup.shape, setup.border).xy
 
 
 # --------------------------------------------------------------------------- output

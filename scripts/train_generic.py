@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from boxnet_tui.errors import UserError
 from boxnet_tui.imaging import NetworkScale
 from boxnet_tui.io import layout
 from boxnet_tui.io.atomic import atomic_write_text
@@ -148,6 +149,12 @@ def main() -> None:
         "--calibrate-only", action="store_true", help="only re-calibrate the models in --out"
     )
     args = parser.parse_args()
+    try:  # checked as model.json's is: one line, before any example is made
+        architecture = Architecture.from_json(
+            {"widths": args.widths, "blocks_per_stage": args.blocks_per_stage}
+        )
+    except UserError as error:
+        parser.error(str(error))
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)
@@ -177,7 +184,6 @@ def main() -> None:
             flush=True,
         )
 
-    architecture = Architecture(widths=tuple(args.widths), blocks_per_stage=args.blocks_per_stage)
     network = BoxNet(architecture)
     size_range = tuple(args.size_range)
     config = TrainConfig(
