@@ -59,6 +59,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_folder
 from boxnet_tui.evaluate import Report, Score, evaluate_folders, inside, match_picks
 from boxnet_tui.io import layout
@@ -363,7 +365,7 @@ def false_pick_agreement(setup: Setup, ours: str, topaz: str) -> Agreement:
     return Agreement(*counts)
 
 
-def interior_xy(setup: Setup, stem: str, suffix: str):
+def interior_xy(setup: Setup, stem: str, suffix: str) -> np.ndarray:
     """(N, 2) x, y of ``matching/<stem>_<suffix>.star`` on the scored interior."""
     found = read_picks(layout.pick_path(setup.folder, stem, suffix))
     return inside(found, setup.shape, setup.border).xy
