@@ -41,7 +41,9 @@ class Tally:
         self.picks_on_junk = self.picks = 0
         self.f1: list[float] = []
 
-    def add(self, found: np.ndarray, truth: np.ndarray, on_junk: int, picks: int, f1: float):
+    def add(
+        self, found: np.ndarray, truth: np.ndarray, on_junk: int, picks: int, f1: float
+    ) -> None:
         self.overlap += int((found & truth).sum())
         self.union += int((found | truth).sum())
         self.true_junk += int(truth.sum())
@@ -93,6 +95,8 @@ def main() -> None:
         "--min-junk", type=float, default=0.02, help="least share of junk a micrograph has"
     )
     args = parser.parse_args()
+    if args.count < 1 or not 0 <= args.min_junk < 0.5:
+        parser.error("--count must be 1 or more and --min-junk from 0 to under 0.5")
     names = args.model or ["BoxNetMask"]
     models = [load_model(name, "cpu") for name in names]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; models:")
@@ -101,6 +105,8 @@ def main() -> None:
     tallies = [Tally() for _ in models]
     used, seed = 0, SEED
     while used < args.count:
+        if seed - SEED >= 50 * args.count:  # bounded: a large share may be rare
+            parser.error(f"only {used} micrographs with {args.min_junk:.0%} junk in {seed - SEED}")
         synthetic = training_micrograph(seed)
         if synthetic.junk.mean() >= args.min_junk:
             score_one(models, synthetic, tallies)
