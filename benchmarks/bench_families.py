@@ -16,6 +16,7 @@ are on real data (``bench_generalise.py``).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,10 +25,10 @@ from boxnet_tui.evaluate import inside, score_picks
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.calibration import item_for_example
 from boxnet_tui.model.inference import predict_probabilities
-from boxnet_tui.model.store import load_model
-from boxnet_tui.picking import pick
+from boxnet_tui.model.store import ModelInfo, load_model
+from boxnet_tui.picking import PickResult, pick
 from boxnet_tui.synth import DOSE_PER_A2, FAMILIES, make_micrograph
-from boxnet_tui.training.labels import make_example
+from boxnet_tui.training.labels import Example, make_example
 
 SEED = 5_550_000  # micrographs and proteins of this benchmark only
 SIDE = 1200  # px of the simulated micrograph
@@ -56,21 +57,43 @@ def f1_on(
         dose_range=dose,
         min_visibility=min_visibility,
     )
-    scores = []
-    for network, info in models:
-        example = make_example(synthetic.image, pixel, synthetic.picks, diameter, scale=info.scale)
-        network_pixel = info.scale.pixel_size(diameter)
-        item = item_for_example(
-            example, synthetic.image.shape, synthetic.picks, diameter, network_pixel
-        )
-        probabilities = predict_probabilities(network, item.image)
-        radius = diameter / 2 / network_pixel
-        border = 1.6 * radius  # Warp's border rule: 0.8 D
-        reference = inside(item.reference, item.image.shape, border)
-        result = pick(probabilities, diameter, info.threshold or 0.5, pixel_size=network_pixel)
-        found = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
-        scores.append(score_picks(found, reference, radius).f1)
-    return scores
+    return [
+        run_model(network, info, synthetic.image, pixel, synthetic.picks, diameter).f1
+        for network, info in models
+    ]
+
+
+@dataclass
+class ModelRun:
+    """One model on one synthetic micrograph, at the model's input pixels."""
+
+    example: Example  # the micrograph as the model sees it, labels included
+    probabilities: np.ndarray  # (3, H, W)
+    result: PickResult  # picks at the model's default threshold
+    f1: float  # within half a diameter on the interior
+
+
+def run_model(
+    network: torch.nn.Module,
+    info: ModelInfo,
+    image: np.ndarray,
+    pixel_size: float,
+    picks: Picks,
+    diameter: float,
+    junk: np.ndarray | None = None,
+) -> ModelRun:
+    """The model on a micrograph through the same preparation as ``boxnet-tui pick`` (its own
+    scale and normalisation), picked at its default threshold and scored."""
+    example = make_example(image, pixel_size, picks, diameter, junk=junk, scale=info.scale)
+    network_pixel = info.scale.pixel_size(diameter)
+    item = item_for_example(example, image.shape, picks, diameter, network_pixel)
+    probabilities = predict_probabilities(network, item.image)
+    radius = diameter / 2 / network_pixel
+    border = 1.6 * radius  # Warp's border rule: 0.8 D
+    reference = inside(item.reference, item.image.shape, border)
+    result = pick(probabilities, diameter, info.threshold or 0.5, pixel_size=network_pixel)
+    found = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
+    return ModelRun(example, probabilities, result, score_picks(found, reference, radius).f1)
 
 
 def main() -> None:

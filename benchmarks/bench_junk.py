@@ -20,15 +20,12 @@ import argparse
 
 import numpy as np
 import torch
+from bench_families import run_model  # the same preparation, picking and scoring
 
-from boxnet_tui.evaluate import inside, score_picks
-from boxnet_tui.io.star import Picks
-from boxnet_tui.model.calibration import item_for_example
-from boxnet_tui.model.inference import predict_probabilities
 from boxnet_tui.model.store import load_model
-from boxnet_tui.picking import junk_mask, junk_wins, pick
+from boxnet_tui.picking import junk_mask, junk_wins
 from boxnet_tui.synth import TrainingMicrograph, training_micrograph
-from boxnet_tui.training.labels import JUNK, make_example
+from boxnet_tui.training.labels import JUNK
 
 SEED = 6_660_000  # micrographs of this benchmark only
 
@@ -62,29 +59,20 @@ class Tally:
 
 def score_one(models: list, synthetic: TrainingMicrograph, tallies: list[Tally]) -> None:
     for (network, info), tally in zip(models, tallies, strict=True):
-        d = synthetic.diameter
-        example = make_example(
+        run = run_model(
+            network,
+            info,
             synthetic.image,
             synthetic.pixel_size,
             synthetic.picks,
-            d,
+            synthetic.diameter,
             junk=synthetic.junk,
-            scale=info.scale,
         )
-        network_pixel = info.scale.pixel_size(d)
-        item = item_for_example(example, synthetic.image.shape, synthetic.picks, d, network_pixel)
-        probabilities = predict_probabilities(network, item.image)
-        found = junk_mask(junk_wins(probabilities))
-        truth = example.label == JUNK
-        result = pick(probabilities, d, info.threshold or 0.5, pixel_size=network_pixel)
-        rows = np.clip(np.round(result.y).astype(int), 0, truth.shape[0] - 1)
-        cols = np.clip(np.round(result.x).astype(int), 0, truth.shape[1] - 1)
-        radius = d / 2 / network_pixel
-        border = 1.6 * radius  # Warp's border rule: 0.8 D
-        reference = inside(item.reference, item.image.shape, border)
-        picks = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
-        f1 = score_picks(picks, reference, radius).f1
-        tally.add(found, truth, int(truth[rows, cols].sum()), len(rows), f1)
+        truth = run.example.label == JUNK
+        rows = np.clip(np.round(run.result.y).astype(int), 0, truth.shape[0] - 1)
+        cols = np.clip(np.round(run.result.x).astype(int), 0, truth.shape[1] - 1)
+        found = junk_mask(junk_wins(run.probabilities))
+        tally.add(found, truth, int(truth[rows, cols].sum()), len(rows), run.f1)
 
 
 def main() -> None:
