@@ -135,6 +135,7 @@ def main() -> None:
         help="channels of each U-Net stage, full resolution first",
     )
     parser.add_argument("--blocks-per-stage", type=int, default=Architecture().blocks_per_stage)
+    parser.add_argument("--context-blocks", type=int, default=Architecture().context_blocks)
     parser.add_argument(
         "--leave-out",
         action="append",
@@ -151,7 +152,11 @@ def main() -> None:
     args = parser.parse_args()
     try:  # checked as model.json's is: one line, before any example is made
         architecture = Architecture.from_json(
-            {"widths": args.widths, "blocks_per_stage": args.blocks_per_stage}
+            {
+                "widths": args.widths,
+                "blocks_per_stage": args.blocks_per_stage,
+                "context_blocks": args.context_blocks,
+            }
         )
     except UserError as error:
         parser.error(str(error))
@@ -200,6 +205,7 @@ def main() -> None:
     if architecture != Architecture():
         command += " --widths " + " ".join(map(str, architecture.widths))
         command += f" --blocks-per-stage {architecture.blocks_per_stage}"
+        command += f" --context-blocks {architecture.context_blocks}"
     summary = {
         "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},

@@ -42,6 +42,29 @@ def test_network_output_shape_and_divisor():
     assert TINY.divisor == 4
 
 
+def test_context_blocks_see_far_and_round_trip_through_model_json():
+    with_context = Architecture(widths=(4, 8, 8), context_blocks=1)
+    assert with_context.divisor == 16  # the pooled view needs sides on its grid
+    assert Architecture.from_json(with_context.to_json()) == with_context
+    assert Architecture.from_json({"widths": [4, 8, 8]}).context_blocks == 0  # older models
+
+    def reach(architecture: Architecture) -> int:
+        torch.manual_seed(0)
+        network = BoxNet(architecture).eval()
+        image = torch.randn(1, 1, 128, 128, requires_grad=True)
+        network(image)[0, 2, 64, 64].backward()  # the junk logit
+        touched = (image.grad[0, 0].abs() > 0).any(dim=0).nonzero()
+        return int(touched.max() - touched.min() + 1)
+
+    assert reach(TINY) < 64 <= reach(with_context)
+    network = BoxNet(with_context).eval()
+    image = torch.randn(1, 1, 48, 64)
+    with torch.no_grad():
+        expected = network(image)
+        fused = fuse_for_inference(network)(image)
+    torch.testing.assert_close(fused, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_save_load_list_and_no_overwrite():
     torch.manual_seed(0)
     network = BoxNet(TINY).eval()
@@ -313,6 +336,9 @@ def test_fused_network_keeps_the_channels_last_layout_it_was_placed_in():
         {"widths": [True, 8]},
         {"widths": [4, 8], "blocks_per_stage": 0},
         {"widths": [4, 8], "blocks_per_stage": 100},
+        {"widths": [4, 8], "context_blocks": -1},
+        {"widths": [4, 8], "context_blocks": 9},
+        {"widths": [4, 8], "context_blocks": 1.5},
         {"widths": [4, 8], "name": 7},
     ],
 )

@@ -42,6 +42,7 @@ _OLD_STAGING = re.compile(r"^\.[A-Za-z0-9_.-]+\.[a-z0-9_]{8}$")
 MAX_STAGES = 8
 MAX_WIDTH = 1024
 MAX_BLOCKS = 4
+CONTEXT_POOL = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Architecture:
     name: str = "boxnet-unet"
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)
     blocks_per_stage: int = 1
+    # residual blocks on the deepest features pooled CONTEXT_POOL times coarser: a wide view
+    # (junk areas) for little arithmetic; 0 for none (every model before it)
+    context_blocks: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,15 +84,21 @@ class Architecture:
                 f"architecture: blocks_per_stage must be a whole number from 1 to {MAX_BLOCKS}, "
                 f"got {reprlib.repr(blocks)}"
             )
+        context = data.get("context_blocks", 0)
+        if not _whole(context, 0, MAX_BLOCKS):
+            raise UserError(
+                f"architecture: context_blocks must be a whole number from 0 to {MAX_BLOCKS}, "
+                f"got {reprlib.repr(context)}"
+            )
         name = data.get("name", "boxnet-unet")
         if not isinstance(name, str):
             raise UserError(f"architecture: name must be text, got {reprlib.repr(name)}")
-        return cls(name=name, widths=tuple(widths), blocks_per_stage=blocks)
+        return cls(name=name, widths=tuple(widths), blocks_per_stage=blocks, context_blocks=context)
 
     @property
     def divisor(self) -> int:
         """Input sides must be multiples of this (one halving per stage after the first)."""
-        return 2 ** (len(self.widths) - 1)
+        return 2 ** (len(self.widths) - 1) * (CONTEXT_POOL if self.context_blocks else 1)
 
 
 def _whole(value: object, low: int, high: int) -> bool:
