@@ -2,10 +2,8 @@
 
 Like Warp 2's UNet2D it has residual blocks and skip connections, but it is much narrower and
 shallower: it must pick a 4096² micrograph (764² for beta-galactosidase at the generic scale) in
-well under a second on two CPU
-cores. Its widths are our own, not Warp's.
-With the default widths it sees 237 px around a pixel: about 12 diameters at the generic
-models' 20 px a diameter.
+well under a second on two CPU cores. Its widths are our own, not Warp's. With the default
+widths it sees 237 px around a pixel: about 12 diameters at the generic models' 20 px a diameter.
 """
 
 from __future__ import annotations
