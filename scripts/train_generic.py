@@ -135,7 +135,12 @@ def main() -> None:
         help="channels of each U-Net stage, full resolution first",
     )
     parser.add_argument("--blocks-per-stage", type=int, default=Architecture().blocks_per_stage)
-    parser.add_argument("--context-blocks", type=int, default=Architecture().context_blocks)
+    parser.add_argument(
+        "--context-blocks",
+        type=int,
+        default=Architecture().context_blocks,
+        help="residual blocks of a coarse junk branch (0: none)",
+    )
     parser.add_argument(
         "--leave-out",
         action="append",

@@ -48,15 +48,17 @@ def test_context_blocks_see_far_and_round_trip_through_model_json():
     assert Architecture.from_json(with_context.to_json()) == with_context
     assert Architecture.from_json({"widths": [4, 8, 8]}).context_blocks == 0  # older models
 
-    def reach(architecture: Architecture) -> int:
+    def reach(architecture: Architecture, logit: int) -> int:
         torch.manual_seed(0)
         network = BoxNet(architecture).eval()
         image = torch.randn(1, 1, 128, 128, requires_grad=True)
-        network(image)[0, 2, 64, 64].backward()  # the junk logit
+        network(image)[0, logit, 64, 64].backward()
         touched = (image.grad[0, 0].abs() > 0).any(dim=0).nonzero()
         return int(touched.max() - touched.min() + 1)
 
-    assert reach(TINY) < 64 <= reach(with_context)
+    junk, particle = 2, 1
+    assert reach(TINY, junk) < 64 <= reach(with_context, junk)
+    assert reach(with_context, particle) == reach(TINY, particle)  # the junk class's alone
     network = BoxNet(with_context).eval()
     image = torch.randn(1, 1, 48, 64)
     with torch.no_grad():

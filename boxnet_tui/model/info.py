@@ -52,8 +52,9 @@ class Architecture:
     name: str = "boxnet-unet"
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)
     blocks_per_stage: int = 1
-    # residual blocks on the deepest features pooled CONTEXT_POOL times coarser: a wide view
-    # (junk areas) for little arithmetic; 0 for none (every model before it)
+    # a coarse junk logit: residual blocks on the deepest features pooled CONTEXT_POOL times
+    # coarser, added to the junk class alone (a wide view of junk areas for little
+    # arithmetic); 0 for none, as every shipped model
     context_blocks: int = 0
 
     def to_json(self) -> dict:
@@ -97,7 +98,8 @@ class Architecture:
 
     @property
     def divisor(self) -> int:
-        """Input sides must be multiples of this (one halving per stage after the first)."""
+        """Input sides must be multiples of this (one halving per stage after the first, and
+        the context's pooling)."""
         return 2 ** (len(self.widths) - 1) * (CONTEXT_POOL if self.context_blocks else 1)
 
 
