@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from boxnet_tui.batch_picking import default_threshold
 from boxnet_tui.evaluate import inside, score_picks
 from boxnet_tui.io.star import Picks
 from boxnet_tui.model.calibration import item_for_example
@@ -91,7 +92,8 @@ def run_model(
     radius = diameter / 2 / network_pixel
     border = 1.6 * radius  # Warp's border rule: 0.8 D
     reference = inside(item.reference, item.image.shape, border)
-    result = pick(probabilities, diameter, info.threshold or 0.5, pixel_size=network_pixel)
+    threshold = default_threshold(info)
+    result = pick(probabilities, diameter, threshold, pixel_size=network_pixel)
     found = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
     return ModelRun(example, probabilities, result, score_picks(found, reference, radius).f1)
 

@@ -116,10 +116,9 @@ class BoxNet(nn.Module):
             else:
                 x = decoder(torch.cat([x, skip], dim=1))
         logits = self.head(x)
-        if junk is None:
-            return logits
-        junk = F.interpolate(junk, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return torch.cat([logits[:, :2], logits[:, 2:] + junk], dim=1)
+        if junk is not None:  # in place: no second full-resolution copy of the logits
+            logits[:, 2:] += F.interpolate(junk, size=x.shape[-2:], mode="bilinear")
+        return logits
 
 
 class SkipDecoder(nn.Module):
