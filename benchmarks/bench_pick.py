@@ -16,8 +16,10 @@ unannotated 130 px border; also the best F1 over all thresholds (chosen knowing 
     python benchmarks/bench_pick.py [--model BoxNetMask] [--device cpu] [--skip-topaz]
     python benchmarks/bench_pick.py --model RETRAINED --micrographs ROOT ...   # a retrained model
     python benchmarks/bench_pick.py --synthetic   # a synthetic protein no model has seen
+    python benchmarks/bench_pick.py --synthetic --synthetic-diameter 120   # a smaller one
 
-With ``--synthetic`` the micrographs are synthetic (4096², 1.77 Å/px, a 150 Å protein drawn
+With ``--synthetic`` the micrographs are synthetic (4096², 1.77 Å/px, a 150 Å protein, or
+``--synthetic-diameter``, drawn
 from a seed the generic models were not trained on) and the reference is their ground truth:
 a stand-in for "a protein the model never saw" where no such real data is at hand.
 """
@@ -58,11 +60,11 @@ def make_folder(folder: Path, roots: list[str]) -> None:
     upscale_real(REAL, folder, roots)
 
 
-def make_synthetic_folder(folder: Path, count: int) -> None:
+def make_synthetic_folder(folder: Path, count: int, diameter: float = SYNTHETIC_DIAMETER) -> None:
     """Synthetic micrographs of an unseen protein; reference picks under the suffix 'manual'."""
     for index in range(count):
         synthetic = make_micrograph(
-            SIZE, PIXEL, SYNTHETIC_DIAMETER, seed=777_000 + index, protein_seed=777_777
+            SIZE, PIXEL, diameter, seed=777_000 + index, protein_seed=777_777
         )
         root = f"unseen_{index:02d}"
         write_micrograph(folder / f"{root}.mrc", synthetic.image, PIXEL)
@@ -154,6 +156,12 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true", help="an unseen synthetic protein")
     parser.add_argument("--count", type=int, default=3, help="synthetic micrographs")
     parser.add_argument(
+        "--synthetic-diameter",
+        type=float,
+        default=SYNTHETIC_DIAMETER,
+        help=f"Å ({SYNTHETIC_DIAMETER:g}): the network's input grows as the particle shrinks",
+    )
+    parser.add_argument(
         "--micrographs",
         nargs="+",
         metavar="ROOT",
@@ -165,10 +173,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
         folder = Path(tmp)
         if args.synthetic:
-            diameter, border = SYNTHETIC_DIAMETER, 0.0
-            make_synthetic_folder(folder, args.count)
+            diameter, border = args.synthetic_diameter, 0.0
+            make_synthetic_folder(folder, args.count, diameter)
             print(
-                f"{args.count} synthetic micrographs of an unseen protein, {SIZE}² at {PIXEL} Å/px"
+                f"{args.count} synthetic micrographs of an unseen {diameter:g} Å protein, {SIZE}² "
+                f"at {PIXEL} Å/px"
             )
         else:
             if not REAL.is_dir():

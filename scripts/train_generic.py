@@ -47,6 +47,7 @@ from boxnet_tui.model.calibration import PLATEAU, CalibrationItem, calibrate_thr
 from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
 from boxnet_tui.training.generic import (
+    CALIBRATION_SEED,
     GENERIC_SCALE,
     synthetic_examples,
     without_junk,
@@ -58,7 +59,6 @@ from boxnet_tui.training.real_proteins import PROTEINS, RealProtein
 REPO = Path(__file__).resolve().parents[1]
 
 
-CALIBRATION_SEED = 9_000_000  # synthetic proteins for calibration only, never trained on
 # a user's diameter is often off by a fifth or more: leave-one-protein-out, beta-gal stated
 # 1.2x too large lost a tenth of its F1 with Warp's ±20 % size augmentation
 SIZE_RANGE = (0.7, 1.4)

@@ -6,7 +6,12 @@ import numpy as np
 import torch
 
 from boxnet_tui.io.star import Picks
-from boxnet_tui.model.calibration import CalibrationItem, calibrate_threshold
+from boxnet_tui.model.calibration import (
+    CalibrationItem,
+    calibrate_threshold,
+    micrograph_scores,
+    plateau_middle,
+)
 from boxnet_tui.model.network import Architecture
 
 
@@ -100,6 +105,33 @@ def test_tolerance_takes_the_middle_of_the_near_best_plateau():
     strict, _ = calibrate_threshold(network, [item])
     loose, _ = calibrate_threshold(network, [item], tolerance=0.5)
     assert strict < 0.55 <= loose
+
+
+def test_plateau_middle_takes_the_middle_of_the_tied_thresholds():
+    f1 = {0.3: 0.80, 0.4: 0.895, 0.5: 0.90, 0.6: 0.897, 0.7: 0.70}
+    assert plateau_middle(f1) == 0.5
+    assert plateau_middle(f1, tolerance=0.005) == 0.5  # 0.4, 0.5, 0.6 tied
+    assert plateau_middle(f1, tolerance=0.2) == 0.5  # 0.3 .. 0.7
+    assert plateau_middle({0.3: 0.5, 0.4: 0.9, 0.5: 0.9}) == 0.5  # of two, the higher
+
+
+def test_micrograph_scores_are_each_items_own():
+    # one micrograph found whole at any threshold up to 0.9, one only up to 0.54
+    network = MapPerImage(
+        [
+            _blob_map((128, 128), [(40, 40, 0.96), (80, 80, 0.96)]),
+            _blob_map((128, 128), [(40, 40, 0.55), (80, 80, 0.55)]),
+        ]
+    )
+    items = [
+        CalibrationItem(np.full((128, 128), k, np.float32), Picks([40, 80], [40, 80]), 120.0)
+        for k in (0, 1)
+    ]
+    first, second = micrograph_scores(network, items, thresholds=(0.5, 0.6))
+    assert (first[0.5].f1, first[0.6].f1) == (1.0, 1.0)
+    assert (second[0.5].f1, second[0.6].f1) == (1.0, 0.0)
+    mean, f1 = calibrate_threshold(network, items, thresholds=(0.5, 0.6), per_micrograph=True)
+    assert (mean, f1) == (0.5, 1.0)
 
 
 def test_references_the_border_rule_cannot_pick_are_not_counted():

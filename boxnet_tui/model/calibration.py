@@ -50,6 +50,45 @@ class CalibrationItem:
     pixel_size: float = NETWORK_PIXEL_SIZE  # Å/px of ``image``
 
 
+def micrograph_scores(
+    network: BoxNet,
+    items: list[CalibrationItem],
+    *,
+    device: torch.device | str = "cpu",
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> list[dict[float, Score]]:
+    """Each item's picks scored at each threshold (matched at half a diameter, on the
+    interior a pick can reach): one network pass and one peak search per item."""
+    scores = []
+    for item in items:
+        probabilities = predict_probabilities(network, item.image, device=device)
+        # scored where picks can be: a reference the border rule cannot pick says nothing of
+        # the threshold (counted as missed at every threshold, it only lowered every F1)
+        border = max(item.border, WARP_BORDER * item.diameter / item.pixel_size)
+        reference = inside(item.reference, item.image.shape, border)
+        radius = item.diameter / 2 / item.pixel_size
+        picked = pick_at_each(probabilities, item.diameter, thresholds, pixel_size=item.pixel_size)
+        scores.append(
+            {
+                threshold: score_picks(
+                    inside(Picks(result.x, result.y, result.score), item.image.shape, border),
+                    reference,
+                    radius,
+                )
+                for threshold, result in picked.items()
+            }
+        )
+    return scores
+
+
+def plateau_middle(f1: dict[float, float], tolerance: float = 0.0) -> float:
+    """The middle of the thresholds whose F1 is within ``tolerance`` of the best: the
+    farthest from both edges of the near-best plateau."""
+    top = max(f1.values())
+    tied = sorted(t for t in f1 if f1[t] >= top - tolerance - 1e-9)
+    return tied[len(tied) // 2]
+
+
 def calibrate_threshold(
     network: BoxNet,
     items: list[CalibrationItem],
@@ -67,25 +106,12 @@ def calibrate_threshold(
         tolerance: thresholds within this of the best F1 count as tied; the middle of the
             tied ones is taken, the farthest from both edges of the plateau.
     """
-    totals = {threshold: Score(0, 0, 0) for threshold in thresholds}
-    means = dict.fromkeys(thresholds, 0.0)
-    for item in items:
-        probabilities = predict_probabilities(network, item.image, device=device)
-        # scored where picks can be: a reference the border rule cannot pick says nothing of
-        # the threshold (counted as missed at every threshold, it only lowered every F1)
-        border = max(item.border, WARP_BORDER * item.diameter / item.pixel_size)
-        reference = inside(item.reference, item.image.shape, border)
-        radius = item.diameter / 2 / item.pixel_size
-        picked = pick_at_each(probabilities, item.diameter, thresholds, pixel_size=item.pixel_size)
-        for threshold, result in picked.items():
-            found = inside(Picks(result.x, result.y, result.score), item.image.shape, border)
-            score = score_picks(found, reference, radius)
-            totals[threshold] = totals[threshold] + score
-            means[threshold] += score.f1 / len(items)
-    f1 = means if per_micrograph else {t: totals[t].f1 for t in thresholds}
-    top = max(f1.values())
-    tied = sorted(t for t in thresholds if f1[t] >= top - tolerance - 1e-9)
-    best = tied[len(tied) // 2]
+    scores = micrograph_scores(network, items, device=device, thresholds=thresholds)
+    if per_micrograph:
+        f1 = {t: sum(s[t].f1 for s in scores) / max(1, len(scores)) for t in thresholds}
+    else:
+        f1 = {t: Score.total(s[t] for s in scores).f1 for t in thresholds}
+    best = plateau_middle(f1, tolerance)
     return float(best), f1[best]
 
 
