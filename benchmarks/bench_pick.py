@@ -18,10 +18,11 @@ unannotated 130 px border; also the best F1 over all thresholds (chosen knowing 
     python benchmarks/bench_pick.py --synthetic   # a synthetic protein no model has seen
     python benchmarks/bench_pick.py --synthetic --synthetic-diameter 120   # a smaller one
 
-With ``--synthetic`` the micrographs are synthetic (4096², 1.77 Å/px, a 150 Å protein, or
-``--synthetic-diameter``, drawn
-from a seed the generic models were not trained on) and the reference is their ground truth:
-a stand-in for "a protein the model never saw" where no such real data is at hand.
+With ``--synthetic`` the micrographs are synthetic (4096², 1.77 Å/px, a 150 Å protein or
+``--synthetic-diameter``, drawn from a seed the generic models were not trained on) and the
+reference is their ground truth: a stand-in for "a protein the model never saw" where no such
+real data is at hand. The network's input is scaled to the particle: a smaller protein on the
+same micrograph is a larger input (120 Å: 1208² against 764² for beta-galactosidase).
 """
 
 from __future__ import annotations
