@@ -142,6 +142,12 @@ def main() -> None:
         help="residual blocks of a coarse junk branch (0: none)",
     )
     parser.add_argument(
+        "--stem-stride",
+        type=int,
+        default=Architecture().stem_stride,
+        help="2: the first convolution halves the input and the logits are upsampled (1: none)",
+    )
+    parser.add_argument(
         "--leave-out",
         action="append",
         default=[],
@@ -161,6 +167,7 @@ def main() -> None:
                 "widths": args.widths,
                 "blocks_per_stage": args.blocks_per_stage,
                 "context_blocks": args.context_blocks,
+                "stem_stride": args.stem_stride,
             }
         )
     except UserError as error:
@@ -211,6 +218,7 @@ def main() -> None:
         command += " --widths " + " ".join(map(str, architecture.widths))
         command += f" --blocks-per-stage {architecture.blocks_per_stage}"
         command += f" --context-blocks {architecture.context_blocks}"
+        command += f" --stem-stride {architecture.stem_stride}"
     summary = {
         "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},

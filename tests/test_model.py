@@ -67,6 +67,27 @@ def test_context_blocks_see_far_and_round_trip_through_model_json():
     torch.testing.assert_close(fused, expected, atol=1e-4, rtol=1e-4)
 
 
+def test_a_strided_stem_halves_the_work_and_gives_logits_at_the_input_size():
+    strided = Architecture(widths=(4, 8, 8), stem_stride=2)
+    assert strided.divisor == 8  # the stem's halving too
+    assert Architecture.from_json(strided.to_json()) == strided
+    assert Architecture.from_json({"widths": [4, 8, 8]}).stem_stride == 1  # older models
+    torch.manual_seed(0)
+    network = BoxNet(strided).eval()
+    seen = {}
+    network.encoders[0].register_forward_hook(lambda m, i, o: seen.update(first=o.shape))
+    image = torch.randn(2, 1, 48, 64)
+    with torch.no_grad():
+        expected = network(image)
+    assert expected.shape == (2, 3, 48, 64)
+    assert seen["first"][-2:] == (24, 32)  # the first stage already at half resolution
+    # the upsampled logits vary smoothly: no blocky 2x2 copies
+    assert not torch.equal(expected[..., 0::2, :], expected[..., 1::2, :])
+    with torch.no_grad():
+        fused = fuse_for_inference(network)(image)
+    torch.testing.assert_close(fused, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_save_load_list_and_no_overwrite():
     torch.manual_seed(0)
     network = BoxNet(TINY).eval()
@@ -341,6 +362,9 @@ def test_fused_network_keeps_the_channels_last_layout_it_was_placed_in():
         {"widths": [4, 8], "context_blocks": -1},
         {"widths": [4, 8], "context_blocks": 9},
         {"widths": [4, 8], "context_blocks": 1.5},
+        {"widths": [4, 8], "stem_stride": 0},
+        {"widths": [4, 8], "stem_stride": 4},
+        {"widths": [4, 8], "stem_stride": "2"},
         {"widths": [4, 8], "name": 7},
     ],
 )

@@ -42,6 +42,7 @@ _OLD_STAGING = re.compile(r"^\.[A-Za-z0-9_.-]+\.[a-z0-9_]{8}$")
 MAX_STAGES = 8
 MAX_WIDTH = 1024
 MAX_BLOCKS = 4
+MAX_STEM_STRIDE = 2
 CONTEXT_POOL = 4
 
 
@@ -56,6 +57,9 @@ class Architecture:
     # coarser, added to the junk class alone (a wide view of junk areas for little
     # arithmetic); 0 for none, as every shipped model
     context_blocks: int = 0
+    # 2: the first convolution halves the input, every stage works at half the resolution and
+    # the logits are upsampled back (bilinear); 1, as every shipped model: full resolution
+    stem_stride: int = 1
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -91,16 +95,29 @@ class Architecture:
                 f"architecture: context_blocks must be a whole number from 0 to {MAX_BLOCKS}, "
                 f"got {reprlib.repr(context)}"
             )
+        stride = data.get("stem_stride", 1)
+        if not _whole(stride, 1, MAX_STEM_STRIDE):
+            raise UserError(
+                f"architecture: stem_stride must be a whole number from 1 to {MAX_STEM_STRIDE}, "
+                f"got {reprlib.repr(stride)}"
+            )
         name = data.get("name", "boxnet-unet")
         if not isinstance(name, str):
             raise UserError(f"architecture: name must be text, got {reprlib.repr(name)}")
-        return cls(name=name, widths=tuple(widths), blocks_per_stage=blocks, context_blocks=context)
+        return cls(
+            name=name,
+            widths=tuple(widths),
+            blocks_per_stage=blocks,
+            context_blocks=context,
+            stem_stride=stride,
+        )
 
     @property
     def divisor(self) -> int:
-        """Input sides must be multiples of this (one halving per stage after the first, and
-        the context's pooling)."""
-        return 2 ** (len(self.widths) - 1) * (CONTEXT_POOL if self.context_blocks else 1)
+        """Input sides must be multiples of this (one halving per stage after the first, the
+        stem's stride and the context's pooling)."""
+        pooling = CONTEXT_POOL if self.context_blocks else 1
+        return 2 ** (len(self.widths) - 1) * self.stem_stride * pooling
 
 
 def _whole(value: object, low: int, high: int) -> bool:

@@ -17,6 +17,7 @@ from boxnet_tui.model.info import (  # noqa: F401
     CONTEXT_POOL,
     MAX_BLOCKS,
     MAX_STAGES,
+    MAX_STEM_STRIDE,
     MAX_WIDTH,
     Architecture,
 )
@@ -68,7 +69,7 @@ class BoxNet(nn.Module):
         self.architecture = architecture or Architecture()
         widths = self.architecture.widths
         blocks = self.architecture.blocks_per_stage
-        self.stem = _conv_bn_relu(1, widths[0])
+        self.stem = _conv_bn_relu(1, widths[0], stride=self.architecture.stem_stride)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
         for i, width in enumerate(widths):
@@ -97,6 +98,7 @@ class BoxNet(nn.Module):
         self.head = nn.Conv2d(widths[0], len(CLASSES), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
         x = self.stem(x)
         skips = []
         for i, encoder in enumerate(self.encoders):
@@ -118,6 +120,8 @@ class BoxNet(nn.Module):
         logits = self.head(x)
         if junk is not None:  # in place: no second full-resolution copy of the logits
             logits[:, 2:] += F.interpolate(junk, size=x.shape[-2:], mode="bilinear")
+        if logits.shape[-2:] != size:  # a strided stem: three planes upsampled, not features
+            logits = F.interpolate(logits, size=size, mode="bilinear")
         return logits
 
 
