@@ -48,6 +48,7 @@ from boxnet_tui.model.network import Architecture, BoxNet
 from boxnet_tui.model.store import MODEL_JSON, ModelInfo, load_model, save_model
 from boxnet_tui.training.generic import (
     CALIBRATION_SEED,
+    GENERIC_ARCHITECTURE,
     GENERIC_SCALE,
     synthetic_examples,
     without_junk,
@@ -131,20 +132,22 @@ def main() -> None:
         "--widths",
         type=int,
         nargs="+",
-        default=list(Architecture().widths),
-        help="channels of each U-Net stage, full resolution first",
+        default=list(GENERIC_ARCHITECTURE.widths),
+        help="channels of each U-Net stage, the finest first",
     )
-    parser.add_argument("--blocks-per-stage", type=int, default=Architecture().blocks_per_stage)
+    parser.add_argument(
+        "--blocks-per-stage", type=int, default=GENERIC_ARCHITECTURE.blocks_per_stage
+    )
     parser.add_argument(
         "--context-blocks",
         type=int,
-        default=Architecture().context_blocks,
+        default=GENERIC_ARCHITECTURE.context_blocks,
         help="residual blocks of a coarse junk branch (0: none)",
     )
     parser.add_argument(
         "--stem-stride",
         type=int,
-        default=Architecture().stem_stride,
+        default=GENERIC_ARCHITECTURE.stem_stride,
         help="2: the first convolution halves the input and the logits are upsampled (1: none)",
     )
     parser.add_argument(
@@ -214,7 +217,7 @@ def main() -> None:
     command = "python scripts/train_generic.py" + "".join(
         f" --leave-out {name}" for name in args.leave_out
     )
-    if architecture != Architecture():
+    if architecture != GENERIC_ARCHITECTURE:
         command += " --widths " + " ".join(map(str, architecture.widths))
         command += f" --blocks-per-stage {architecture.blocks_per_stage}"
         command += f" --context-blocks {architecture.context_blocks}"

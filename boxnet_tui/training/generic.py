@@ -11,9 +11,12 @@ import numpy as np
 
 from boxnet_tui.imaging import DEFAULT_PIXELS_PER_DIAMETER, NetworkScale
 from boxnet_tui.model.calibration import CalibrationItem, item_for_example
+from boxnet_tui.model.info import Architecture
 from boxnet_tui.training.labels import Example, junk_as_background, make_example
 
 GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER, normalisation="percentile")
+# the shipped models' network, scripts/train_generic.py's default
+GENERIC_ARCHITECTURE = Architecture()
 # Synthetic particles seen at 20 px a diameter are far cleaner than real ones (whose noise
 # is also ice, detector and upstream processing): white noise of this many standard deviations
 # of the image (log-uniform) is added before the example is normalised again. Measured: without
