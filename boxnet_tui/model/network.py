@@ -4,6 +4,9 @@ Like Warp 2's UNet2D it has residual blocks and skip connections, but it is much
 shallower: it must pick a 4096² micrograph (764² for beta-galactosidase at the generic scale) in
 well under a second on two CPU cores. Its widths are our own, not Warp's. With the default
 widths it sees 237 px around a pixel: about 12 diameters at the generic models' 20 px a diameter.
+The shipped generic models (``training.generic.GENERIC_ARCHITECTURE``) start with a strided
+stem instead: every stage works at half the input's resolution and the three logit planes are
+upsampled back: half the arithmetic, nearly the same view (231 px).
 """
 
 from __future__ import annotations
