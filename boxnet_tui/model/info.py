@@ -55,10 +55,11 @@ class Architecture:
     blocks_per_stage: int = 1
     # a coarse junk logit: residual blocks on the deepest features pooled CONTEXT_POOL times
     # coarser, added to the junk class alone (a wide view of junk areas for little
-    # arithmetic); 0 for none, as every shipped model
+    # arithmetic); 0 for none, as the shipped models
     context_blocks: int = 0
-    # 2: the first convolution halves the input, every stage works at half the resolution and
-    # the logits are upsampled back (bilinear); 1, as every shipped model: full resolution
+    # 2 (the shipped models since stop 28): the first convolution halves the input, every
+    # stage works at half the resolution and the logits are upsampled back (bilinear); 1, what
+    # a model.json without the key means: full resolution
     stem_stride: int = 1
 
     def to_json(self) -> dict:
