@@ -17,8 +17,9 @@ from boxnet_tui.training.labels import Example, junk_as_background, make_example
 GENERIC_SCALE = NetworkScale(DEFAULT_PIXELS_PER_DIAMETER, normalisation="percentile")
 # the shipped models' network, scripts/train_generic.py's default: a strided stem and four
 # stages from half resolution on. Against the full-resolution 8-16-32-64-128 (Architecture()'s
-# default, the shipped shape before): the same real F1 never seen (ribosome 0.837 / 0.838,
-# beta-galactosidase 0.838 / 0.821), picking 0.58x the time, a training step 0.48x (README)
+# default, the shipped shape before): the same real F1 never seen within a run's spread
+# (two runs: ribosome 0.837, 0.837 against 0.838; beta-galactosidase 0.838, 0.806 against
+# 0.806-0.821), picking 0.58x the time, a training step 0.48x (README)
 GENERIC_ARCHITECTURE = Architecture(widths=(16, 32, 64, 128), stem_stride=2)
 # Synthetic particles seen at 20 px a diameter are far cleaner than real ones (whose noise
 # is also ice, detector and upstream processing): white noise of this many standard deviations
