@@ -60,6 +60,8 @@ from boxnet_tui.training.real_proteins import PROTEINS, RealProtein
 REPO = Path(__file__).resolve().parents[1]
 
 
+# the architecture's fields that have a flag here (each flag is the field's name, dashed)
+SHAPE_FIELDS = ("widths", "blocks_per_stage", "context_blocks", "stem_stride")
 # a user's diameter is often off by a fifth or more: leave-one-protein-out, beta-gal stated
 # 1.2x too large lost a tenth of its F1 with Warp's ±20 % size augmentation
 SIZE_RANGE = (0.7, 1.4)
@@ -165,14 +167,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:  # checked as model.json's is: one line, before any example is made
-        architecture = Architecture.from_json(
-            {
-                "widths": args.widths,
-                "blocks_per_stage": args.blocks_per_stage,
-                "context_blocks": args.context_blocks,
-                "stem_stride": args.stem_stride,
-            }
-        )
+        architecture = Architecture.from_json({key: getattr(args, key) for key in SHAPE_FIELDS})
     except UserError as error:
         parser.error(str(error))
 
@@ -217,11 +212,11 @@ def main() -> None:
     command = "python scripts/train_generic.py" + "".join(
         f" --leave-out {name}" for name in args.leave_out
     )
-    if architecture != GENERIC_ARCHITECTURE:
-        command += " --widths " + " ".join(map(str, architecture.widths))
-        command += f" --blocks-per-stage {architecture.blocks_per_stage}"
-        command += f" --context-blocks {architecture.context_blocks}"
-        command += f" --stem-stride {architecture.stem_stride}"
+    if architecture != GENERIC_ARCHITECTURE:  # every field, as its flag spells it
+        for key, value in architecture.to_json().items():
+            if key in SHAPE_FIELDS:
+                values = value if isinstance(value, list | tuple) else [value]
+                command += f" --{key.replace('_', '-')} " + " ".join(map(str, values))
     summary = {
         "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},
