@@ -4,13 +4,16 @@ Simulates micrographs of proteins no model was trained on (seeds outside every t
 calibration range) for each family of the generator, at a few diameters and coverages (sparse
 to touching), plain float micrographs without carbon, the particle 40 px across; picks them
 through the same preparation as ``boxnet-tui pick`` (the model's own scale and normalisation)
-and scores within half a diameter on the interior. Several models run on the same micrographs,
+and scores within half a diameter on the interior. The picker is told each protein's visible
+diameter (``synth.stated_diameter``, what the training recipe states: a user states what they
+see), or with ``--stated simulated`` the simulated one, about a third larger (the figures before
+stop 30). Several models run on the same micrographs,
 so the figures compare recipes. Synthetic figures are for development: the figures that matter
 are on real data (``bench_generalise.py``).
 
     python benchmarks/bench_families.py --model BoxNetMask [--model DIR/BoxNetMask] \
         [--families blobs shell] [--diameters 90 130 250 400] [--coverages 0.2 0.45] [--count 2] \
-        [--dose 9 27] [--min-visibility 1.5]
+        [--dose 9 27] [--min-visibility 1.5] [--stated simulated]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from boxnet_tui.model.calibration import item_for_example
 from boxnet_tui.model.inference import predict_probabilities
 from boxnet_tui.model.store import ModelInfo, load_model
 from boxnet_tui.picking import PickResult, pick
-from boxnet_tui.synth import DOSE_PER_A2, FAMILIES, make_micrograph
+from boxnet_tui.synth import DOSE_PER_A2, FAMILIES, make_micrograph, stated_diameter
 from boxnet_tui.training.labels import Example, make_example
 
 SEED = 5_550_000  # micrographs and proteins of this benchmark only
@@ -44,20 +47,24 @@ def f1_on(
     index: int,
     dose: tuple[float, float] = DOSE_PER_A2,
     min_visibility: float | None = None,
+    stated: str = "visible",
 ) -> list[float]:
     pixel = diameter / PARTICLE_PX
+    protein_seed = SEED + 500_000 + 1000 * index + FAMILIES.index(family)
     synthetic = make_micrograph(
         shape=(SIDE, SIDE),
         pixel_size=pixel,
         diameter=diameter,
         seed=SEED + 1000 * index + int(diameter),
-        protein_seed=SEED + 500_000 + 1000 * index + FAMILIES.index(family),
+        protein_seed=protein_seed,
         family=family,
         coverage=coverage,
         carbon_probability=0.0,
         dose_range=dose,
         min_visibility=min_visibility,
     )
+    if stated == "visible":
+        diameter = stated_diameter(diameter, family, protein_seed)
     return [
         run_model(network, info, synthetic.image, pixel, synthetic.picks, diameter).f1
         for network, info in models
@@ -123,6 +130,13 @@ def main() -> None:
         "default dose, 0.45-0.9 for 90-130 Å shells, rings, rods and plates): F1 on "
         "particles one can see, whatever their kind",
     )
+    parser.add_argument(
+        "--stated",
+        choices=["visible", "simulated"],
+        default="visible",
+        help="the diameter the picker is told: the protein's visible one (the training "
+        "recipe's) or the simulated one, about a third larger",
+    )
     args = parser.parse_args()
     names = args.model or ["BoxNetMask"]
     models = [load_model(name, "cpu") for name in names]
@@ -150,6 +164,7 @@ def main() -> None:
                             i,
                             tuple(args.dose),
                             args.min_visibility,
+                            args.stated,
                         )
                         for i in range(args.count)
                     ],

@@ -640,3 +640,32 @@ def test_make_micrograph_refuses_a_visibility_floor_that_is_not_above_zero() -> 
     plain = make_micrograph(256, PIXEL, DIAMETER, seed=1, dose_range=(1.0, 1.0))
     assert floor.image.mean() > 2 * plain.image.mean()  # more electrons where they were hidden
     np.testing.assert_array_equal(floor.picks.xy, plain.picks.xy)
+
+
+def _reach(family: str, seed: int) -> float:
+    protein = synth._make_protein(np.random.default_rng([seed, synth._PROTEIN_TAG]), 200.0, family)
+    return synth.protein_reach(protein, 200.0, seed)
+
+
+def test_protein_reach_of_known_shapes() -> None:
+    # one Gaussian blob: its projection holds 95 % within sigma * sqrt(-2 ln 0.05) = 2.448 sigma
+    blob = synth._Protein(np.zeros((1, 3)), np.array([10.0]), np.array([1.0]))
+    assert synth.protein_reach(blob, 100.0, 1) == pytest.approx(2.448 * 10 / 50, rel=0.03)
+    # a thin spherical shell of radius R: the projected mass within r is 1 - sqrt(1 - r²/R²)
+    points = np.random.default_rng(0).standard_normal((2000, 3))
+    points *= 40.0 / np.linalg.norm(points, axis=1, keepdims=True)
+    shell = synth._Protein(points, np.full(2000, 0.5), np.ones(2000))
+    assert synth.protein_reach(shell, 100.0, 1) == pytest.approx(40 * 0.9987 / 50, rel=0.02)
+    # the same seed, the same value
+    assert synth.protein_reach(blob, 100.0, 3) == synth.protein_reach(blob, 100.0, 3)
+
+
+def test_blobs_reach_is_the_blobs_familys_mean_and_shells_are_stated_larger() -> None:
+    blobs = [_reach("blobs", seed) for seed in range(40)]
+    assert np.mean(blobs) == pytest.approx(synth.BLOBS_REACH, abs=0.01)
+    shells = [_reach("shell", seed) for seed in range(10)]
+    assert min(shells) > max(np.mean(blobs), 0.8)  # mass at the rim reaches further
+    # a shell is stated larger for its size than a blobs protein, both near their visible size
+    shell = synth.stated_diameter(200.0, "shell", 3) / 200.0
+    blob = synth.stated_diameter(200.0, "blobs", 3) / 200.0
+    assert 0.8 < shell < 0.9 and 0.65 < blob < 0.85 and shell > blob
