@@ -5,9 +5,10 @@ calibration range) for each family of the generator, at a few diameters and cove
 to touching), plain float micrographs without carbon, the particle 40 px across; picks them
 through the same preparation as ``boxnet-tui pick`` (the model's own scale and normalisation)
 and scores within half a diameter on the interior. The picker is told each protein's visible
-diameter (``synth.stated_diameter``, what the training recipe states: a user states what they
-see), or with ``--stated simulated`` the simulated one, about a third larger (the figures before
-stop 30). Several models run on the same micrographs,
+diameter, as a user states what they see (``synth.stated_diameter``: the training recipe's
+three quarters of the simulated diameter for a typical protein, more for a hollow shell), or
+with ``--stated simulated`` the simulated one, about a third larger (the figures before stop
+30). Several models run on the same micrographs,
 so the figures compare recipes. Synthetic figures are for development: the figures that matter
 are on real data (``bench_generalise.py``).
 
@@ -134,8 +135,8 @@ def main() -> None:
         "--stated",
         choices=["visible", "simulated"],
         default="visible",
-        help="the diameter the picker is told: the protein's visible one (the training "
-        "recipe's) or the simulated one, about a third larger",
+        help="the diameter the picker is told: the protein's visible one "
+        "(synth.stated_diameter) or the simulated one, about a third larger",
     )
     args = parser.parse_args()
     names = args.model or ["BoxNetMask"]
