@@ -213,10 +213,10 @@ def main() -> None:
         f" --leave-out {name}" for name in args.leave_out
     )
     if architecture != GENERIC_ARCHITECTURE:  # every field, as its flag spells it
-        for key, value in architecture.to_json().items():
-            if key in SHAPE_FIELDS:
-                values = value if isinstance(value, list | tuple) else [value]
-                command += f" --{key.replace('_', '-')} " + " ".join(map(str, values))
+        for key in SHAPE_FIELDS:
+            value = getattr(architecture, key)
+            values = value if isinstance(value, tuple) else (value,)
+            command += f" --{key.replace('_', '-')} " + " ".join(map(str, values))
     summary = {
         "real": real_names,
         "held_out": {p.folder: list(p.held_out) for p in used},
