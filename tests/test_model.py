@@ -20,7 +20,12 @@ from boxnet_tui.model.network import (
 )
 from boxnet_tui.model.store import ModelInfo, find_model, list_models, load_model, save_model
 from boxnet_tui.paths import models_dir
-from boxnet_tui.training.augment import crop_example, crop_grid, sample_batch
+from boxnet_tui.training.augment import (
+    RETRAIN_SIZE_JITTER,
+    crop_example,
+    crop_grid,
+    sample_batch,
+)
 from boxnet_tui.training.labels import (
     JUNK,
     PARTICLE,
@@ -290,6 +295,25 @@ def test_size_range_makes_particles_look_larger_or_smaller():
     # area goes with the square of the size (0.9-1.1 per axis on top, and pixel rounding)
     assert 1.4**2 * 0.75 < larger / warp < 1.4**2 * 1.3
     assert 0.7**2 * 0.75 < smaller / warp < 0.7**2 * 1.3
+
+
+def test_retraining_changes_a_particle_size_by_at_most_the_retrain_jitter():
+    image = np.random.default_rng(2).normal(size=(800, 800)).astype(np.float32)
+    # a 600 Å particle at 2 Å/px: its label disc is about 9 px across at 8 Å/px, large enough
+    # for its area to follow the scale within a few percent of pixel rounding
+    example = make_example(image, 2.0, Picks([400.0], [400.0]), 600.0)
+    rng = np.random.default_rng(4)
+    _, plain, _ = sample_batch([example], 1, 96, rng, augment=False, particle_fraction=1.0)
+    _, labels, _ = sample_batch([example], 64, 96, rng, particle_fraction=1.0)
+    # only crops holding the whole disc (none of it on the crop's edge)
+    disc = labels == 1
+    edge = disc[:, [0, -1], :].any(dim=(1, 2)) | disc[:, :, [0, -1]].any(dim=(1, 2))
+    assert (~edge).sum() > 48
+    ratio = disc[~edge].sum(dim=(1, 2)).float() / (plain == 1).sum().float()
+    low, high = (1 - RETRAIN_SIZE_JITTER) ** 2, (1 + RETRAIN_SIZE_JITTER) ** 2
+    assert low * 0.93 < ratio.min().item() and ratio.max().item() < high * 1.07
+    # the scale does vary: not every crop the same size
+    assert ratio.max().item() - ratio.min().item() > 0.5 * (high - low)
 
 
 def test_training_lowers_the_loss_on_a_learnable_task():

@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     particle_fraction: float = 0.3
-    size_range: tuple[float, float] | None = None  # None: Warp's ±20 % (augment.sample_batch)
+    size_range: tuple[float, float] | None = None  # None: retraining's ±10 % (augment)
 
 
 @dataclass
