@@ -290,17 +290,17 @@ def test_size_range_makes_particles_look_larger_or_smaller():
         # a crop centred within crop/3 of the particle sees all of it at these sizes
         return (labels == 1).sum(dim=(1, 2)).float().median().item()
 
-    warp = particle_area(None)
+    retrain = particle_area(None)
     larger, smaller = particle_area((1.4, 1.4)), particle_area((0.7, 0.7))
     # area goes with the square of the size (0.9-1.1 per axis on top, and pixel rounding)
-    assert 1.4**2 * 0.75 < larger / warp < 1.4**2 * 1.3
-    assert 0.7**2 * 0.75 < smaller / warp < 0.7**2 * 1.3
+    assert 1.4**2 * 0.75 < larger / retrain < 1.4**2 * 1.3
+    assert 0.7**2 * 0.75 < smaller / retrain < 0.7**2 * 1.3
 
 
 def test_retraining_changes_a_particle_size_by_at_most_the_retrain_jitter():
     image = np.random.default_rng(2).normal(size=(800, 800)).astype(np.float32)
-    # a 600 Å particle at 2 Å/px: its label disc is about 9 px across at 8 Å/px, large enough
-    # for its area to follow the scale within a few percent of pixel rounding
+    # a 600 Å particle at 2 Å/px: its label disc has a radius of 9.4 px at 8 Å/px, large
+    # enough for its area to follow the scale within a few percent of pixel rounding
     example = make_example(image, 2.0, Picks([400.0], [400.0]), 600.0)
     rng = np.random.default_rng(4)
     _, plain, _ = sample_batch([example], 1, 96, rng, augment=False, particle_fraction=1.0)

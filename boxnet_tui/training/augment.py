@@ -1,4 +1,5 @@
-"""Random training crops with Warp's augmentation, done as one batched affine resampling.
+"""Random training crops with Warp's augmentation (a narrower size change), done as one
+batched affine resampling.
 
 Each crop: a random centre, rotation 0–2π, anisotropic scale 0.9–1.1 (retraining,
 ``RETRAIN_SIZE_JITTER``; Warp's is 0.8–1.2; or, with ``size_range``, an isotropic size change
