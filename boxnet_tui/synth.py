@@ -389,7 +389,7 @@ def stated_diameter(diameter: float, family: str, protein_seed: int) -> float:
     """The diameter (Å) a user would state for the protein of ``family`` and ``protein_seed``
     simulated at ``diameter``: its visible size (TRAINING_VISIBLE_FRACTION for a protein that
     reaches as far as a typical blobs protein, in proportion to its reach otherwise)."""
-    protein = _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter, family)
+    protein = protein_of(protein_seed, diameter, family)
     reach = protein_reach(protein, diameter, protein_seed)
     return diameter * TRAINING_VISIBLE_FRACTION * reach / BLOBS_REACH
 
@@ -621,7 +621,7 @@ def _simulate(
     picked particles only; debris stays. The keywords from ``family`` on are those of
     :func:`make_micrograph`, unchecked.
     """
-    protein = _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter, family)
+    protein = protein_of(protein_seed, diameter, family)
     # Children of a SeedSequence do not depend on how many are spawned, so the debris stream
     # (the seventh) leaves the first six, and so the default bytes, as they were.
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
@@ -794,6 +794,12 @@ def _ctf(shape: tuple[int, int], pixel_size: float, optics: _Optics) -> np.ndarr
     ctf *= np.exp(k2 * np.float32(-optics.b_factor / 4))
     ctf *= np.float32(2)
     return ctf
+
+
+def protein_of(protein_seed: int, diameter: float, family: str = "blobs") -> _Protein:
+    """The protein of ``family`` and ``protein_seed`` at ``diameter``: the one
+    :func:`make_micrograph` simulates for that seed."""
+    return _make_protein(np.random.default_rng([protein_seed, _PROTEIN_TAG]), diameter, family)
 
 
 def _make_protein(rng: np.random.Generator, diameter: float, family: str = "blobs") -> _Protein:

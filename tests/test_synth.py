@@ -293,7 +293,7 @@ def test_bad_arguments_are_user_errors(tmp_path, call, words) -> None:
 
 def _projection(family: str, seed: int, rotation: np.ndarray, size: int = 160) -> np.ndarray:
     """Noise-free projected thickness of one 200 Å particle at 2 Å/px (100 px), centred."""
-    protein = synth._make_protein(np.random.default_rng([seed, synth._PROTEIN_TAG]), 200.0, family)
+    protein = synth.protein_of(seed, 200.0, family)
     canvas = np.zeros((size, size), np.float32)
     synth._render_particles(
         canvas, protein, np.array([[size / 2, size / 2]]), rotation[None], 2.0, 1.0
@@ -329,8 +329,7 @@ END_ON_X = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # the particle's x ou
 def test_every_family_spans_its_diameter_around_its_centre_of_mass() -> None:
     for family in FAMILIES:
         for seed in range(3):
-            rng = np.random.default_rng([seed, synth._PROTEIN_TAG])
-            protein = synth._make_protein(rng, 200.0, family)
+            protein = synth.protein_of(seed, 200.0, family)
             assert len(protein.sigmas) <= max(synth.MAX_FAMILY_BLOBS, 80)
             # The pick is the centre of mass.
             centre = (protein.masses[:, None] * protein.centres).sum(axis=0)
@@ -386,8 +385,7 @@ def test_rods_and_plates_are_elongated_side_on_and_round_end_on() -> None:
 
 def test_a_ribosome_has_two_unequal_dense_lobes() -> None:
     for seed in range(4):
-        rng = np.random.default_rng([seed, synth._PROTEIN_TAG])
-        protein = synth._make_protein(rng, 200.0, "ribosome")
+        protein = synth.protein_of(seed, 200.0, "ribosome")
         # Along the axis through both lobes (z), the mass is skewed toward the large one.
         z, mass = protein.centres[:, 2], protein.masses / protein.masses.sum()
         spread = np.sqrt((mass * z**2).sum())
@@ -431,8 +429,7 @@ def test_debris_adds_aggregates_to_the_junk_and_broken_particles_to_neither() ->
 
 
 def test_broken_particles_are_fragments_rendered_where_reported() -> None:
-    rng = np.random.default_rng([1, synth._PROTEIN_TAG])
-    protein = synth._make_protein(rng, DIAMETER, "blobs")
+    protein = synth.protein_of(1, DIAMETER, "blobs")
     junk = np.zeros((SIZE, SIZE), bool)
     junk[:, :100] = True
     particles = np.array([[300.0, 300.0], [400.0, 150.0]])
@@ -643,7 +640,7 @@ def test_make_micrograph_refuses_a_visibility_floor_that_is_not_above_zero() -> 
 
 
 def _reach(family: str, seed: int) -> float:
-    protein = synth._make_protein(np.random.default_rng([seed, synth._PROTEIN_TAG]), 200.0, family)
+    protein = synth.protein_of(seed, 200.0, family)
     return synth.protein_reach(protein, 200.0, seed)
 
 

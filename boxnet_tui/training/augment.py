@@ -1,9 +1,9 @@
 """Random training crops with Warp's augmentation (a narrower size change), done as one
 batched affine resampling.
 
-Each crop: a random centre, rotation 0–2π, anisotropic scale 0.9–1.1 (retraining,
-``RETRAIN_SIZE_JITTER``; Warp's is 0.8–1.2; or, with ``size_range``, an isotropic size change
-log-uniform in that range times 0.9–1.1 per axis), a
+Each crop: a random centre, rotation 0–2π, anisotropic scale 1 ± ``RETRAIN_SIZE_JITTER``
+(0.9–1.1; Warp's is 0.8–1.2) or, with ``size_range``, an isotropic size change log-uniform in
+that range times 0.9–1.1 per axis, a
 random flip (free and harmless), then intensity scale/offset and Gaussian noise on the image.
 The image is resampled bilinearly; labels and importance by nearest neighbour so classes stay crisp.
 """
