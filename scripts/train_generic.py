@@ -207,6 +207,7 @@ def main() -> None:
         seed=args.seed,
         log_every=50,
         size_range=size_range,
+        mosaic=False,
     )
     train(network, real, synthetic, config, device=args.device, on_log=log)
     command = "python scripts/train_generic.py" + "".join(
@@ -250,6 +251,7 @@ def main() -> None:
         seed=args.seed + 1,
         log_every=50,
         size_range=size_range,
+        mosaic=False,
     )
     train(network, real, without_junk(synthetic), finetune, device=args.device, on_log=log)
     summary = {**summary, "finetune_iterations": args.finetune_iterations}

@@ -72,7 +72,9 @@ def test_a_short_training_of_the_recipe_finds_small_and_large_particles():
     # takes up to a third of a micrograph) would take the whole budget and find nothing
     examples = without_junk(synthetic_examples(6, 7, diameter_range=(100.0, 300.0))[0])
     network = BoxNet(Architecture(widths=(8, 16, 32, 32)))
-    config = TrainConfig(iterations=500, batch_size=4, crop=96, lr=3e-3, seed=0, log_every=50)
+    config = TrainConfig(
+        iterations=500, batch_size=4, crop=96, lr=3e-3, seed=0, log_every=50, mosaic=False
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # shared CI cores: OpenMP's spinning slows a small net
     try:

@@ -24,6 +24,7 @@ from boxnet_tui.training.augment import (
     RETRAIN_SIZE_JITTER,
     crop_example,
     crop_grid,
+    mosaic_quadrants,
     sample_batch,
 )
 from boxnet_tui.training.labels import (
@@ -314,6 +315,46 @@ def test_retraining_changes_a_particle_size_by_at_most_the_retrain_jitter():
     assert low * 0.93 < ratio.min().item() and ratio.max().item() < high * 1.07
     # the scale does vary: not every crop the same size
     assert ratio.max().item() - ratio.min().item() > 0.5 * (high - low)
+
+
+def test_mosaic_pieces_each_crop_from_quadrants_of_the_batch():
+    rng = np.random.default_rng(5)
+    # every pixel of crop i holds i: each quadrant says which crop it came from
+    image = torch.arange(8, dtype=torch.float32)[:, None, None, None].expand(8, 1, 6, 6)
+    label = image[:, 0].long() % 3
+    importance = image[:, 0] * 10
+    out_image, out_label, out_importance = mosaic_quadrants(image, label, importance, rng)
+    assert out_image.shape == image.shape and image[3, 0, 0, 0] == 3  # inputs untouched
+    sources = set()
+    for rows in (slice(0, 3), slice(3, 6)):
+        for cols in (slice(0, 3), slice(3, 6)):
+            piece = out_image[:, 0, rows, cols]
+            origin = piece[:, :1, :1]
+            assert (piece == origin).all()  # a quadrant is one crop's, whole
+            # label and importance travel with the image
+            assert (out_label[:, rows, cols] == origin.long() % 3).all()
+            assert (out_importance[:, rows, cols] == origin * 10).all()
+            # each quadrant position is a permutation of the batch: every crop used once
+            assert sorted(origin.flatten().tolist()) == list(range(8))
+            sources.add(tuple(origin.flatten().tolist()))
+    assert (out_image[:, 0, 0, 0] == torch.arange(8)).all()  # the top-left kept
+    assert len(sources) > 2  # the other quadrants shuffled
+
+
+def test_sample_batch_mosaic_only_when_asked():
+    image = np.random.default_rng(6).normal(size=(200, 200)).astype(np.float32)
+    example = make_example(image, 8.0, Picks([100.0], [100.0]), 160.0)
+
+    def batch(mosaic: bool) -> tuple[torch.Tensor, ...]:
+        torch.manual_seed(0)  # the image noise is torch's
+        return sample_batch([example], 4, 32, np.random.default_rng(7), mosaic=mosaic)
+
+    plain, again, mixed = batch(False), batch(False), batch(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, again, strict=True))
+    # the same crops, pieced together: the top-left quadrants agree, the rest moved
+    assert torch.equal(mixed[0][..., :16, :16], plain[0][..., :16, :16])
+    assert not torch.equal(mixed[0], plain[0])
+    assert TrainConfig().mosaic  # retraining's default
 
 
 def test_training_lowers_the_loss_on_a_learnable_task():

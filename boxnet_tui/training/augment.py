@@ -34,6 +34,7 @@ def sample_batch(
     augment: bool = True,
     particle_fraction: float = 0.0,
     size_range: tuple[float, float] | None = None,
+    mosaic: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image (B,1,S,S) float, label (B,S,S) long, importance (B,S,S) float) crops.
 
@@ -44,6 +45,7 @@ def sample_batch(
             than in the example (None: 1 ± ``RETRAIN_SIZE_JITTER`` per axis); the generic
             recipe widens it so a diameter stated a third too large or too small still finds
             the particles.
+        mosaic: each crop's quadrants then shuffled across the batch (:func:`mosaic`).
     """
     images, labels, weights = [], [], []
     for _ in range(batch_size):
@@ -77,7 +79,32 @@ def sample_batch(
         images.append(image[0])
         labels.append(rest[0, 0].round().long())
         weights.append(rest[0, 1])
-    return torch.stack(images), torch.stack(labels), torch.stack(weights)
+    batch = torch.stack(images), torch.stack(labels), torch.stack(weights)
+    return mosaic_quadrants(*batch, rng) if mosaic else batch
+
+
+def mosaic_quadrants(
+    image: torch.Tensor, label: torch.Tensor, importance: torch.Tensor, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch with each crop's top-right, bottom-left and bottom-right quadrants taken from
+    crops of the batch drawn at random (a permutation for each quadrant; the top-left kept).
+
+    Why: a model retrained on a few micrographs sees a particle's whole neighbourhood (the
+    network's view spans about 8 diameters) and learns their layout too; pieced together from
+    unrelated crops, the neighbourhood stops predicting the particle (the ribosome never seen:
+    README, "Where the retrained ribosome loses").
+    """
+    image, label, importance = image.clone(), label.clone(), importance.clone()
+    half_y, half_x = image.shape[-2] // 2, image.shape[-1] // 2
+    for rows, cols in (
+        (slice(0, half_y), slice(half_x, None)),
+        (slice(half_y, None), slice(0, half_x)),
+        (slice(half_y, None), slice(half_x, None)),
+    ):
+        order = torch.from_numpy(rng.permutation(image.shape[0]))
+        for tensor in (image, label, importance):
+            tensor[..., rows, cols] = tensor[order][..., rows, cols]
+    return image, label, importance
 
 
 def crop_window(

@@ -42,6 +42,7 @@ class TrainConfig:
     log_every: int = 10
     particle_fraction: float = 0.3
     size_range: tuple[float, float] | None = None  # None: retraining's ±10 % (augment)
+    mosaic: bool = True  # retraining's quadrant shuffle (augment.mosaic_quadrants); generic: off
 
 
 @dataclass
@@ -140,6 +141,7 @@ def train(
                 rng,
                 particle_fraction=config.particle_fraction,
                 size_range=config.size_range,
+                mosaic=config.mosaic,
             )
         ]
         if old:
@@ -151,6 +153,7 @@ def train(
                     rng,
                     particle_fraction=config.particle_fraction,
                     size_range=config.size_range,
+                    mosaic=config.mosaic,
                 )
             )
         image, label, importance = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
