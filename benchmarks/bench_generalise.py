@@ -209,6 +209,8 @@ def run_ours(setup: Setup, model: str, device: str, grid: list[float]) -> Figure
     pick_folder(setup.folder, model, settings, suffix="warmup", device=device, paths=paths[:1])
     summary = pick_folder(setup.folder, model, settings, suffix="ours", device=device)
     assert not summary.errors, summary.errors
+    if summary.scale_check is not None:  # once a folder, not in s/mic
+        print(f"  {summary.scale_check.describe(setup.diameter)}", flush=True)
     threshold = default_threshold(find_model(model))
     report = score(setup, "ours")
     total = report.total

@@ -91,6 +91,8 @@ def run_ours(folder: Path, model: str, device: str, diameter: float) -> float:
     settings = PickSettings(diameter=diameter)
     warm = pick_folder(folder, model, settings, suffix="warmup", device=device)
     after_one = peak_rss_mb()
+    if warm.scale_check is not None:  # once a folder (this process reuses it): not in s/mic
+        print(warm.scale_check.describe(diameter))
     summary = pick_folder(folder, model, settings, suffix="ours", device=device)
     assert not summary.errors, summary.errors
     print(

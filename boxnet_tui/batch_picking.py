@@ -38,14 +38,22 @@ from boxnet_tui.io import layout
 from boxnet_tui.io.backups import back_up
 from boxnet_tui.io.locking import locked
 from boxnet_tui.io.masks import MASK_PIXEL_SIZE, resize_mask, write_mask
-from boxnet_tui.io.micrographs import read_micrograph, scan_folder
+from boxnet_tui.io.micrographs import Micrograph, read_micrograph, scan_folder
 from boxnet_tui.io.star import Picks, write_picks
 from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
 from boxnet_tui.pick_log import PickLog, PickRecipe, file_digest, read_record
 from boxnet_tui.pick_options import check_min_mask_distance, resolve_invert
-from boxnet_tui.picking import check_diameter, pick
+from boxnet_tui.picking import PEAK_FLOOR, check_diameter, peaks, pick
+from boxnet_tui.scale_check import (
+    CHECK_FACTORS,
+    ScaleCheck,
+    check_scale_factor,
+    choose_factor,
+    decisive_share,
+    sample,
+)
 from boxnet_tui.shards import Shard
 
 DEFAULT_THRESHOLD = 0.5
@@ -64,6 +72,9 @@ class PickSettings:
     # by :func:`load_picker`); :func:`prepare` on its own takes None as not inverted
     invert: bool | None = None
     batch_size: int = 4
+    # the network's input scaled by this beyond the stated diameter's; None: a generic model's
+    # is checked on the folder (:mod:`boxnet_tui.scale_check`), any other model's is 1
+    scale_factor: float | None = None
 
 
 @dataclass
@@ -115,6 +126,7 @@ class FolderSummary:
     already_picked: int = 0  # skipped: their pick files carry this model's and settings' record
     stopped: bool = False  # ``should_stop`` ended the run before the last micrograph
     log_problem: str | None = None  # why the run's log could not be written
+    scale_check: ScaleCheck | None = None  # the scale factor chosen on the folder, if checked
 
     def curated_note(self, force: str = "--overwrite-curated") -> str:
         """One line on the curated micrographs skipped or replaced ("" when none was);
@@ -321,6 +333,8 @@ class Picker:
     settings: PickSettings  # the threshold resolved
     suffix: str
     recipe: PickRecipe
+    scale: NetworkScale  # what the network sees: the model's, times the scale factor
+    check: ScaleCheck | None = None  # how the scale factor was chosen, where it was checked
 
 
 def load_picker(
@@ -348,6 +362,15 @@ def load_picker(
     if settings.threshold is None:
         settings = replace(settings, threshold=default_threshold(info))
     settings = replace(settings, invert=resolve_invert(settings.invert, info))
+    if settings.scale_factor is not None:
+        check_scale_factor(settings.scale_factor)
+        if settings.scale_factor != 1.0 and info.scale.pixels_per_diameter is None:
+            raise UserError(
+                f"{info.name} sees micrographs at Warp's fixed 8 Å/px: a scale factor needs a "
+                "model that scales its input by the diameter"
+            )
+    elif not checks_scale(info):
+        settings = replace(settings, scale_factor=1.0)
     suffix = suffix or info.name
     layout.pick_file_name("", suffix)  # a bad suffix is refused before any pick
     assert settings.threshold is not None
@@ -359,8 +382,98 @@ def load_picker(
         pixel_size=settings.pixel_size,
         min_mask_distance=float(settings.min_mask_distance),
         invert=bool(settings.invert),
+        scale_factor=1.0 if settings.scale_factor is None else settings.scale_factor,
     )
-    return Picker(network, info, torch_device, settings, suffix, recipe)
+    scale = scaled(info.scale, recipe.scale_factor)
+    return Picker(network, info, torch_device, settings, suffix, recipe, scale)
+
+
+def checks_scale(info: ModelInfo) -> bool:
+    """Whether picking with this model checks its scale on the folder: a generic model that
+    scales its input by the diameter (a retrained one learnt the stated diameter itself)."""
+    return info.parent is None and info.scale.pixels_per_diameter is not None
+
+
+def scaled(scale: NetworkScale, factor: float) -> NetworkScale:
+    """``scale`` with the particle ``factor`` times as many pixels across."""
+    if factor == 1.0 or scale.pixels_per_diameter is None:
+        return scale
+    return replace(scale, pixels_per_diameter=scale.pixels_per_diameter * factor)
+
+
+def with_factor(picker: Picker, factor: float, check: ScaleCheck | None = None) -> Picker:
+    """``picker`` picking at ``factor`` (its settings, recipe and scale agree)."""
+    return replace(
+        picker,
+        settings=replace(picker.settings, scale_factor=factor),
+        recipe=replace(picker.recipe, scale_factor=factor),
+        scale=scaled(picker.info.scale, factor),
+        check=check,
+    )
+
+
+_CHECKED: dict[tuple, ScaleCheck] = {}  # this process's checks: one per folder, model, sample
+
+
+def check_scale(picker: Picker, paths: list[Path]) -> Picker:
+    """``picker`` with its scale factor chosen on a sample of ``paths`` (the whole folder,
+    before any shard's share) when it has none yet: see :mod:`boxnet_tui.scale_check`.
+
+    A sample micrograph that cannot be read is left out (the pick reports it); with none
+    readable, the factor is 1.
+    """
+    if picker.settings.scale_factor is not None:
+        return picker
+    chosen = sample(paths)
+    # the model's own threshold decides, whatever the user picks at: the factor does not move
+    # with the threshold, and a higher threshold still keeps a subset of a lower one's picks
+    threshold = default_threshold(picker.info)
+    recipe = replace(picker.recipe, threshold=threshold)
+    key = (recipe.fingerprint, tuple(str(path) for path in chosen))
+    if key not in _CHECKED:
+        start = time.perf_counter()
+        scores: dict[float, list[np.ndarray]] = {factor: [] for factor in CHECK_FACTORS}
+        used = 0
+        for path in chosen:
+            try:
+                micrograph = read_micrograph(path, picker.settings.pixel_size)
+                for factor in CHECK_FACTORS:
+                    scores[factor].append(_peak_scores(picker, micrograph, factor))
+            except (UserError, OSError, MemoryError):
+                continue
+            used += 1
+        shares = {f: decisive_share(s, threshold) for f, s in scores.items()}
+        seconds = time.perf_counter() - start
+        _CHECKED[key] = ScaleCheck(choose_factor(shares), shares, used, seconds)
+    check = _CHECKED[key]
+    return with_factor(picker, check.factor, check)
+
+
+def _peak_scores(picker: Picker, micrograph: Micrograph, factor: float) -> np.ndarray:
+    """The scores of every peak the network finds in ``micrograph`` at ``factor``."""
+    settings = picker.settings
+    scale = scaled(picker.info.scale, factor)
+    network_pixel = scale.pixel_size(settings.diameter)
+    image, _ = prepare_for_network(
+        micrograph.data,
+        micrograph.pixel_size,
+        invert=bool(settings.invert),
+        target_pixel_size=network_pixel,
+        highpass_angstrom=scale.highpass(settings.diameter),
+        lowpass_px=scale.lowpass_px,
+        normalisation=scale.normalisation,
+    )
+    probabilities = predict_probabilities(
+        picker.network, image, device=picker.device, batch_size=settings.batch_size
+    )
+    found = peaks(
+        probabilities,
+        settings.diameter,
+        PEAK_FLOOR,
+        min_mask_distance=settings.min_mask_distance,
+        pixel_size=network_pixel,
+    )
+    return found.score
 
 
 def is_picked(folder: Path, root: str, picker: Picker) -> bool:
@@ -400,13 +513,15 @@ def pick_folder(
     settings = settings or PickSettings()
     check_diameter(settings.diameter)
     folder = Path(folder)
-    paths = scan_folder(folder) if paths is None else paths
+    whole = scan_folder(folder) if paths is None or folder.is_dir() else paths
+    paths = whole if paths is None else paths
     if not paths:
         raise UserError(f"{folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
     shard = shard or Shard()
+    # checked on the whole folder, whatever share of it is picked now: one factor for all
+    picker = check_scale(load_picker(model, settings, suffix=suffix, device=device), whole or paths)
     paths = shard.select(paths)
-    picker = load_picker(model, settings, suffix=suffix, device=device)
-    summary = FolderSummary(micrographs=len(paths))
+    summary = FolderSummary(micrographs=len(paths), scale_check=picker.check)
     if not overwrite_curated:  # not worth picking: their picks will not be written
         curated = _curated_now(folder, store)
         kept = {
@@ -476,7 +591,7 @@ def pick_paths(
     record = picker.recipe.line()
     start = time.perf_counter()
     seconds = summary.seconds
-    for done, (path, future) in enumerate(_prefetched(paths, settings, info.scale), start=1):
+    for done, (path, future) in enumerate(_prefetched(paths, settings, picker.scale), start=1):
         if should_stop is not None and should_stop():
             summary.stopped = True
             break

@@ -105,6 +105,17 @@ def _invert_options(parser: argparse.ArgumentParser, invert: str, no_invert: str
     group.add_argument("--no-invert", dest="invert", action="store_false", help=no_invert)
 
 
+def _scale_factor(text: str) -> float:
+    from boxnet_tui.scale_check import check_scale_factor
+
+    try:
+        return check_scale_factor(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number, got {text!r}") from None
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _shard(text: str):
     from boxnet_tui.shards import parse_shard
 
@@ -233,6 +244,7 @@ def cmd_pick(args: argparse.Namespace) -> int:
         min_mask_distance=args.min_mask_distance,
         invert=args.invert,
         batch_size=args.batch_size,
+        scale_factor=args.scale_factor,
     )
     from boxnet_tui.io.layout import convention_note, find_layout, matching_dir
 
@@ -262,6 +274,8 @@ def cmd_pick(args: argparse.Namespace) -> int:
         )
     if show is not None:
         print(file=sys.stderr)
+    if summary.scale_check is not None:
+        print(summary.scale_check.describe(settings.diameter))
     for error in summary.errors:
         print(f"{PROG}: {error}", file=sys.stderr)
     rate = summary.picked / summary.seconds if summary.seconds else 0.0
@@ -805,6 +819,15 @@ def build_parser() -> argparse.ArgumentParser:
         "negative stain (bright particles): invert the contrast (default: as the model was "
         "trained; a model retrained with --invert inverts)",
         "do not invert, even with a model trained on inverted micrographs",
+    )
+    pick.add_argument(
+        "--scale-factor",
+        type=_scale_factor,
+        default=None,
+        metavar="F",
+        help="show the network the particles F times the size it learnt them at (0.5-2; 1: "
+        "as stated). Default: a generic model tries 0.71-1.41 on 4 of the micrographs and "
+        "takes the factor at which most of its peaks clear its threshold; a retrained model 1",
     )
     pick.add_argument("--device", type=_device, default="auto", help=DEVICES)
     pick.add_argument("--batch-size", type=_count, default=4)

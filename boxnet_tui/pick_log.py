@@ -57,10 +57,14 @@ class PickRecipe:
     min_mask_distance: float
     invert: bool
     rule: str = PICK_RULE  # how picks come from the probabilities: another rule, other picks
+    scale_factor: float = 1.0  # the network's input scaled beyond the diameter's (scale_check)
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if self.scale_factor == 1.0:  # as before the factor existed: those picks stay picked
+            del fields["scale_factor"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def line(self) -> str:
@@ -71,6 +75,7 @@ class PickRecipe:
             f"diameter={self.diameter:g} threshold={self.threshold:g} pixel_size={pixel} "
             f"min_mask_distance={self.min_mask_distance:g} invert={int(self.invert)} "
             f"rule={self.rule}"
+            + ("" if self.scale_factor == 1.0 else f" scale_factor={self.scale_factor:g}")
         )
 
     def describe(self) -> str:
@@ -86,6 +91,8 @@ class PickRecipe:
             parts.append(f"min mask distance {self.min_mask_distance:g} Å")
         if self.invert:
             parts.append("inverted")
+        if self.scale_factor != 1.0:
+            parts.append(f"scale factor {self.scale_factor:g}")
         return ", ".join(parts)
 
     @classmethod
@@ -101,6 +108,7 @@ class PickRecipe:
                 min_mask_distance=float(data["min_mask_distance"]),
                 invert=bool(data["invert"]),
                 rule=str(data.get("rule", "blobs")),  # logs from before peaks: Warp's blobs
+                scale_factor=float(data.get("scale_factor", 1.0)),
             )
         except (KeyError, TypeError, ValueError):
             return None

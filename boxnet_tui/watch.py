@@ -33,6 +33,7 @@ from boxnet_tui.batch_picking import (
     Picker,
     PickSettings,
     _curated_now,
+    check_scale,
     end_log,
     is_picked,
     load_picker,
@@ -185,9 +186,12 @@ def watch_folder(
         UserError: the folder does not exist, unknown model, no such device, bad settings.
     """
     folder = Path(folder)
-    scan_folder(folder)  # a missing folder is refused before the model is loaded
+    present = scan_folder(folder)  # a missing folder is refused before the model is loaded
     shard = shard or Shard()
-    picker = load_picker(model, settings, suffix=suffix, device=device)
+    # the scale is checked on the micrographs already there (none: the stated scale), once
+    picker = check_scale(load_picker(model, settings, suffix=suffix, device=device), present)
+    if picker.check is not None and notice is not None:
+        notice(picker.check.describe(picker.settings.diameter))
     stop = should_stop or (lambda: False)
     pick_log = PickLog(folder, picker.suffix, shard) if log else None
     if pick_log is not None:

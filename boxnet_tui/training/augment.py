@@ -45,7 +45,7 @@ def sample_batch(
             than in the example (None: 1 ± ``RETRAIN_SIZE_JITTER`` per axis); the generic
             recipe widens it so a diameter stated a third too large or too small still finds
             the particles.
-        mosaic: each crop's quadrants then shuffled across the batch (:func:`mosaic`).
+        mosaic: each crop's quadrants then shuffled across the batch (:func:`mosaic_quadrants`).
     """
     images, labels, weights = [], [], []
     for _ in range(batch_size):

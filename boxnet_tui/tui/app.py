@@ -302,6 +302,9 @@ class BoxnetApp(App[None]):
         )
         for error in summary.errors[:3]:
             self.call_from_thread(self.notify, error, severity="error")
+        check = summary.scale_check
+        if check is not None and check.factor != 1.0:
+            message += f"; the network saw the particles at {check.factor:.2f}x (scale check)"
         note = summary.curated_note("ticking 'overwrite' in the pick form (P)")
         if note:
             message += f"; {note.replace('FOLDER', str(self.session.folder))}"
