@@ -474,25 +474,24 @@ def grid_suffix(prefix: str, threshold: float) -> str:
 
 def repick_grid(data: DataSet, model: str, prefix: str, thresholds: list[float]) -> None:
     """Pick again at every threshold from one probability map per micrograph."""
-    from boxnet_tui.batch_picking import PickSettings, prepare
+    from boxnet_tui.batch_picking import PickSettings, check_scale, load_picker, prepare
     from boxnet_tui.io import layout
     from boxnet_tui.io.micrographs import scan_folder
     from boxnet_tui.io.star import write_picks
-    from boxnet_tui.model.inference import predict_probabilities, resolve_device
-    from boxnet_tui.model.network import fuse_for_inference
-    from boxnet_tui.model.store import load_model
-    from boxnet_tui.pick_options import resolve_invert
+    from boxnet_tui.model.inference import predict_probabilities
     from boxnet_tui.picking import pick_at_each
 
-    device = resolve_device("cpu")
-    network, info = load_model(model, device)
-    fuse_for_inference(network)
-    # as pick_folder does: a model trained inverted picks inverted
-    settings = PickSettings(diameter=data.diameter, invert=resolve_invert(None, info))
-    for path in scan_folder(data.evaluate):
-        prepared = prepare(path, settings, info.scale)
+    paths = scan_folder(data.evaluate)
+    # as pick_folder does: inverted as the model was trained, a generic model's scale checked
+    # on the folder (the same check, this process's, so the same factor)
+    picker = check_scale(
+        load_picker(model, PickSettings(diameter=data.diameter), device="cpu"), paths
+    )
+    settings = picker.settings
+    for path in paths:
+        prepared = prepare(path, settings, picker.scale)
         probabilities = predict_probabilities(
-            network, prepared.image, device=device, batch_size=settings.batch_size
+            picker.network, prepared.image, device=picker.device, batch_size=settings.batch_size
         )
         picked = pick_at_each(
             probabilities,

@@ -454,6 +454,7 @@ def _peak_scores(picker: Picker, micrograph: Micrograph, factor: float) -> np.nd
     settings = picker.settings
     scale = scaled(picker.info.scale, factor)
     network_pixel = scale.pixel_size(settings.diameter)
+    _check_size(micrograph.path, micrograph.data.shape, micrograph.pixel_size, network_pixel)
     image, _ = prepare_for_network(
         micrograph.data,
         micrograph.pixel_size,
@@ -463,6 +464,8 @@ def _peak_scores(picker: Picker, micrograph: Micrograph, factor: float) -> np.nd
         lowpass_px=scale.lowpass_px,
         normalisation=scale.normalisation,
     )
+    if min(image.shape) < MIN_SIDE_PX:  # too small at this factor: no peaks to count
+        return np.zeros(0)
     probabilities = predict_probabilities(
         picker.network, image, device=picker.device, batch_size=settings.batch_size
     )

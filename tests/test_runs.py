@@ -435,6 +435,7 @@ def test_job_in_process_makes_model_metrics_and_heldout(dataset, base_model, fak
     assert line["loss_old"] is None and line["loss_new"] > 0
     held = run.heldout()
     assert held["micrograph"] == "synth_002"
+    assert held["base_scale_factor"] == 1.0  # a Warp base is picked at its 8 Å/px, unchecked
     for key in ("new", "base"):
         assert set(held[key]) >= {"precision", "recall", "f1"}
         assert 0.0 <= held[key]["f1"] <= 1.0

@@ -183,3 +183,20 @@ def test_pick_cli_prints_the_check_and_refuses_a_bad_factor(tmp_path, capsys):
     assert "scale check" not in out
     line = (folder / "matching" / "synth_000_BoxNetMask.star").read_text().splitlines()[0]
     assert "scale_factor=1.1" in line
+
+
+@needs_shipped
+def test_a_sample_micrograph_that_cannot_be_read_is_left_out_of_the_check(tmp_path):
+    folder = tmp_path / "mics"
+    make_dataset(folder, 1, size=512, pixel_size=3.0, diameter=150.0, seed=4)
+    (folder / "broken.mrc").write_bytes(b"not an MRC file")
+    summary = pick_folder(folder, "BoxNetMask", PickSettings(diameter=150.0), device="cpu")
+    assert summary.scale_check is not None and summary.scale_check.micrographs == 1
+    assert summary.picked == 1 and len(summary.errors) == 1
+    assert "broken.mrc" in summary.errors[0] and "\n" not in summary.errors[0]
+    nothing = tmp_path / "bad"
+    nothing.mkdir()
+    (nothing / "broken.mrc").write_bytes(b"not an MRC file")
+    summary = pick_folder(nothing, "BoxNetMask", PickSettings(diameter=150.0), device="cpu")
+    assert summary.scale_check is not None and summary.scale_check.micrographs == 0
+    assert summary.scale_check.factor == 1.0 and summary.picked == 0

@@ -852,14 +852,21 @@ def held_out_check(
     scale: Any,
 ) -> dict[str, Any]:
     """Pick the held-out micrograph with the new and the base model, each at its own default
-    threshold and input scale (the new one's: ``scale``); score both against its curated picks
-    (match radius: half the diameter)."""
-    from boxnet_tui.batch_picking import PickSettings, default_threshold, pick_prepared, prepare
+    threshold and input scale (the new one's: ``scale``; a generic base's as its scale check on
+    the folder chooses, as a pick of the folder with it would); score both against its curated
+    picks (match radius: half the diameter)."""
+    from boxnet_tui.batch_picking import (
+        PickSettings,
+        check_scale,
+        default_threshold,
+        load_picker,
+        pick_prepared,
+        prepare,
+    )
     from boxnet_tui.evaluate import score_picks, sweep_thresholds
     from boxnet_tui.io.layout import match_suffix, pick_file_name
     from boxnet_tui.io.micrographs import scan_folder
     from boxnet_tui.io.star import read_picks
-    from boxnet_tui.model.store import load_model
 
     paths = {path.stem: path for path in scan_folder(config.folder)}
     if held not in paths:
@@ -872,8 +879,11 @@ def held_out_check(
     settings = PickSettings(
         diameter=config.diameter, pixel_size=config.pixel_size, invert=config.invert
     )
-    base, base_info = load_model(config.base, device)
-    scales = {"new": scale, "base": base_info.scale}
+    base_picker = check_scale(
+        load_picker(config.base, settings, device=str(device)), list(paths.values())
+    )
+    base, base_info = base_picker.network, base_picker.info
+    scales = {"new": scale, "base": base_picker.scale}
     # once per distinct scale: a retrained Warp model sees what its base sees
     by_scale = {each: prepare(paths[held], settings, each) for each in set(scales.values())}
     prepared = {key: by_scale[each] for key, each in scales.items()}
@@ -888,6 +898,7 @@ def held_out_check(
         "radius": radius,
         "threshold": thresholds["new"],
         "base_threshold": thresholds["base"],
+        "base_scale_factor": base_picker.settings.scale_factor,
     }
     network.eval()
     for key, model in (("new", network), ("base", base)):
