@@ -28,7 +28,7 @@ import numpy as np
 from boxnet_tui.errors import UserError
 
 CHECK_FACTORS = (0.707, 0.794, 0.891, 1.0, 1.122, 1.26, 1.414)  # 2 ** (k / 6), k = -3 .. 3
-CHECK_MICROGRAPHS = 4  # evenly spaced over the folder
+CHECK_MICROGRAPHS = 4  # the first in name order
 SCALE_FACTOR_RANGE = (0.5, 2.0)  # what a user may give with --scale-factor
 
 
@@ -73,13 +73,10 @@ def choose_factor(shares: Mapping[float, Share]) -> float:
 
 
 def sample(paths: Sequence[Path], count: int = CHECK_MICROGRAPHS) -> list[Path]:
-    """Up to ``count`` of ``paths`` evenly spaced in name order: the same sample for every
-    shard and every re-run over the same folder."""
-    ordered = sorted(paths, key=lambda path: path.name)
-    if len(ordered) <= count:
-        return ordered
-    step = len(ordered) / count
-    return [ordered[int(k * step + step / 2)] for k in range(count)]
+    """The first ``count`` of ``paths`` in name order: the same sample for every shard and
+    every re-run, and still the same once the folder grows (micrographs of a session arrive in
+    name order), so the folder keeps one factor and what is picked stays picked."""
+    return sorted(paths, key=lambda path: path.name)[:count]
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,12 @@ def test_the_largest_share_wins_and_near_ties_go_to_the_stated_scale():
     assert choose_factor({0.891: Share(0, 0), 1.0: Share(0, 0)}) == 1.0
 
 
-def test_the_sample_is_evenly_spaced_in_name_order_and_stable():
+def test_the_sample_is_the_first_in_name_order_and_stays_as_the_folder_grows():
     paths = [Path(f"m_{k:03d}.mrc") for k in range(40)]
     chosen = sample(paths[::-1])  # the order given does not matter
     assert len(chosen) == CHECK_MICROGRAPHS
-    assert [p.name for p in chosen] == ["m_005.mrc", "m_015.mrc", "m_025.mrc", "m_035.mrc"]
+    assert [p.name for p in chosen] == ["m_000.mrc", "m_001.mrc", "m_002.mrc", "m_003.mrc"]
+    assert sample(paths[:10]) == sample(paths)  # more micrographs of the session: the same
     assert sample(paths[:3]) == paths[:3]
     assert sample([]) == []
 
