@@ -105,13 +105,11 @@ def _invert_options(parser: argparse.ArgumentParser, invert: str, no_invert: str
     group.add_argument("--no-invert", dest="invert", action="store_false", help=no_invert)
 
 
-def _scale_factor(text: str) -> float:
-    from boxnet_tui.scale_check import check_scale_factor
+def _scale_factor(text: str) -> float | None:
+    from boxnet_tui.scale_check import scale_factor_from_text
 
     try:
-        return check_scale_factor(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give a number, got {text!r}") from None
+        return scale_factor_from_text(text)
     except UserError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -56,6 +56,25 @@ class Share:
         return math.sqrt(self.value * (1 - self.value) / self.peaks) if self.peaks else 0.0
 
 
+def scale_factor_from_text(text: str) -> float | None:
+    """The scale factor a user typed; None for an empty field (the check decides).
+
+    Raises:
+        UserError: not a number, or beyond ``SCALE_FACTOR_RANGE`` (one line).
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        low, high = SCALE_FACTOR_RANGE
+        raise UserError(
+            f"scale factor must be a number from {low:g} to {high:g}, got {text!r}"
+        ) from None
+    return check_scale_factor(value)
+
+
 def decisive_share(scores: Sequence[np.ndarray], threshold: float) -> Share:
     """The peaks (every score, all micrographs together) at ``threshold`` or more."""
     pooled = [np.asarray(s, float).ravel() for s in scores]

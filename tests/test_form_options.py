@@ -1,5 +1,5 @@
-"""The pick form's minimum mask distance and invert box, and the retrain form's invert and
-hold-out boxes, driven through the app (Pilot)."""
+"""The pick form's minimum mask distance, invert box and scale factor, and the retrain form's
+invert and hold-out boxes, driven through the app (Pilot)."""
 
 from __future__ import annotations
 
@@ -225,3 +225,33 @@ def test_retrain_form_takes_positives_from_another_folder(folder, tmp_path, monk
     run(folder, body)
     config = runs.find_run("ElsewhereNet").config()
     assert config.positives == str(star) and config.micrographs == ["mic1"]
+
+
+def test_pick_form_takes_a_scale_factor_or_leaves_it_to_the_check(folder):
+    before = _picks_and_masks(folder)
+
+    async def body(app, pilot):
+        await pilot.press("P")
+        screen = app.screen
+        assert isinstance(screen, PickScreen)
+        field = screen.query_one("#scale_factor")
+        assert field.value == ""  # empty: a generic model checks it on the folder
+        request = screen.request()
+        assert not isinstance(request, str) and request.scale_factor is None
+        assert request.settings().scale_factor is None
+        screen.query_one("#which").value = "current"
+        for bad in ("3", "big", "0", "nan"):
+            field.value = bad
+            await pilot.press("ctrl+s")
+            error = _text(screen, "#pick-error")
+            assert "scale factor must be a number from 0.5 to 2" in error, bad
+            assert "\n" not in error
+            assert app.screen is screen  # nothing started
+        field.value = " 0.8 "
+        request = screen.request()
+        assert not isinstance(request, str) and request.settings().scale_factor == 0.8
+        await pilot.press("escape")
+        assert not app.workers_in("pick")
+
+    run(folder, body)
+    assert _picks_and_masks(folder) == before

@@ -22,6 +22,7 @@ from boxnet_tui.errors import UserError
 from boxnet_tui.model.info import DEFAULT_MODEL, list_models
 from boxnet_tui.pick_options import min_mask_distance_from_text, trained_inverted
 from boxnet_tui.picking import DIAMETER_RANGE, MAX_DIAMETER, MIN_DIAMETER, diameter_from_text
+from boxnet_tui.scale_check import scale_factor_from_text
 
 if TYPE_CHECKING:
     from boxnet_tui.batch_picking import PickSettings
@@ -44,6 +45,7 @@ class PickRequest:
     overwrite_curated: bool = False  # else curated micrographs' picks are kept (skipped)
     min_mask_distance: float = 0.0  # Å kept from junk beyond the particle radius
     invert: bool | None = None  # None: as the model was trained (the form always says)
+    scale_factor: float | None = None  # None: a generic model's is checked on the folder
 
     def settings(self) -> PickSettings:
         """The core's settings of this request (imports torch: call it in the worker)."""
@@ -54,6 +56,7 @@ class PickRequest:
             threshold=self.threshold,
             min_mask_distance=self.min_mask_distance,
             invert=self.invert,
+            scale_factor=self.scale_factor,
         )
 
 
@@ -108,6 +111,9 @@ class PickScreen(ModalScreen[PickRequest | None]):
             yield Label("Minimum distance from junk (Å beyond the particle radius)",
                         classes="field-title")  # fmt: skip
             yield Input(value="0", id="min_mask_distance")
+            yield Label("Scale factor (empty: a generic model checks it on the folder; 1: the "
+                        "stated size)", classes="field-title")  # fmt: skip
+            yield Input(value="", placeholder="checked", id="scale_factor")
             yield Label("", id="pick-error", classes="error")
             with Horizontal(classes="row buttons"):
                 yield Button("Start", variant="primary", id="start")
@@ -133,6 +139,10 @@ class PickScreen(ModalScreen[PickRequest | None]):
             )
         except UserError as error:
             return str(error)
+        try:
+            factor = scale_factor_from_text(self.query_one("#scale_factor", Input).value)
+        except UserError as error:
+            return str(error)
         return PickRequest(
             str(self.query_one("#model", Select).value),
             diameter,
@@ -142,6 +152,7 @@ class PickScreen(ModalScreen[PickRequest | None]):
             self.query_one("#overwrite_curated", Checkbox).value,
             distance,
             self.query_one("#invert", Checkbox).value,
+            factor,
         )
 
     def on_select_changed(self, event: Select.Changed) -> None:
