@@ -499,6 +499,7 @@ def pick_folder(
     shard: Shard | None = None,
     skip_picked: bool = False,
     log: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> FolderSummary:
     """Pick every micrograph of ``folder`` (or ``paths``), writing STAR files and masks.
 
@@ -509,6 +510,7 @@ def pick_folder(
     ``shard``: only the micrographs of this share of the folder. ``skip_picked``: leave out the
     micrographs whose pick file records this model and these settings (``already_picked``).
     ``log``: append the run and its failures to the shard's log (:class:`PickLog`).
+    ``notice``: told, before any micrograph is picked, what the scale check chose.
 
     Raises:
         UserError: bad folder, no micrographs, unknown model, diameter out of range.
@@ -523,6 +525,8 @@ def pick_folder(
     shard = shard or Shard()
     # checked on the whole folder, whatever share of it is picked now: one factor for all
     picker = check_scale(load_picker(model, settings, suffix=suffix, device=device), whole or paths)
+    if notice is not None and picker.check is not None:
+        notice(picker.check.describe(picker.settings.diameter))
     paths = shard.select(paths)
     summary = FolderSummary(micrographs=len(paths), scale_check=picker.check)
     if not overwrite_curated:  # not worth picking: their picks will not be written

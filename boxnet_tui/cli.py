@@ -269,11 +269,10 @@ def cmd_pick(args: argparse.Namespace) -> int:
             shard=args.shard,
             skip_picked=not args.repick,
             log=True,
+            notice=lambda line: print(line, flush=True),
         )
     if show is not None:
         print(file=sys.stderr)
-    if summary.scale_check is not None:
-        print(summary.scale_check.describe(settings.diameter))
     for error in summary.errors:
         print(f"{PROG}: {error}", file=sys.stderr)
     rate = summary.picked / summary.seconds if summary.seconds else 0.0

@@ -288,6 +288,7 @@ class BoxnetApp(App[None]):
                 should_stop=lambda: self._job_cancelled,
                 overwrite_curated=request.overwrite_curated,
                 store=self.session.store,  # its marks are read, and cleared where replaced
+                notice=lambda line: self.call_from_thread(self.notify, line),
             )
         except UserError as error:
             self.call_from_thread(self._job_done, str(error), "error")
