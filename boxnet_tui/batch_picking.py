@@ -45,7 +45,7 @@ from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
 from boxnet_tui.pick_log import PickLog, PickRecipe, file_digest, read_record
 from boxnet_tui.pick_options import check_min_mask_distance, resolve_invert
-from boxnet_tui.picking import PEAK_FLOOR, check_diameter, peaks, pick
+from boxnet_tui.picking import PEAK_FLOOR, check_diameter, pick
 from boxnet_tui.scale_check import (
     CHECK_FACTORS,
     ScaleCheck,
@@ -163,7 +163,14 @@ def default_threshold(info: ModelInfo) -> float:
 
 def prepare(path: Path, settings: PickSettings, scale: NetworkScale = WARP_SCALE) -> Prepared:
     """Read a micrograph and bring it to what the network sees (``scale``, normalised)."""
-    micrograph = read_micrograph(path, settings.pixel_size)
+    return prepare_micrograph(read_micrograph(path, settings.pixel_size), settings, scale)
+
+
+def prepare_micrograph(
+    micrograph: Micrograph, settings: PickSettings, scale: NetworkScale = WARP_SCALE
+) -> Prepared:
+    """A micrograph read already, brought to what the network sees (``scale``, normalised)."""
+    path = micrograph.path
     network_pixel = scale.pixel_size(settings.diameter)
     _check_size(path, micrograph.data.shape, micrograph.pixel_size, network_pixel)
     image, factor = prepare_for_network(
@@ -452,31 +459,14 @@ def check_scale(picker: Picker, paths: list[Path]) -> Picker:
 def _peak_scores(picker: Picker, micrograph: Micrograph, factor: float) -> np.ndarray:
     """The scores of every peak the network finds in ``micrograph`` at ``factor``."""
     settings = picker.settings
-    scale = scaled(picker.info.scale, factor)
-    network_pixel = scale.pixel_size(settings.diameter)
-    _check_size(micrograph.path, micrograph.data.shape, micrograph.pixel_size, network_pixel)
-    image, _ = prepare_for_network(
-        micrograph.data,
-        micrograph.pixel_size,
-        invert=bool(settings.invert),
-        target_pixel_size=network_pixel,
-        highpass_angstrom=scale.highpass(settings.diameter),
-        lowpass_px=scale.lowpass_px,
-        normalisation=scale.normalisation,
-    )
-    if min(image.shape) < MIN_SIDE_PX:  # too small at this factor: no peaks to count
+    try:
+        prepared = prepare_micrograph(micrograph, settings, scaled(picker.info.scale, factor))
+    except UserError:  # too small (or too large) at this factor: no peaks to count
         return np.zeros(0)
-    probabilities = predict_probabilities(
-        picker.network, image, device=picker.device, batch_size=settings.batch_size
-    )
-    found = peaks(
-        probabilities,
-        settings.diameter,
-        PEAK_FLOOR,
-        min_mask_distance=settings.min_mask_distance,
-        pixel_size=network_pixel,
-    )
-    return found.score
+    every_peak = replace(settings, threshold=PEAK_FLOOR)
+    picks = pick_prepared(picker.network, prepared, every_peak, picker.device).picks
+    assert picks is not None
+    return picks.score
 
 
 def is_picked(folder: Path, root: str, picker: Picker) -> bool:

@@ -45,6 +45,17 @@ def _picks_and_masks(folder: Path) -> dict[str, bytes]:
     return {k: v for k, v in snapshot(folder).items() if "boxnet-tui.json" not in k}
 
 
+async def _refused(app, pilot, field, values: tuple[str, ...], message: str) -> None:
+    """Each value in the pick form's ``field``: one line under the form, nothing started."""
+    screen = app.screen
+    for bad in values:
+        field.value = bad
+        await pilot.press("ctrl+s")
+        error = _text(screen, "#pick-error")
+        assert message in error and "\n" not in error, bad
+        assert app.screen is screen  # nothing started
+
+
 def test_pick_form_refuses_a_bad_min_mask_distance_and_writes_nothing(folder):
     before = _picks_and_masks(folder)
 
@@ -55,13 +66,8 @@ def test_pick_form_refuses_a_bad_min_mask_distance_and_writes_nothing(folder):
         field = screen.query_one("#min_mask_distance")
         assert field.value == "0"
         screen.query_one("#which").value = "current"
-        for bad in ("-5", "far", "", "nan"):
-            field.value = bad
-            await pilot.press("ctrl+s")
-            error = _text(screen, "#pick-error")
-            assert "minimum mask distance must be a number of Å, 0 or more" in error, bad
-            assert "\n" not in error
-            assert app.screen is screen  # nothing started
+        message = "minimum mask distance must be a number of Å, 0 or more"
+        await _refused(app, pilot, field, ("-5", "far", "", "nan"), message)
         await pilot.press("escape")
         assert not app.workers_in("pick")
 
@@ -240,13 +246,8 @@ def test_pick_form_takes_a_scale_factor_or_leaves_it_to_the_check(folder):
         assert not isinstance(request, str) and request.scale_factor is None
         assert request.settings().scale_factor is None
         screen.query_one("#which").value = "current"
-        for bad in ("3", "big", "0", "nan"):
-            field.value = bad
-            await pilot.press("ctrl+s")
-            error = _text(screen, "#pick-error")
-            assert "scale factor must be a number from 0.5 to 2" in error, bad
-            assert "\n" not in error
-            assert app.screen is screen  # nothing started
+        message = "scale factor must be a number from 0.5 to 2"
+        await _refused(app, pilot, field, ("3", "big", "0", "nan"), message)
         field.value = " 0.8 "
         request = screen.request()
         assert not isinstance(request, str) and request.settings().scale_factor == 0.8
