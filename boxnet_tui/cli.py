@@ -823,8 +823,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="F",
         help="show the network the particles F times the size it learnt them at (0.5-2; 1: "
-        "as stated). Default: a generic model tries 0.71-1.41 on 4 of the micrographs and "
-        "takes the factor at which most of its peaks clear its threshold; a retrained model 1",
+        "as stated). Default: a generic model tries 0.71-1.41 on the first 4 micrographs and "
+        "takes the factor at which the largest share of its peaks clear its threshold; a "
+        "retrained model 1",
     )
     pick.add_argument("--device", type=_device, default="auto", help=DEVICES)
     pick.add_argument("--batch-size", type=_count, default=4)
