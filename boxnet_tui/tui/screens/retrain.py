@@ -17,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
 
 from boxnet_tui import retrain_form
 from boxnet_tui.errors import UserError
@@ -241,8 +242,9 @@ class RetrainScreen(ModalScreen[str | None]):
                                                      "built-in public set: a minute)")  # fmt: skip
         self._start(self.read_form())
 
-    @work(thread=True, exclusive=True)
-    def _start(self, form: RetrainForm) -> None:
+    @work(thread=True, exclusive=True, name="start-run")
+    def _start(self, form: RetrainForm) -> str | None:
+        """The started run's name (None if it could not start; the form says why)."""
         from boxnet_tui.training import runs
 
         try:
@@ -250,11 +252,18 @@ class RetrainScreen(ModalScreen[str | None]):
             runs.start_detached(run)
         except UserError as error:
             self.app.call_from_thread(self._failed, str(error))
-            return
+            return None
         except Exception as error:  # a bug or the machine: say it, keep the app
             self.app.call_from_thread(self._failed, f"could not start: {error!r}")
-            return
-        self.app.call_from_thread(self.dismiss, run.name)
+            return None
+        return run.name
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # dismissed once the worker is done: dismissing from inside it removed the screen
+        # while the worker still ran, which cancelled it
+        worker = event.worker
+        if worker.name == "start-run" and event.state == WorkerState.SUCCESS and worker.result:
+            self.dismiss(worker.result)
 
     def _failed(self, message: str) -> None:
         self.starting = False
