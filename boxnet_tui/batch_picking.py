@@ -44,7 +44,7 @@ from boxnet_tui.model.inference import predict_probabilities, resolve_device
 from boxnet_tui.model.network import BoxNet, fuse_for_inference
 from boxnet_tui.model.store import DEFAULT_MODEL, WEIGHTS, ModelInfo, load_model
 from boxnet_tui.pick_log import PickLog, PickRecipe, file_digest, read_record
-from boxnet_tui.pick_options import check_min_mask_distance, resolve_invert
+from boxnet_tui.pick_options import RUN_PATH, check_min_mask_distance, resolve_invert
 from boxnet_tui.picking import PEAK_FLOOR, check_diameter, pick
 from boxnet_tui.scale_check import (
     CHECK_FACTORS,
@@ -397,8 +397,11 @@ def load_picker(
 
 def checks_scale(info: ModelInfo) -> bool:
     """Whether picking with this model checks its scale on the folder: a generic model that
-    scales its input by the diameter (a retrained one learnt the stated diameter itself)."""
-    return info.parent is None and info.scale.pixels_per_diameter is not None
+    scales its input by the diameter. A model ``train`` made (its run recorded in
+    ``model.json``) learnt one protein at its stated diameter and is not checked; the shipped
+    BoxNet, fine-tuned from BoxNetMask by the generic recipe, is generic and is."""
+    retrained = RUN_PATH in info.training
+    return not retrained and info.scale.pixels_per_diameter is not None
 
 
 def scaled(scale: NetworkScale, factor: float) -> NetworkScale:

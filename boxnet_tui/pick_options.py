@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MIN_MASK_DISTANCE_RANGE = "a number of Å, 0 or more"  # for a form's hint
 TRAINED_INVERTED = "invert"  # the key of model.json's training section a run writes
+RUN_PATH = "run_path"  # the key naming the run that made a model (only `train` writes it)
 
 
 def check_min_mask_distance(value: float) -> float:

@@ -122,9 +122,13 @@ def test_a_retrained_or_warp_model_is_not_checked(tiny_model, tmp_path):
     picker = load_picker(tiny_model, PickSettings(diameter=180.0), device="cpu")
     assert picker.settings.scale_factor == 1.0
     assert check_scale(picker, [tmp_path / "none.mrc"]) is picker
-    assert checks_scale(replace(info, scale=replace(info.scale, pixels_per_diameter=20.0)))
-    retrained = replace(info, parent="BoxNetMask")
+    generic = replace(info, scale=replace(info.scale, pixels_per_diameter=20.0))
+    assert checks_scale(generic)
+    assert checks_scale(replace(generic, parent="BoxNetMask"))  # the shipped BoxNet: generic
+    retrained = replace(generic, parent="BoxNetMask", training={"run_path": "/runs/New"})
     assert not checks_scale(replace(retrained, scale=replace(info.scale, pixels_per_diameter=28)))
+    if (SHIPPED / "BoxNet").is_dir():  # fine-tuned from BoxNetMask by the recipe, not `train`
+        assert find_model("BoxNet").parent == "BoxNetMask" and checks_scale(find_model("BoxNet"))
     with pytest.raises(UserError, match="Warp's fixed 8 Å/px"):
         load_picker(tiny_model, PickSettings(diameter=180.0, scale_factor=0.8), device="cpu")
 

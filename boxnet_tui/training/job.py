@@ -42,7 +42,7 @@ from typing import Any
 from boxnet_tui.errors import UserError
 from boxnet_tui.heap import keep_freed_memory
 from boxnet_tui.io.micrographs import natural_key
-from boxnet_tui.pick_options import TRAINED_INVERTED
+from boxnet_tui.pick_options import RUN_PATH, TRAINED_INVERTED
 from boxnet_tui.process import process_start
 from boxnet_tui.training.launch import prepare_resume, torchrun_size
 from boxnet_tui.training.run_config import HOLD_OUT_MINIMUM, RunConfig, public_set_files
@@ -675,7 +675,7 @@ def _finish(
     ``scale`` (the one its examples were made at)."""
     summary = {
         "run": run.name,
-        "run_path": str(run.path),
+        RUN_PATH: str(run.path),
         "folder": config.folder,
         "positives": config.positives,
         "diameter": config.diameter,
@@ -822,7 +822,7 @@ def _save(
 
     if (models_dir() / config.name / "model.json").is_file():
         existing = find_model(str(models_dir() / config.name))
-        if existing.training.get("run_path") == str(run.path):
+        if existing.training.get(RUN_PATH) == str(run.path):
             run.log(f"model {config.name} was saved by this run before; kept")
             return
     device = next(network.parameters()).device
