@@ -511,13 +511,16 @@ def pick_folder(
     settings = settings or PickSettings()
     check_diameter(settings.diameter)
     folder = Path(folder)
-    whole = scan_folder(folder) if paths is None or folder.is_dir() else paths
-    paths = whole if paths is None else paths
+    given = paths
+    paths = scan_folder(folder) if given is None else given
     if not paths:
         raise UserError(f"{folder}: no micrographs (*.mrc, *.tif, *.tiff) in this folder")
     shard = shard or Shard()
-    # checked on the whole folder, whatever share of it is picked now: one factor for all
-    picker = check_scale(load_picker(model, settings, suffix=suffix, device=device), whole or paths)
+    picker = load_picker(model, settings, suffix=suffix, device=device)
+    if picker.settings.scale_factor is None:
+        # checked on the whole folder, whatever share of it is picked now: one factor for all
+        whole = scan_folder(folder) if given is not None and folder.is_dir() else []
+        picker = check_scale(picker, whole or paths)
     if notice is not None and picker.check is not None:
         notice(picker.check.describe(picker.settings.diameter))
     paths = shard.select(paths)

@@ -32,11 +32,16 @@ CHECK_MICROGRAPHS = 4  # the first in name order
 SCALE_FACTOR_RANGE = (0.5, 2.0)  # what a user may give with --scale-factor
 
 
+def _refused(got: str) -> UserError:
+    low, high = SCALE_FACTOR_RANGE
+    return UserError(f"scale factor must be a number from {low:g} to {high:g}, got {got}")
+
+
 def check_scale_factor(value: float) -> float:
     """Return ``value`` if a user may give it as the scale factor, else raise a UserError."""
     low, high = SCALE_FACTOR_RANGE
     if not (math.isfinite(value) and low <= value <= high):
-        raise UserError(f"scale factor must be a number from {low:g} to {high:g}, got {value:g}")
+        raise _refused(f"{value:g}")
     return float(value)
 
 
@@ -68,10 +73,7 @@ def scale_factor_from_text(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        low, high = SCALE_FACTOR_RANGE
-        raise UserError(
-            f"scale factor must be a number from {low:g} to {high:g}, got {text!r}"
-        ) from None
+        raise _refused(repr(text)) from None
     return check_scale_factor(value)
 
 
